@@ -1,0 +1,165 @@
+// Model: what a medtwin model declares and how the simulator evaluates it.
+//
+// A model is a set of ODEs dx/dt = f(t, x, p) over named states (amounts), with named parameters
+// (typical value, unit, bounds, between-subject variability), covariates that shape the individual
+// parameters, observables computed from states, and a citation. Built-in models implement the
+// callbacks in compiled C++; models defined at run time (SBML) implement the same interface.
+//
+// Units: every model states its units in its spec (time in h, amounts in mg, volumes in L for the
+// PK library); conversions happen at the data boundary, never inside a right-hand side.
+//
+// Thread safety: a Model is immutable after construction; all const methods may be called
+// concurrently from several threads.
+#ifndef MEDTWIN_MODEL_H_
+#define MEDTWIN_MODEL_H_
+
+#include <limits>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "medtwin/status.h"
+
+namespace medtwin {
+
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Residual error model of an observable. With f the model prediction and e ~ N(0, 1):
+//   kAdditive:     y = f + a*e
+//   kProportional: y = f * (1 + b*e)
+//   kCombined:     y = f + sqrt(a^2 + (b*f)^2) * e     (variances add; the convention of
+//                  Goti 2018 / NONMEM's usual "additive + proportional" code)
+//   kExponential:  y = f * exp(s*e)                   (log-additive)
+enum class ErrorModel { kAdditive, kProportional, kCombined, kExponential };
+const char* ToString(ErrorModel m);
+Result<ErrorModel> ErrorModelFromString(const std::string& s);
+
+struct ResidualError {
+  ErrorModel model = ErrorModel::kAdditive;
+  double additive_sd = 0.0;      // in the observable's unit (kAdditive, kCombined)
+  double proportional_sd = 0.0;  // fraction, 0.227 = 22.7 % (kProportional, kCombined)
+  double exponential_sd = 0.0;   // SD on the log scale (kExponential)
+  // Standard deviation of y around prediction f (for kExponential: on the log scale).
+  double Sd(double f) const;
+};
+
+struct StateSpec {
+  std::string name;         // e.g. "central"; usable as CMT in datasets
+  std::string unit;         // e.g. "mg"
+  std::string description;
+  bool dosable = true;      // may receive doses (CMT)
+};
+
+struct ParameterSpec {
+  std::string name;         // e.g. "CL"
+  std::string unit;         // e.g. "L/h"
+  double typical = 0.0;     // population typical value at the reference covariates
+  double lower = 0.0;       // bounds on the individual value (inclusive)
+  double upper = kInf;
+  std::string description;
+  std::string source;       // where the typical value comes from
+};
+
+struct CovariateSpec {
+  std::string name;         // dataset column, e.g. "WT"
+  std::string unit;         // e.g. "kg"
+  std::string description;
+  double reference = 0.0;   // typical value, used by `medtwin model` and population defaults
+  bool required = true;     // a dataset for this model must have the column (no silent default)
+  bool may_be_missing = false;  // "." allowed in the column (passed to the model as NaN)
+  double lower = -kInf;     // plausible range; values outside are rejected by the reader
+  double upper = kInf;
+};
+
+struct ObservableSpec {
+  std::string name;         // e.g. "CP"
+  std::string unit;         // e.g. "mg/L"
+  std::string description;
+  ResidualError error;
+};
+
+// Between-subject variability: individual value P_i = g(typical, covariates) * exp(eta_i) for each
+// parameter listed, eta ~ N(0, omega). omega is row-major (n x n) over `parameters`; a diagonal
+// model sets only the diagonal. Percent CV is converted with omega^2 = ln(CV^2 + 1) unless the
+// source states otherwise (see the model's methodology page).
+struct Variability {
+  std::vector<std::string> parameters;
+  std::vector<double> omega;
+};
+
+struct ModelSpec {
+  std::string name;         // registry name, e.g. "pk2cmt"
+  std::string title;        // one line
+  std::string description;  // a paragraph: structure, numbering, intended use
+  std::string citation;     // paper(s) with DOI, or "illustrative" for generic structural models
+  std::string time_unit = "h";
+  std::vector<StateSpec> states;
+  std::vector<ParameterSpec> parameters;
+  std::vector<CovariateSpec> covariates;
+  std::vector<ObservableSpec> observables;
+  Variability variability;
+  std::vector<std::string> covariate_formulas;  // human-readable, for `medtwin model NAME`
+  int default_dose_state = 0;  // 0-based state receiving doses when a dataset has no CMT column
+  // Per-compartment dose modifiers (NONMEM names F1, ALAG1, R1, D1, ... with 1-based state
+  // numbers) may be parameters of the model; datasets may also supply them as columns.
+
+  // Index of a state by name or 1-based number string ("2", "central"); -1 if none.
+  int StateIndex(const std::string& name_or_number) const;
+  int ParameterIndex(const std::string& name) const;  // -1 if none
+  int CovariateIndex(const std::string& name) const;  // -1 if none
+  int ObservableIndex(const std::string& name) const; // -1 if none
+  // Checks names are unique, omega is square and positive semi-definite, bounds hold.
+  Status Validate() const;
+};
+
+// The right-hand side's view of time-varying inputs: zero-order infusion rates per state are
+// added by the simulator, so models see only their own dynamics.
+class Model {
+ public:
+  explicit Model(ModelSpec spec) : spec_(std::move(spec)) {}
+  virtual ~Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelSpec& spec() const { return spec_; }
+  int num_states() const { return static_cast<int>(spec_.states.size()); }
+  int num_parameters() const { return static_cast<int>(spec_.parameters.size()); }
+  int num_covariates() const { return static_cast<int>(spec_.covariates.size()); }
+  int num_observables() const { return static_cast<int>(spec_.observables.size()); }
+
+  // Individual parameters from population values `theta` (spec order), random effects `eta`
+  // (Variability order; empty = all zero) and covariates (spec order). The default applies
+  // P = theta * exp(eta) to the parameters listed in the variability. Models with covariate
+  // effects override it. Errors name the covariate or parameter that is out of range.
+  virtual Status Individualize(std::span<const double> theta, std::span<const double> eta,
+                               std::span<const double> covariates, std::span<double> out) const;
+
+  // Initial state (also the state after an EVID 3/4 reset). Default: all zero.
+  virtual void InitialState(const double* p, double* x) const;
+
+  // dx/dt at time t (h) for state x and individual parameters p. Must not allocate.
+  virtual void Rhs(double t, const double* x, const double* p, double* dxdt) const = 0;
+
+  // Observables y (spec order) from state x and individual parameters p.
+  virtual void Observe(double t, const double* x, const double* p, double* y) const = 0;
+
+  // For linear time-invariant models (dx/dt = A x with A depending only on p): writes A
+  // (row-major, n x n) and returns true. Returns false for nonlinear models. Linear models get
+  // analytic steady states and the closed-form path.
+  virtual bool LinearMatrix(const double* p, double* a) const { return false; }
+
+ private:
+  ModelSpec spec_;
+};
+
+// Registry of built-in models. Names: see ListModels(); PD links are written MODEL+PD,
+// e.g. "pk2cmt+emax", "vancomycin_goti2018+irm3".
+std::vector<std::string> ListModels();
+std::vector<std::string> ListPdLinks();
+Result<std::unique_ptr<Model>> MakeModel(const std::string& name);
+
+}  // namespace medtwin
+
+#endif  // MEDTWIN_MODEL_H_

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages medtwin builds and tests with. Idempotent: packages
+# already present are not touched, and apt is not called at all when nothing is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libsundials-dev      # CVODES: the ODE integrator
+  libeigen3-dev        # linear algebra (matrix exponential checks, covariance factors)
+  libcli11-dev         # command-line parsing
+  nlohmann-json3-dev   # JSON output
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan for the fuzz target
+  python3 python3-scipy python3-numpy  # reference solver for the benchmark comparison
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
