@@ -2,9 +2,22 @@
 # cross-module tests (conformance, CLI end-to-end) live in tests/.
 
 # --- model library (src/model)
+medtwin_test(model_test src/model/model_test.cc)
+medtwin_test(model_pk_models_test src/model/pk_models_test.cc)
+medtwin_test(model_vancomycin_test src/model/vancomycin_test.cc)
+medtwin_test(model_pd_models_test src/model/pd_models_test.cc)
+medtwin_test(model_registry_test src/model/registry_test.cc)
 
 # --- events / dataset reader (src/events)
+medtwin_test(dataset_test src/events/dataset_test.cc)
 
 # --- simulator (src/sim)
+medtwin_test(simulator_test src/sim/simulator_test.cc)
+medtwin_test(population_test src/sim/population_test.cc)
 
 # --- cross-module: conformance and CLI
+medtwin_test(nmtests_conformance_test tests/nmtests_conformance_test.cc)
+if(TARGET medtwin)
+  medtwin_test(cli_test tests/cli_test.cc)
+  add_dependencies(cli_test medtwin)
+endif()

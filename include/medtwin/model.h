@@ -46,36 +46,37 @@ struct ResidualError {
 };
 
 struct StateSpec {
-  std::string name;         // e.g. "central"; usable as CMT in datasets
-  std::string unit;         // e.g. "mg"
+  std::string name;  // e.g. "central"; usable as CMT in datasets
+  std::string unit;  // e.g. "mg"
   std::string description;
-  bool dosable = true;      // may receive doses (CMT)
+  bool dosable = true;  // may receive doses (CMT)
 };
 
 struct ParameterSpec {
-  std::string name;         // e.g. "CL"
-  std::string unit;         // e.g. "L/h"
-  double typical = 0.0;     // population typical value at the reference covariates
-  double lower = 0.0;       // bounds on the individual value (inclusive)
+  std::string name;      // e.g. "CL"
+  std::string unit;      // e.g. "L/h"
+  double typical = 0.0;  // population typical value at the reference covariates
+  double lower = 0.0;    // bounds on the individual value (inclusive)
   double upper = kInf;
   std::string description;
-  std::string source;       // where the typical value comes from
+  std::string source;  // where the typical value comes from
 };
 
 struct CovariateSpec {
-  std::string name;         // dataset column, e.g. "WT"
-  std::string unit;         // e.g. "kg"
+  std::string name;  // dataset column, e.g. "WT"
+  std::string unit;  // e.g. "kg"
   std::string description;
-  double reference = 0.0;   // typical value, used by `medtwin model` and population defaults
-  bool required = true;     // a dataset for this model must have the column (no silent default)
+  double reference = 0.0;       // typical value, used by `medtwin model` and population defaults;
+                                // NaN ("missing") is allowed only when may_be_missing
+  bool required = true;         // a dataset for this model must have the column (no silent default)
   bool may_be_missing = false;  // "." allowed in the column (passed to the model as NaN)
-  double lower = -kInf;     // plausible range; values outside are rejected by the reader
+  double lower = -kInf;         // plausible range; values outside are rejected by the reader
   double upper = kInf;
 };
 
 struct ObservableSpec {
-  std::string name;         // e.g. "CP"
-  std::string unit;         // e.g. "mg/L"
+  std::string name;  // e.g. "CP"
+  std::string unit;  // e.g. "mg/L"
   std::string description;
   ResidualError error;
 };
@@ -107,9 +108,9 @@ struct ModelSpec {
 
   // Index of a state by name or 1-based number string ("2", "central"); -1 if none.
   int StateIndex(const std::string& name_or_number) const;
-  int ParameterIndex(const std::string& name) const;  // -1 if none
-  int CovariateIndex(const std::string& name) const;  // -1 if none
-  int ObservableIndex(const std::string& name) const; // -1 if none
+  int ParameterIndex(const std::string& name) const;   // -1 if none
+  int CovariateIndex(const std::string& name) const;   // -1 if none
+  int ObservableIndex(const std::string& name) const;  // -1 if none
   // Checks names are unique, omega is square and positive semi-definite, bounds hold.
   Status Validate() const;
 };

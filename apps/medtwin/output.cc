@@ -1,0 +1,156 @@
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+
+#include "cli_common.h"
+
+namespace medtwin::cli {
+
+int ExitCode(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk:
+      return 0;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kNotFound:
+    case StatusCode::kUnsupported:
+      return 2;
+    case StatusCode::kNumerical:
+      return 3;
+    case StatusCode::kInternal:
+      return 1;
+  }
+  return 1;
+}
+
+int Fail(const Status& status) {
+  std::cerr << "medtwin: " << status.ToString() << "\n";
+  return ExitCode(status);
+}
+
+namespace {
+
+Result<double> ParseNumber(const std::string& text, const std::string& what) {
+  double v = 0.0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (ec != std::errc() || ptr != end || !std::isfinite(v)) {
+    return Status::Invalid(what + ": '" + text + "' is not a finite number");
+  }
+  return v;
+}
+
+}  // namespace
+
+Result<std::vector<double>> ThetaWithOverrides(const Model& model,
+                                               const std::vector<std::string>& overrides) {
+  const ModelSpec& spec = model.spec();
+  std::vector<double> theta;
+  for (const auto& p : spec.parameters) theta.push_back(p.typical);
+  for (const std::string& o : overrides) {
+    const size_t eq = o.find('=');
+    if (eq == std::string::npos) {
+      return Status::Invalid("--param '" + o + "': expected NAME=VALUE");
+    }
+    const std::string name = o.substr(0, eq);
+    const int idx = spec.ParameterIndex(name);
+    if (idx < 0) {
+      std::string known;
+      for (const auto& p : spec.parameters) known += (known.empty() ? "" : ", ") + p.name;
+      return Status::NotFound("--param " + name + ": model '" + spec.name +
+                              "' has no such parameter (it has " + known + ")");
+    }
+    Result<double> v = ParseNumber(o.substr(eq + 1), "--param " + name);
+    if (!v.ok()) return v.status();
+    const ParameterSpec& ps = spec.parameters[idx];
+    if (*v < ps.lower || *v > ps.upper) {
+      return Status::Invalid("--param " + name + "=" + o.substr(eq + 1) + ": outside [" +
+                             std::to_string(ps.lower) + ", " + std::to_string(ps.upper) + "] " +
+                             ps.unit);
+    }
+    theta[idx] = *v;
+  }
+  return theta;
+}
+
+Result<std::vector<double>> ParseTimeGrid(const std::string& spec) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t i = 0; i <= spec.size(); ++i) {
+    if (i == spec.size() || spec[i] == ':') {
+      parts.push_back(spec.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (parts.size() != 3) return Status::Invalid("--times '" + spec + "': expected START:STEP:END");
+  double v[3];
+  const char* names[3] = {"START", "STEP", "END"};
+  for (int i = 0; i < 3; ++i) {
+    Result<double> r = ParseNumber(parts[i], std::string("--times ") + names[i]);
+    if (!r.ok()) return r.status();
+    v[i] = *r;
+  }
+  if (v[0] < 0.0) return Status::Invalid("--times: START must be >= 0 h");
+  if (!(v[1] > 0.0)) return Status::Invalid("--times: STEP must be > 0 h");
+  if (v[2] < v[0]) return Status::Invalid("--times: END must be >= START");
+  const double n = std::floor((v[2] - v[0]) / v[1] + 1e-9) + 1;
+  if (n > 10'000'000) return Status::Invalid("--times: more than 10,000,000 output times");
+  std::vector<double> grid;
+  for (long i = 0; i < static_cast<long>(n); ++i) grid.push_back(v[0] + i * v[1]);
+  return grid;
+}
+
+Result<std::vector<double>> ParseNumberList(const std::string& spec, const std::string& option) {
+  std::vector<double> out;
+  size_t start = 0;
+  for (size_t i = 0; i <= spec.size(); ++i) {
+    if (i == spec.size() || spec[i] == ',') {
+      Result<double> r = ParseNumber(spec.substr(start, i - start), option);
+      if (!r.ok()) return r.status();
+      out.push_back(*r);
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+void SolverFlags::Add(CLI::App* app) {
+  app->add_option("--method", method, "CVODES method: bdf or adams")->capture_default_str();
+  app->add_option("--path", path, "auto, ode or closed-form")->capture_default_str();
+  app->add_option("--covariates", covariates, "covariates between records: nocb or locf")
+      ->capture_default_str();
+  app->add_option("--rtol", rtol, "relative tolerance")->capture_default_str();
+  app->add_option("--atol", atol, "absolute tolerance (state units)")->capture_default_str();
+}
+
+Result<SimOptions> SolverFlags::ToOptions() const {
+  SimOptions o;
+  auto m = OdeMethodFromString(method);
+  if (!m.ok()) return m.status();
+  auto p = SimPathFromString(path);
+  if (!p.ok()) return p.status();
+  auto c = CovariateRuleFromString(covariates);
+  if (!c.ok()) return c.status();
+  o.method = *m;
+  o.path = *p;
+  o.covariates = *c;
+  o.rtol = rtol;
+  o.atol = atol;
+  MEDTWIN_RETURN_IF_ERROR(o.Validate());
+  return o;
+}
+
+Result<Sink> OpenSink(const std::string& path) {
+  Sink s;
+  if (path.empty() || path == "-") {
+    s.os = &std::cout;
+    return s;
+  }
+  auto f = std::make_unique<std::ofstream>(path);
+  if (!*f) return Status::Invalid("--out " + path + ": cannot open for writing");
+  s.os = f.get();
+  s.file = std::move(f);
+  return s;
+}
+
+}  // namespace medtwin::cli

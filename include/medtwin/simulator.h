@@ -1,0 +1,127 @@
+// Simulator: integrates a Model over a subject's NONMEM event schedule.
+//
+// Two paths share one event loop (and so one set of NONMEM semantics):
+//   - ODE: SUNDIALS CVODES (BDF or Adams), stopping exactly at every discontinuity (doses,
+//     lag-shifted doses, infusion starts and ends, resets, parameter changes from covariates);
+//   - closed form: for linear time-invariant models (Model::LinearMatrix), the exact solution
+//     of dx/dt = A x + r between events, evaluated in A's eigenbasis (superposition of
+//     exponential modes). Chosen automatically when the model is linear and A has real,
+//     well-separated eigenvalues; otherwise the ODE path runs.
+// Steady state (SS=1/2, and SS infusions AMT=0 RATE>0): analytic for linear models (fixed point
+// of the dosing-cycle map in the eigenbasis), repeated dosing cycles to a tolerance for
+// nonlinear ones; failure to converge is an error with context.
+//
+// Event semantics (documented in docs/simulation.md):
+//   - records are processed in file order; doses implied by ADDL and lag-shifted doses that fall
+//     at a record's time are given before that record; infusion ends likewise;
+//   - F, ALAG, modelled rate/duration of a dose come from its own record (also for its ADDL
+//     doses and the implied steady-state doses);
+//   - EVID 3/4 reset the state to the model's initial state and cancel infusions in progress and
+//     pending ADDL/lagged doses; SS=1 resets amounts and cancels infusions in progress;
+//   - a dose record's output row shows the state after the record (a bolus without lag included);
+//   - covariates follow SimOptions::covariates (NONMEM-compatible default: NOCB).
+//
+// Thread safety: a Simulator owns solver workspace and is not thread-safe; use one per thread.
+// Run() may be called many times (workspace is reused).
+#ifndef MEDTWIN_SIMULATOR_H_
+#define MEDTWIN_SIMULATOR_H_
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "medtwin/dataset.h"
+#include "medtwin/model.h"
+#include "medtwin/status.h"
+
+namespace medtwin {
+
+enum class OdeMethod { kBdf, kAdams };
+const char* ToString(OdeMethod m);
+Result<OdeMethod> OdeMethodFromString(const std::string& s);
+
+enum class SimPath { kAuto, kOde, kClosedForm };
+const char* ToString(SimPath p);
+Result<SimPath> SimPathFromString(const std::string& s);
+
+struct SimOptions {
+  OdeMethod method = OdeMethod::kBdf;  // CVODES linear multistep family
+  SimPath path = SimPath::kAuto;       // kClosedForm fails for nonlinear models
+  double rtol = 1e-8;                  // relative tolerance, (0, 1)
+  double atol = 1e-10;                 // absolute tolerance, state units (mg), > 0
+  long max_steps = 100'000;            // CVODES steps between two outputs/events, > 0
+  double ss_rtol = 1e-10;    // steady state: cycle-to-cycle change <= ss_atol + ss_rtol*|x|
+  double ss_atol = 1e-10;    // state units
+  int ss_max_cycles = 2000;  // nonlinear steady state: dosing cycles before giving up
+  CovariateRule covariates = CovariateRule::kNocb;
+  Status Validate() const;
+};
+
+// Which rows a simulation reports.
+struct OutputRequest {
+  bool observation_records = true;  // EVID 0 rows (and EVID 2 rows)
+  bool dose_records = false;        // EVID 1/3/4 rows (NONMEM tables print every row)
+  std::vector<double> times_h;      // extra output times (sorted, >= 0), e.g. --times grid
+};
+
+// Population-level inputs for one run: typical values (spec order; empty = spec typical) and
+// random effects (Variability order; empty = zero).
+struct IndividualInput {
+  std::span<const double> theta;
+  std::span<const double> eta;
+};
+
+struct SimSummary {
+  SimPath path = SimPath::kAuto;  // path actually taken (kOde or kClosedForm)
+  std::string path_reason;        // why (e.g. "model is nonlinear")
+  long steps = 0;                 // CVODES internal steps
+  long rhs_evals = 0;             // right-hand-side evaluations (CVODES, incl. Jacobian DQ)
+  long jac_evals = 0;
+  long error_test_failures = 0;
+  long nonlinear_failures = 0;
+  long reinits = 0;       // restarts at discontinuities
+  long kernel_evals = 0;  // closed-form segment evaluations
+  long ss_cycles = 0;     // dosing cycles spent finding steady states
+  double wall_time_s = 0.0;
+  std::string Brief() const;  // one line
+};
+
+struct SimOutput {
+  std::vector<double> time_h;       // one per output row
+  std::vector<int> record;          // source record index in the subject, -1 for extra times
+  std::vector<double> states;       // row-major (rows x num_states)
+  std::vector<double> observables;  // row-major (rows x num_observables)
+  SimSummary summary;
+  size_t rows() const { return time_h.size(); }
+};
+
+class Simulator {
+ public:
+  // REQUIRES: model outlives the simulator.
+  Simulator(const Model& model, SimOptions options);
+  ~Simulator();
+  Simulator(const Simulator&) = delete;
+  Simulator& operator=(const Simulator&) = delete;
+
+  // Validates options and resolves the path; call before Run (Run calls it if needed).
+  Status Init();
+
+  // Simulates subject `subject_index` of `data` (read for this model). Errors carry the
+  // subject id and time.
+  Result<SimOutput> Run(const Dataset& data, size_t subject_index, const OutputRequest& request,
+                        const IndividualInput& individual = {});
+
+  const SimOptions& options() const { return options_; }
+
+ private:
+  class Impl;
+  const Model& model_;
+  SimOptions options_;
+  std::unique_ptr<Impl> impl_;
+  bool initialized_ = false;
+};
+
+}  // namespace medtwin
+
+#endif  // MEDTWIN_SIMULATOR_H_

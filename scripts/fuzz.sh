@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Fuzzes the NONMEM dataset reader (fuzz/dataset_fuzz.cc) with libFuzzer under ASan and UBSan.
+#
+# Builds with clang into build-fuzz (the whole medtwin_core library is instrumented for coverage
+# and sanitizers, so the fuzzer sees inside the parser), writes a seed corpus of valid datasets
+# into build-fuzz/corpus, and runs for a bounded time. Exits non-zero if the fuzzer finds a
+# crash, a sanitizer report, a trap (broken invariant), a timeout or a memory blow-up; the
+# reproducer is left in build-fuzz/ (crash-*, timeout-*, oom-*).
+#
+# Environment: FUZZ_BUILD (default build-fuzz), FUZZ_SECONDS (default 60), FUZZ_JOBS (default nproc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=${FUZZ_BUILD:-build-fuzz}
+seconds=${FUZZ_SECONDS:-60}
+jobs=${FUZZ_JOBS:-$(nproc)}
+san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link"
+
+CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DMEDTWIN_FUZZ=ON -DMEDTWIN_BUILD_TESTS=OFF \
+  -DMEDTWIN_BUILD_BENCH=OFF -DMEDTWIN_BUILD_APPS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" >/dev/null
+cmake --build "$build" --target dataset_fuzz -j "$jobs"
+
+# Seeds: small valid datasets covering the column kinds the reader knows.
+corpus="$build/corpus"
+mkdir -p "$corpus"
+cat >"$corpus/seed-bolus.csv" <<'EOF'
+ID,TIME,AMT,EVID,CMT,RATE,II,ADDL,SS,MDV,DV,WT
+1,0,100,1,1,0,12,3,0,1,.,70
+1,1,0,0,2,0,0,0,0,0,5.5,70
+1,2,0,0,2,0,0,0,0,1,.,71
+2,0,200,1,central,50,0,0,0,1,.,80
+2,6,0,0,2,0,0,0,0,0,3.1,80
+EOF
+cat >"$corpus/seed-nmtests.csv" <<'EOF'
+C,ID,time,evid,amt,cmt,ss,ii,addl,rate,LAGT,MODE,DUR2,RAT2,BIOAV,DV
+.,1,0,1,100,1,0,24,3,0,0,0,2,10,1,.
+.,1,1,0,0,2,0,0,0,0,0,0,2,10,1,.
+C,1,2,0,0,2,0,0,0,0,0,0,2,10,1,.
+.,2,0,1,100,2,1,24,3,-2,0,2,2,10,1,.
+.,2,0,4,100,1,1,12,0,0,0,0,2,10,1,.
+.,3,0,1,0,1,1,0,0,100,0,0,2,10,1,.
+.,3,50,3,0,2,0,0,0,0,0,0,2,10,1,.
+EOF
+printf '# comment\r\n\r\n"ID","TIME","AMT","CMT","RATE","F1","ALAG1","R2","D2","ALB"\r\n"a b",0,100,1,0,0.8,0.5,.,.,.\r\n"a b",1,100,2,-1,.,.,25,.,35\r\n"a b",2,100,2,-2,.,.,.,3,40\r\n' \
+  >"$corpus/seed-modifiers.csv"
+cat >"$corpus/seed-defaults.csv" <<'EOF'
+id,time,amt,dv,evid,cmt
+1,0,100,.,1,1
+1,0.5,0,1.2e1,0,2
+1,1,0,.,2,-2
+1,2,0,+3,0,central
+EOF
+
+dict="$build/dataset.dict"
+cat >"$dict" <<'EOF'
+"ID"
+"TIME"
+"AMT"
+"EVID"
+"CMT"
+"RATE"
+"II"
+"ADDL"
+"SS"
+"MDV"
+"DV"
+"WT"
+"ALB"
+"F1"
+"ALAG2"
+"R2"
+"D2"
+"D1"
+"central"
+"periph"
+","
+"\""
+"\x0d\x0a"
+"."
+"-1"
+"-2"
+"1e308"
+"nan"
+"C,"
+"#"
+EOF
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+echo "fuzz.sh: running dataset_fuzz for ${seconds}s (corpus $corpus)"
+"$build/dataset_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+  -dict="$dict" -artifact_prefix="$build/" -print_final_stats=1 "$corpus"
+echo "fuzz.sh: no crash found"

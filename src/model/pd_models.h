@@ -1,0 +1,32 @@
+// Pharmacodynamic links that attach to any model exposing an observable "CP" in mg/L.
+// See docs/models/pd-links.md.
+#ifndef MEDTWIN_SRC_MODEL_PD_MODELS_H_
+#define MEDTWIN_SRC_MODEL_PD_MODELS_H_
+
+#include <memory>
+#include <string>
+
+#include "medtwin/model.h"
+#include "medtwin/status.h"
+
+namespace medtwin {
+
+// kEmax: direct (sigmoid) Emax effect, observable EFFECT, no extra state.
+// kIrm1..kIrm4: Jusko indirect response models I-IV, extra state "response", observable RESPONSE.
+enum class PdLink { kEmax, kIrm1, kIrm2, kIrm3, kIrm4 };
+const char* ToString(PdLink link);                         // "emax", "irm1", ...
+Result<PdLink> PdLinkFromString(const std::string& name);  // case-insensitive; NotFound if unknown
+
+// The largest number of observables the wrapped model may have: the PD right-hand side reads CP
+// through the PK model's Observe into a fixed stack buffer, so it does not allocate.
+inline constexpr int kMaxPkObservables = 16;
+
+// Wraps `pk` with a PD link. The result is named "<pk name>+<link>"; its states, parameters,
+// covariates, observables and variability are the PK model's followed by the link's.
+// Errors: `pk` has no observable CP, CP is not in mg/L, too many observables, or the combined
+// spec does not validate (e.g. a PK parameter named like a PD parameter).
+Result<std::unique_ptr<Model>> MakePdLinkedModel(std::unique_ptr<Model> pk, PdLink link);
+
+}  // namespace medtwin
+
+#endif  // MEDTWIN_SRC_MODEL_PD_MODELS_H_

@@ -1,0 +1,28 @@
+// Propagator: advances a model's state across one smooth segment of the event schedule.
+// Implemented by CVODES (any model) and by the closed-form kernel (linear models).
+#ifndef MEDTWIN_SIM_PROPAGATOR_H_
+#define MEDTWIN_SIM_PROPAGATOR_H_
+
+#include "medtwin/simulator.h"
+#include "medtwin/status.h"
+
+namespace medtwin {
+
+class Propagator {
+ public:
+  virtual ~Propagator() = default;
+  // Starts a smooth segment at t_h with state x, individual parameters p and infusion rates r
+  // (per state, amount/h). REQUIRES: p and r stay valid and unchanged until the next Restart.
+  virtual Status Restart(double t_h, const double* x, const double* p, const double* r) = 0;
+  // Advances to t_out_h (>= current time) and writes the state there to x. t_stop_h >= t_out_h
+  // is the next discontinuity (kInf if none): the solver must not step past it.
+  virtual Status Advance(double t_out_h, double t_stop_h, double* x) = 0;
+  // Adds this propagator's counters since the last ResetCounters to `summary`.
+  virtual void AddCounters(SimSummary* summary) const = 0;
+  // Zeroes the counters (called at the start of each subject).
+  virtual void ResetCounters() = 0;
+};
+
+}  // namespace medtwin
+
+#endif  // MEDTWIN_SIM_PROPAGATOR_H_

@@ -1,0 +1,290 @@
+// Simulator tests: analytic solutions, conservation of mass, closed form vs ODE on randomized
+// regimens, steady state against explicit repeated dosing, and errors with context.
+#include "medtwin/simulator.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <sstream>
+
+#include "medtwin/dataset.h"
+#include "medtwin/model.h"
+
+namespace medtwin {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::unique_ptr<Model> Make(const std::string& name) {
+  auto m = MakeModel(name);
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  return std::move(m).value();
+}
+
+Dataset Read(const std::string& csv, const Model& m) {
+  auto d = ReadDataset(csv, m);
+  EXPECT_TRUE(d.ok()) << d.status().ToString() << "\n" << csv;
+  return std::move(d).value();
+}
+
+std::vector<double> Theta(const Model& m, std::vector<std::pair<std::string, double>> set) {
+  std::vector<double> theta;
+  for (const auto& p : m.spec().parameters) theta.push_back(p.typical);
+  for (const auto& [name, v] : set) theta[m.spec().ParameterIndex(name)] = v;
+  return theta;
+}
+
+SimOutput RunOk(const Model& m, const Dataset& d, SimPath path, const std::vector<double>& theta,
+                const OutputRequest& req, size_t subject = 0) {
+  SimOptions o;
+  o.path = path;
+  Simulator sim(m, o);
+  auto out = sim.Run(d, subject, req, {theta, {}});
+  EXPECT_TRUE(out.ok()) << out.status().ToString();
+  return std::move(out).value();
+}
+
+// Relative error allowed against an analytic solution: the ODE path at its default tolerances
+// (rtol 1e-8; global error grows to ~1e-7 over many steps), the closed form to rounding.
+double Tol(SimPath path) { return path == SimPath::kOde ? 1e-6 : 1e-11; }
+
+OutputRequest Grid(double end_h, double step_h) {
+  OutputRequest r;
+  r.observation_records = false;
+  for (double t = 0; t <= end_h + 1e-9; t += step_h) r.times_h.push_back(t);
+  return r;
+}
+
+// 1-compartment oral: the Bateman function C = F*D*KA/(V*(KA-k)) (e^{-kt} - e^{-KA t}),
+// k = CL/V (Gibaldi & Perrier 1982, eq. 1.71), through both paths.
+TEST(Simulator, OneCompartmentOralMatchesBatemanFunction) {
+  auto m = Make("pk1cmt");
+  const double cl = 2.0, v = 30.0, ka = 0.9, dose = 500.0;
+  const auto theta = Theta(*m, {{"CL", cl}, {"V", v}, {"KA", ka}});
+  Dataset d = Read("ID,TIME,AMT,CMT,EVID\n1,0,500,1,1\n", *m);
+  for (SimPath path : {SimPath::kOde, SimPath::kClosedForm}) {
+    SimOutput out = RunOk(*m, d, path, theta, Grid(48, 0.5));
+    const double k = cl / v;
+    for (size_t i = 0; i < out.rows(); ++i) {
+      const double t = out.time_h[i];
+      const double c = dose * ka / (v * (ka - k)) * (std::exp(-k * t) - std::exp(-ka * t));
+      EXPECT_NEAR(out.observables[i], c, Tol(path) * c + 1e-10) << ToString(path) << " t=" << t;
+    }
+  }
+}
+
+// A zero-order infusion into a 1-compartment model: C = R/CL (1 - e^{-kt}) during the infusion.
+TEST(Simulator, InfusionMatchesAnalyticSolution) {
+  auto m = Make("pk1cmt");
+  const auto theta = Theta(*m, {{"CL", 3.0}, {"V", 40.0}});
+  Dataset d = Read("ID,TIME,AMT,CMT,RATE\n1,0,1000,2,100\n", *m);
+  for (SimPath path : {SimPath::kOde, SimPath::kClosedForm}) {
+    SimOutput out = RunOk(*m, d, path, theta, Grid(20, 1));
+    const double k = 3.0 / 40.0;
+    for (size_t i = 0; i < out.rows(); ++i) {
+      const double t = out.time_h[i];
+      const double c = t <= 10 ? 100.0 / 3.0 * (1 - std::exp(-k * t))
+                               : 100.0 / 3.0 * (1 - std::exp(-k * 10)) * std::exp(-k * (t - 10));
+      EXPECT_NEAR(out.observables[i], c, Tol(path) * c + 1e-10) << ToString(path) << " t=" << t;
+    }
+  }
+}
+
+// With negligible clearance every dosed milligram stays in the body: the states sum to the
+// bioavailable amount given so far (conservation of mass), for oral, bolus and infusion doses.
+TEST(Simulator, OdePathConservesMassWithoutElimination) {
+  for (const char* name : {"pk1cmt", "pk2cmt", "pk3cmt"}) {
+    auto m = Make(name);
+    const auto theta = Theta(*m, {{"CL", 1e-9}});
+    Dataset d =
+        Read("ID,TIME,AMT,CMT,RATE,F1\n1,0,100,1,0,0.6\n1,5,200,2,50,1\n1,30,0,.,0,.\n", *m);
+    SimOutput out = RunOk(*m, d, SimPath::kOde, theta, Grid(30, 0.25));
+    const int n = m->num_states();
+    for (size_t i = 0; i < out.rows(); ++i) {
+      const double t = out.time_h[i];
+      const double given = 60.0 + (t <= 5 ? 0 : t >= 9 ? 200.0 : 50.0 * (t - 5));
+      double total = 0;
+      for (int s = 0; s < n; ++s) total += out.states[i * n + s];
+      EXPECT_NEAR(total, given, 1e-6 * given) << name << " t=" << t;
+    }
+  }
+}
+
+// Random regimens: boluses and infusions into depot and central, lag and F, ADDL, SS=1 and
+// resets; closed form and ODE must agree to 1e-6 relative at every output.
+std::string RandomRegimen(std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::ostringstream os;
+  os << "ID,TIME,EVID,AMT,CMT,RATE,II,ADDL,SS,ALAG2,F2\n";
+  double t = 0;
+  for (int k = 0; k < 6; ++k) {
+    const int cmt = u(rng) < 0.5 ? 1 : 2;
+    const bool infusion = u(rng) < 0.5;
+    const int ss = k == 0 && u(rng) < 0.3 ? 1 : 0;
+    const double ii = 4 + std::floor(20 * u(rng));
+    const int evid = k > 0 && u(rng) < 0.1 ? 4 : 1;
+    os << "1," << t << ',' << evid << ',' << 50 + 950 * u(rng) << ',' << cmt << ','
+       << (infusion ? 20 + 200 * u(rng) : 0) << ',' << ii << ',' << (u(rng) < 0.5 ? 2 : 0) << ','
+       << ss << ',' << 2 * u(rng) << ',' << 0.3 + 0.7 * u(rng) << '\n';
+    t += 2 + 30 * u(rng);
+  }
+  os << "1," << t + 24 << ",0,0,2,0,0,0,0,0,1\n";
+  return os.str();
+}
+
+// Agreement of two row-major tables with `cols` columns. Observables (concentrations): 1e-6
+// relative to each value, with a floor of 1e-9 of the column's peak for values near zero.
+// States: 1e-6 relative to each state's peak (a depot emptying to 1e-3 of its peak carries the
+// ODE's absolute error, which is controlled relative to the amounts present when it was made).
+void ExpectAgree(const std::vector<double>& ode, const std::vector<double>& cf, int cols,
+                 bool per_value, const std::string& context) {
+  const size_t rows = cf.size() / cols;
+  for (int c = 0; c < cols; ++c) {
+    double peak = 0;
+    for (size_t r = 0; r < rows; ++r) peak = std::max(peak, std::fabs(cf[r * cols + c]));
+    for (size_t r = 0; r < rows; ++r) {
+      const double ref = cf[r * cols + c];
+      // 1e-12 absolute: rounding noise of the modal sums where the exact value is zero.
+      const double tol = (per_value ? 1e-6 * std::fabs(ref) + 1e-9 * peak : 1e-6 * peak) + 1e-12;
+      ASSERT_NEAR(ode[r * cols + c], ref, tol) << "row " << r << " column " << c << " " << context;
+    }
+  }
+}
+
+TEST(Simulator, ClosedFormAndOdeAgreeOnRandomRegimens) {
+  std::mt19937_64 rng(20261125);
+  std::lognormal_distribution<double> iiv(0.0, 0.5);
+  for (const char* name : {"pk1cmt", "pk2cmt", "pk3cmt"}) {
+    auto m = Make(name);
+    for (int trial = 0; trial < 25; ++trial) {
+      std::vector<double> theta;
+      for (const auto& p : m->spec().parameters) theta.push_back(p.typical * iiv(rng));
+      const std::string csv = RandomRegimen(rng);
+      Dataset d = Read(csv, *m);
+      const double end = d.subjects[0].records.back().time_h;
+      SimOutput ode = RunOk(*m, d, SimPath::kOde, theta, Grid(end, 0.5));
+      SimOutput cf = RunOk(*m, d, SimPath::kClosedForm, theta, Grid(end, 0.5));
+      ASSERT_EQ(ode.rows(), cf.rows());
+      const std::string context = std::string(name) + " trial " + std::to_string(trial) +
+                                  " theta " + ::testing::PrintToString(theta) + "\n" + csv;
+      ExpectAgree(ode.observables, cf.observables, m->num_observables(), true, context);
+      ExpectAgree(ode.states, cf.states, m->num_states(), false, context);
+    }
+  }
+}
+
+// SS=1 is the limit of repeated dosing: compare with 300 explicit doses (linear: analytic
+// steady state; nonlinear Michaelis-Menten: repeated cycles).
+TEST(Simulator, SteadyStateMatchesExplicitRepeatedDosing) {
+  for (const char* name : {"pk2cmt", "pk1cmt_mm"}) {
+    auto m = Make(name);
+    const auto theta = Theta(*m, {});
+    Dataset ss = Read("ID,TIME,AMT,CMT,RATE,II,SS\n1,0,300,2,150,12,1\n", *m);
+    Dataset explicit_doses = Read("ID,TIME,AMT,CMT,RATE,II,ADDL\n1,0,300,2,150,12,299\n", *m);
+    OutputRequest at_ss;
+    at_ss.observation_records = false;
+    OutputRequest late;
+    late.observation_records = false;
+    for (double t = 0; t <= 12; t += 1) {
+      at_ss.times_h.push_back(t);
+      late.times_h.push_back(299 * 12 + t);
+    }
+    SimOutput a = RunOk(*m, ss, SimPath::kOde, theta, at_ss);
+    SimOutput b = RunOk(*m, explicit_doses, SimPath::kOde, theta, late);
+    for (size_t i = 0; i < a.rows(); ++i) {
+      EXPECT_NEAR(a.observables[i], b.observables[i], 1e-5 * b.observables[i]) << name;
+    }
+    // Linear models get the analytic steady state; nonlinear ones iterate dosing cycles.
+    if (m->LinearMatrix(theta.data(), std::vector<double>(16).data())) {
+      EXPECT_EQ(a.summary.ss_cycles, 0) << name;
+    } else {
+      EXPECT_GT(a.summary.ss_cycles, 10) << name;
+    }
+  }
+}
+
+TEST(Simulator, Ss2NeedsALinearModel) {
+  auto m = Make("pk1cmt_mm");
+  Dataset d = Read("ID,TIME,AMT,CMT,II,SS\n1,0,100,2,12,2\n", *m);
+  Simulator sim(*m, {});
+  auto out = sim.Run(d, 0, {});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kUnsupported);
+  EXPECT_THAT(out.status().message(), HasSubstr("SS=2"));
+  EXPECT_THAT(out.status().message(), HasSubstr("subject 1"));
+}
+
+TEST(Simulator, SolverFailureIsANumericalErrorWithContext) {
+  auto m = Make("pk1cmt_mm");
+  Dataset d = Read("ID,TIME,AMT,CMT\n1,0,100,1\n1,100,0,.\n", *m);
+  SimOptions o;
+  o.max_steps = 2;
+  Simulator sim(*m, o);
+  auto out = sim.Run(d, 0, {});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kNumerical);
+  EXPECT_THAT(out.status().message(), HasSubstr("subject 1"));
+  EXPECT_THAT(out.status().message(), HasSubstr("CV_TOO_MUCH_WORK"));
+}
+
+TEST(Simulator, ClosedFormRefusesNonlinearModels) {
+  auto m = Make("pk1cmt_mm");
+  SimOptions o;
+  o.path = SimPath::kClosedForm;
+  Simulator sim(*m, o);
+  Status st = sim.Init();
+  EXPECT_EQ(st.code(), StatusCode::kUnsupported);
+}
+
+TEST(Simulator, InvalidOptionsNameTheOption) {
+  SimOptions o;
+  o.rtol = -1;
+  EXPECT_THAT(o.Validate().message(), HasSubstr("rtol"));
+  o = SimOptions();
+  o.ss_max_cycles = 0;
+  EXPECT_THAT(o.Validate().message(), HasSubstr("ss_max_cycles"));
+}
+
+// The auto path takes the closed form for linear models and reports it; counters are filled.
+TEST(Simulator, SummaryReportsPathAndCounters) {
+  auto m = Make("pk2cmt");
+  Dataset d = Read("ID,TIME,AMT,CMT,RATE,II,ADDL\n1,0,1000,2,1000,12,13\n", *m);
+  SimOutput cf = RunOk(*m, d, SimPath::kAuto, Theta(*m, {}), Grid(168, 1));
+  EXPECT_EQ(cf.summary.path, SimPath::kClosedForm);
+  EXPECT_GE(cf.summary.kernel_evals, 168);  // one per output after t = 0
+  EXPECT_EQ(cf.summary.steps, 0);
+  SimOutput ode = RunOk(*m, d, SimPath::kOde, Theta(*m, {}), Grid(168, 1));
+  EXPECT_EQ(ode.summary.path, SimPath::kOde);
+  EXPECT_GT(ode.summary.steps, 100);
+  EXPECT_GT(ode.summary.rhs_evals, ode.summary.steps);
+  EXPECT_GE(ode.summary.reinits, 28);  // 14 infusion starts and 14 ends
+}
+
+// Time-varying covariates: NOCB applies a record's value over the interval ending at it; LOCF
+// from the record on. With vancomycin's weight-scaled V1 the two differ between the records.
+TEST(Simulator, CovariateRuleChangesWhichValueGovernsAnInterval) {
+  auto m = Make("vancomycin_goti2018");
+  Dataset d = Read(
+      "ID,TIME,AMT,EVID,WT,AGE,SEX,SCR\n1,0,1000,1,70,50,0,1\n1,6,0,0,70,50,0,1\n"
+      "1,12,0,0,100,50,0,1\n",
+      *m);
+  std::vector<double> at6;
+  for (CovariateRule rule : {CovariateRule::kNocb, CovariateRule::kLocf}) {
+    SimOptions o;
+    o.covariates = rule;
+    Simulator sim(*m, o);
+    OutputRequest r;
+    r.observation_records = false;
+    r.times_h = {9.0};
+    auto out = sim.Run(d, 0, r);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    at6.push_back(out->observables[0]);
+  }
+  // At t = 9 h NOCB uses WT = 100 (the record at 12 h), LOCF WT = 70: larger V1, lower CP.
+  EXPECT_LT(at6[0], at6[1]);
+}
+
+}  // namespace
+}  // namespace medtwin

@@ -1,0 +1,136 @@
+// Steady state for SS=1/2 dose records and SS infusions (NONMEM semantics, DOMAIN.md 1.2).
+//
+// The periodic solution is first found at the trough (just before a dose). Linear models get it
+// analytically from the eigenbasis (a geometric series per mode); nonlinear models by repeating
+// the dosing cycle until successive troughs agree to ss_atol + ss_rtol*|x|. With a lag ALAG the
+// dose of the record enters at t + ALAG, so the state at the record's time t is the periodic
+// solution II - ALAG after the previous (virtual) dose. Infusions of virtual doses that are still
+// running at t (II < duration, or a lag) continue after t.
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "sim/subject_run.h"
+
+namespace medtwin {
+namespace {
+
+// Length of one convergence window for a nonlinear constant-infusion steady state (h).
+constexpr double kInfusionWindowH = 24.0;
+
+bool Converged(const std::vector<double>& prev, const std::vector<double>& x, const SimOptions& o) {
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::fabs(x[i] - prev[i]) > o.ss_atol + o.ss_rtol * std::fabs(x[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void SubjectRun::AddDoseAtZero(const ResolvedDose& d, std::vector<double>* x,
+                               std::vector<ActiveInfusion>* active) {
+  if (d.IsInfusion()) {
+    active->push_back({0, d.state, d.rate, d.duration_h});
+  } else {
+    (*x)[d.state] += d.amount;
+  }
+}
+
+Status SubjectRun::RunWindow(const double* p, double duration_h, std::vector<double>* x,
+                             std::vector<ActiveInfusion>* active) {
+  double s = 0.0;
+  while (s < duration_h) {
+    double next = duration_h;
+    for (const auto& a : *active) {
+      if (a.end_h > s && a.end_h < next) next = a.end_h;
+    }
+    UpdateRates(&ss_rate_, *active);
+    MEDTWIN_RETURN_IF_ERROR(ctx_.propagator->Restart(s, x->data(), p, ss_rate_.data()));
+    MEDTWIN_RETURN_IF_ERROR(ctx_.propagator->Advance(next, next, x->data()));
+    std::erase_if(*active, [&](const ActiveInfusion& a) { return a.end_h <= next; });
+    s = next;
+  }
+  for (auto& a : *active) a.end_h -= duration_h;
+  ++out_.summary.ss_cycles;
+  return Status::Ok();
+}
+
+Status SubjectRun::PeriodicTrough(const ResolvedDose& d, const double* p, std::vector<double>* x,
+                                  std::vector<ActiveInfusion>* active) {
+  active->clear();
+  if (ctx_.linear != nullptr && ctx_.linear->Prepare(p).ok()) {
+    MEDTWIN_RETURN_IF_ERROR(ctx_.linear->kernel().PeriodicTrough(
+        d.state, d.amount, d.IsInfusion() ? d.duration_h : 0.0, d.ii_h, x->data()));
+    // Infusions of earlier doses still running at the trough (overlap when duration > II).
+    for (int k = 1; d.IsInfusion() && k * d.ii_h < d.duration_h; ++k) {
+      active->push_back({0, d.state, d.rate, d.duration_h - k * d.ii_h});
+    }
+    return Status::Ok();
+  }
+  model_.InitialState(p, x->data());
+  const int overlap = d.IsInfusion() ? static_cast<int>(std::ceil(d.duration_h / d.ii_h)) : 0;
+  std::vector<double> prev(x->size());
+  for (int cycle = 1; cycle <= ctx_.options->ss_max_cycles; ++cycle) {
+    prev = *x;
+    AddDoseAtZero(d, x, active);
+    MEDTWIN_RETURN_IF_ERROR(RunWindow(p, d.ii_h, x, active));
+    if (cycle > overlap + 1 && Converged(prev, *x, *ctx_.options)) return Status::Ok();
+  }
+  return Status::Numerical("steady state not reached after " +
+                           std::to_string(ctx_.options->ss_max_cycles) +
+                           " dosing cycles (raise ss_max_cycles or loosen ss_rtol)");
+}
+
+Status SubjectRun::ConstantInfusionState(const ResolvedDose& d, const double* p,
+                                         std::vector<double>* x) {
+  if (ctx_.linear != nullptr && ctx_.linear->Prepare(p).ok()) {
+    return ctx_.linear->kernel().ConstantInfusionSteadyState(d.state, d.rate, x->data());
+  }
+  model_.InitialState(p, x->data());
+  std::vector<ActiveInfusion> active{{0, d.state, d.rate, kInf}};
+  std::vector<double> prev(x->size());
+  for (int window = 1; window <= ctx_.options->ss_max_cycles; ++window) {
+    prev = *x;
+    MEDTWIN_RETURN_IF_ERROR(RunWindow(p, kInfusionWindowH, x, &active));
+    if (Converged(prev, *x, *ctx_.options)) return Status::Ok();
+  }
+  return Status::Numerical("steady state of the constant infusion not reached after " +
+                           std::to_string(ctx_.options->ss_max_cycles) + " windows of " +
+                           std::to_string(kInfusionWindowH) + " h");
+}
+
+Status SubjectRun::ApplySteadyState(const ResolvedDose& d, const double* p, double t_h) {
+  if (d.ss == 2 && !ctx_.model_linear) {
+    return Status::Unsupported(Where(t_h) +
+                               ": SS=2 adds steady-state amounts by superposition, "
+                               "which needs a linear model; '" +
+                               model_.spec().name + "' is not (use SS=1)");
+  }
+  std::vector<double> xs(n_, 0.0);
+  std::vector<ActiveInfusion> active;
+  Status st;
+  if (d.IsSteadyStateInfusion()) {
+    st = ConstantInfusionState(d, p, &xs);
+  } else if (d.lag_h >= d.ii_h) {
+    st = Status::Unsupported("a steady-state dose with ALAG >= II is not supported");
+  } else {
+    st = PeriodicTrough(d, p, &xs, &active);
+    if (st.ok() && d.lag_h > 0.0) {
+      AddDoseAtZero(d, &xs, &active);
+      st = RunWindow(p, d.ii_h - d.lag_h, &xs, &active);
+    }
+  }
+  if (!st.ok()) return st.WithContext(Where(t_h));
+  if (d.ss == 1) {
+    x_ = xs;
+    active_.clear();  // SS=1 replaces the state: infusions in progress stop
+  } else {
+    for (int i = 0; i < n_; ++i) x_[i] += xs[i];
+  }
+  for (const auto& a : active) StartInfusion(a.state, a.rate, t_h + a.end_h);
+  UpdateRates(&rate_, active_);
+  dirty_ = true;
+  return Status::Ok();
+}
+
+}  // namespace medtwin

@@ -1,0 +1,258 @@
+#include "sim/subject_run.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace medtwin {
+
+bool SubjectRun::Later::operator()(const Pending& a, const Pending& b) const {
+  if (a.t_h != b.t_h) return a.t_h > b.t_h;
+  if (a.klass != b.klass) return a.klass > b.klass;
+  return a.seq > b.seq;
+}
+
+SubjectRun::SubjectRun(const RunContext& ctx, const Subject& subject, const Dataset* dataset_info,
+                       const OutputRequest& request, const IndividualInput& individual)
+    : ctx_(ctx),
+      model_(*ctx.model),
+      subject_(subject),
+      request_(request),
+      individual_(individual),
+      modifiers_(ctx.model->spec(),
+                 dataset_info ? dataset_info->modifier_columns : std::vector<ModifierColumn>{}),
+      n_(ctx.model->num_states()),
+      np_(ctx.model->num_parameters()),
+      no_(ctx.model->num_observables()),
+      x_(n_, 0.0),
+      rate_(n_, 0.0),
+      ss_rate_(n_, 0.0) {}
+
+std::string SubjectRun::Where(double t_h) const {
+  return "subject " + subject_.id + " at t=" + std::to_string(t_h) + " h";
+}
+
+Status SubjectRun::ComputeParameters() {
+  const ModelSpec& spec = model_.spec();
+  std::vector<double> theta(individual_.theta.begin(), individual_.theta.end());
+  if (theta.empty()) {
+    for (const auto& ps : spec.parameters) theta.push_back(ps.typical);
+  }
+  if (static_cast<int>(theta.size()) != np_) {
+    return Status::Invalid("expected " + std::to_string(np_) + " population parameters, got " +
+                           std::to_string(theta.size()));
+  }
+  const size_t nrec = subject_.records.size();
+  param_set_.assign(nrec, 0);
+  params_.clear();
+  const std::vector<double>* prev_cov = nullptr;
+  for (size_t r = 0; r < nrec; ++r) {
+    const Record& rec = subject_.records[r];
+    // Records with the same covariates as the previous one share its parameter row.
+    if (prev_cov &&
+        std::equal(rec.covariates.begin(), rec.covariates.end(), prev_cov->begin(), prev_cov->end(),
+                   [](double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); })) {
+      param_set_[r] = param_set_[r - 1];
+      continue;
+    }
+    const size_t row = params_.size() / std::max(np_, 1);
+    params_.resize(params_.size() + np_);
+    Status st = model_.Individualize(theta, individual_.eta, rec.covariates,
+                                     std::span<double>(params_.data() + row * np_, np_));
+    if (!st.ok())
+      return st.WithContext("subject " + subject_.id + " line " + std::to_string(rec.line));
+    param_set_[r] = static_cast<int>(row);
+    prev_cov = &rec.covariates;
+  }
+  return Status::Ok();
+}
+
+// NOCB: the interval after record r is governed by the next record's covariates.
+int SubjectRun::ParamSetAfter(int r) const {
+  const int last = static_cast<int>(subject_.records.size()) - 1;
+  if (r < 0) return param_set_[0];
+  if (ctx_.options->covariates == CovariateRule::kNocb) return param_set_[std::min(r + 1, last)];
+  return param_set_[r];
+}
+
+void SubjectRun::BuildTimeline() {
+  const auto& recs = subject_.records;
+  timeline_.clear();
+  size_t e = 0;
+  const auto& extra = request_.times_h;
+  for (size_t r = 0; r < recs.size(); ++r) {
+    while (e < extra.size() && extra[e] < recs[r].time_h) timeline_.push_back({extra[e++], -1});
+    timeline_.push_back({recs[r].time_h, static_cast<int>(r)});
+  }
+  while (e < extra.size()) timeline_.push_back({extra[e++], -1});
+  // Time of the next record that changes the dynamics, for CVODES's stop time.
+  next_dirty_.assign(timeline_.size() + 1, kInf);
+  for (size_t i = timeline_.size(); i-- > 0;) {
+    next_dirty_[i] = next_dirty_[i + 1];
+    const int r = timeline_[i].record;
+    if (r < 0) continue;
+    const Record& rec = recs[r];
+    const bool dirty = rec.evid == Evid::kDose || rec.evid == Evid::kReset ||
+                       rec.evid == Evid::kResetDose || rec.state_off ||
+                       ParamSetAfter(r) != ParamSetAfter(r - 1);
+    if (dirty) next_dirty_[i] = rec.time_h;
+  }
+}
+
+double SubjectRun::NextDiscontinuity(size_t i) const {
+  double t = next_dirty_[i];
+  if (!queue_.empty()) t = std::min(t, queue_.top().t_h);
+  return t;
+}
+
+Status SubjectRun::AdvanceTo(double t_h, size_t timeline_index) {
+  if (t_h <= t_h_) return Status::Ok();
+  if (dirty_) {
+    MEDTWIN_RETURN_IF_ERROR(ctx_.propagator->Restart(t_h_, x_.data(), p_cur_, rate_.data()));
+    dirty_ = false;
+  }
+  const double t_stop = std::max(t_h, NextDiscontinuity(timeline_index));
+  Status st = ctx_.propagator->Advance(t_h, t_stop, x_.data());
+  if (!st.ok()) return st.WithContext("subject " + subject_.id);
+  t_h_ = t_h;
+  return Status::Ok();
+}
+
+void SubjectRun::UpdateRates(std::vector<double>* rate,
+                             const std::vector<ActiveInfusion>& active) const {
+  // Recomputed from the list (not incremented) so rates return to exactly zero.
+  std::fill(rate->begin(), rate->end(), 0.0);
+  for (const auto& a : active) (*rate)[a.state] += a.rate;
+}
+
+void SubjectRun::StartInfusion(int state, double rate, double end_h) {
+  const long id = next_infusion_id_++;
+  active_.push_back({id, state, rate, end_h});
+  if (std::isfinite(end_h)) {
+    Pending e{end_h, 0, seq_++, PendingKind::kInfusionEnd, generation_, id, {}};
+    queue_.push(e);
+  }
+  UpdateRates(&rate_, active_);
+  dirty_ = true;
+}
+
+void SubjectRun::GiveDose(const ResolvedDose& d, double t_h) {
+  if (d.amount == 0.0 && d.rate == 0.0) return;
+  if (d.IsInfusion()) {
+    StartInfusion(d.state, d.rate, t_h + d.duration_h);
+  } else {
+    x_[d.state] += d.amount;
+    dirty_ = true;
+  }
+}
+
+void SubjectRun::Reset(const double* p) {
+  model_.InitialState(p, x_.data());
+  active_.clear();
+  UpdateRates(&rate_, active_);
+  ++generation_;  // pending ADDL/lagged doses and infusion ends are cancelled
+  dirty_ = true;
+}
+
+Status SubjectRun::HandlePending(const Pending& e) {
+  if (e.generation != generation_) return Status::Ok();
+  if (e.kind == PendingKind::kInfusionEnd) {
+    auto it = std::find_if(active_.begin(), active_.end(),
+                           [&](const ActiveInfusion& a) { return a.id == e.infusion_id; });
+    if (it != active_.end()) {
+      active_.erase(it);
+      UpdateRates(&rate_, active_);
+      dirty_ = true;
+    }
+    return Status::Ok();
+  }
+  GiveDose(e.dose, e.t_h);
+  return Status::Ok();
+}
+
+Status SubjectRun::HandleDoseRecord(int r) {
+  const Record& rec = subject_.records[r];
+  const double* p = params_.data() + static_cast<size_t>(param_set_[r]) * np_;
+  Result<ResolvedDose> dose = modifiers_.Resolve(rec, p);
+  if (!dose.ok()) return dose.status().WithContext("subject " + subject_.id);
+  const ResolvedDose& d = *dose;
+  if (d.ss != 0) MEDTWIN_RETURN_IF_ERROR(ApplySteadyState(d, p, rec.time_h));
+  // NONMEM 7.5 (nmtests scenario 29): an SS record with AMT=0, RATE>0 sets the state to the
+  // constant-infusion steady state; the infusion itself does not continue past the record.
+  if (d.IsSteadyStateInfusion()) return Status::Ok();
+  for (int k = 0; k <= d.addl; ++k) {
+    const double t_dose = rec.time_h + k * d.ii_h + d.lag_h;
+    if (k == 0 && d.lag_h == 0.0) {
+      GiveDose(d, t_dose);
+      continue;
+    }
+    queue_.push(Pending{t_dose, 1, seq_++, PendingKind::kDose, generation_, -1, d});
+  }
+  return Status::Ok();
+}
+
+Status SubjectRun::HandleRecord(int r) {
+  const Record& rec = subject_.records[r];
+  const double* p_rec = params_.data() + static_cast<size_t>(param_set_[r]) * np_;
+  if (rec.evid == Evid::kReset || rec.evid == Evid::kResetDose) Reset(p_rec);
+  if (rec.state_off && rec.state >= 0) {
+    x_[rec.state] = 0.0;
+    dirty_ = true;
+  }
+  if (rec.IsDose()) MEDTWIN_RETURN_IF_ERROR(HandleDoseRecord(r));
+  const double* p_next = params_.data() + static_cast<size_t>(ParamSetAfter(r)) * np_;
+  if (p_next != p_cur_) {
+    p_cur_ = p_next;
+    dirty_ = true;
+  }
+  const bool is_obs = rec.evid == Evid::kObservation || rec.evid == Evid::kOther;
+  if (is_obs ? request_.observation_records : request_.dose_records) {
+    Output(rec.time_h, r, p_rec);
+  }
+  return Status::Ok();
+}
+
+void SubjectRun::Output(double t_h, int record, const double* p) {
+  out_.time_h.push_back(t_h);
+  out_.record.push_back(record);
+  out_.states.insert(out_.states.end(), x_.begin(), x_.end());
+  const size_t off = out_.observables.size();
+  out_.observables.resize(off + no_);
+  model_.Observe(t_h, x_.data(), p, out_.observables.data() + off);
+}
+
+Result<SimOutput> SubjectRun::Execute() {
+  if (subject_.records.empty())
+    return Status::Invalid("subject " + subject_.id + " has no records");
+  MEDTWIN_RETURN_IF_ERROR(ComputeParameters());
+  BuildTimeline();
+  p_cur_ = params_.data() + static_cast<size_t>(ParamSetAfter(-1)) * np_;
+  t_h_ = std::min(timeline_.front().t_h, subject_.records.front().time_h);
+  model_.InitialState(p_cur_, x_.data());
+  size_t i = 0;
+  while (i < timeline_.size()) {
+    const TimelineItem& item = timeline_[i];
+    if (!queue_.empty() && queue_.top().t_h <= item.t_h) {
+      const Pending e = queue_.top();
+      queue_.pop();
+      MEDTWIN_RETURN_IF_ERROR(AdvanceTo(e.t_h, i));
+      MEDTWIN_RETURN_IF_ERROR(HandlePending(e));
+      continue;
+    }
+    MEDTWIN_RETURN_IF_ERROR(AdvanceTo(item.t_h, i));
+    if (item.record >= 0) {
+      MEDTWIN_RETURN_IF_ERROR(HandleRecord(item.record));
+    } else {
+      Output(item.t_h, -1, p_cur_);
+    }
+    ++i;
+  }
+  for (double y : out_.observables) {
+    if (!std::isfinite(y)) {
+      return Status::Numerical("subject " + subject_.id + ": an observable is not finite");
+    }
+  }
+  return std::move(out_);
+}
+
+}  // namespace medtwin

@@ -1,0 +1,221 @@
+// End-to-end tests of the medtwin CLI: the real binary, real files, exit codes and messages.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+using ::testing::HasSubstr;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string TempDir() {
+  static const std::string dir = [] {
+    auto p =
+        std::filesystem::temp_directory_path() / ("medtwin_cli_test_" + std::to_string(getpid()));
+    std::filesystem::create_directories(p);
+    return p.string();
+  }();
+  return dir;
+}
+
+std::string WriteFile(const std::string& name, const std::string& text) {
+  const std::string path = TempDir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+CliRun Medtwin(const std::string& args) {
+  const std::string out = TempDir() + "/stdout", err = TempDir() + "/stderr";
+  const std::string cmd =
+      std::string(MEDTWIN_BINARY_DIR) + "/medtwin " + args + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  CliRun r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = Slurp(out);
+  r.err = Slurp(err);
+  return r;
+}
+
+TEST(Cli, ModelsListsTheLibrary) {
+  CliRun r = Medtwin("models");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* name : {"pk1cmt", "pk2cmt", "pk3cmt", "pk1cmt_mm", "vancomycin_goti2018"}) {
+    EXPECT_THAT(r.out, HasSubstr(name));
+  }
+  EXPECT_THAT(r.out, HasSubstr("+emax"));
+}
+
+TEST(Cli, ModelShowsWhatADatasetNeeds) {
+  CliRun r = Medtwin("model vancomycin_goti2018");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"central", "WT", "SCR", "CRCL", "CP", "mg/L", "Goti"}) {
+    EXPECT_THAT(r.out, HasSubstr(s));
+  }
+  CliRun j = Medtwin("model pk2cmt --json");
+  EXPECT_EQ(j.exit_code, 0);
+  EXPECT_THAT(j.out, HasSubstr("\"parameters\""));
+  EXPECT_THAT(j.out, HasSubstr("\"cmt\": 3"));
+}
+
+TEST(Cli, SimulateWritesOneRowPerOutputTimeWithObservablesAndStates) {
+  const std::string data =
+      WriteFile("bolus.csv", "ID,TIME,AMT,CMT,EVID\n1,0,100,2,1\n2,0,200,2,1\n");
+  CliRun r = Medtwin("simulate pk1cmt --data " + data + " --param CL=2 --param V=20 --times 0:1:4");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string header, line;
+  std::getline(lines, header);
+  EXPECT_EQ(header, "ID,TIME,CP,depot,central");
+  int rows = 0;
+  while (std::getline(lines, line)) ++rows;
+  EXPECT_EQ(rows, 10);  // 2 IDs x 5 times
+  // 100 mg into 20 L, k = 0.1/h: CP(1 h) = 5 exp(-0.1) = 4.524187090 mg/L.
+  EXPECT_THAT(r.out, HasSubstr("1,1,4.52418709"));
+}
+
+TEST(Cli, SimulateJsonAndOutFile) {
+  const std::string data = WriteFile("j.csv", "ID,TIME,AMT,CMT\n1,0,100,2\n1,2,0,.\n");
+  const std::string out = TempDir() + "/sim.json";
+  CliRun r = Medtwin("simulate pk1cmt --data " + data + " --format json --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string json = Slurp(out);
+  EXPECT_THAT(json, HasSubstr("\"subjects\""));
+  EXPECT_THAT(json, HasSubstr("\"CP\""));
+}
+
+TEST(Cli, UsageErrorsExitWithTwo) {
+  const std::string data = WriteFile("ok.csv", "ID,TIME,AMT\n1,0,100\n");
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"simulate nosuchmodel --data " + data, "nosuchmodel"},
+      {"simulate pk1cmt --data " + data + " --param XX=1", "XX"},
+      {"simulate pk1cmt --data " + data + " --param CL=abc", "CL"},
+      {"simulate pk1cmt --data " + data + " --param CL=-1", "CL"},
+      {"simulate pk1cmt --data " + data + " --times 0:0:10", "STEP"},
+      {"simulate pk1cmt --data " + data + " --rtol 2", "rtol"},
+      {"simulate pk1cmt --data " + data + " --method rk4", "rk4"},
+      {"simulate pk1cmt --data " + data + " --format xml", "xml"},
+      {"simulate pk1cmt --data " + TempDir() + "/missing.csv", "missing.csv"},
+      {"simulate pk1cmt_mm --data " + data + " --path closed-form", "closed-form"},
+      {"population pk1cmt --data " + data + " --n 0", "n"},
+      {"population pk1cmt --data " + data + " --percentiles 50,5", "percentiles"},
+      {"simulate pk1cmt", "--data"},
+  };
+  for (const auto& c : cases) {
+    CliRun r = Medtwin(c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.err;
+    EXPECT_THAT(r.err, HasSubstr(c.message)) << c.args;
+    EXPECT_TRUE(r.out.empty()) << c.args;
+  }
+}
+
+// Malformed datasets: each names the line, the column and the problem, exits 2, prints nothing.
+TEST(Cli, MalformedDatasetsNameLineColumnAndProblem) {
+  struct Case {
+    std::string name, csv;
+    std::vector<std::string> expect;
+  };
+  const std::string h = "ID,TIME,EVID,AMT,CMT,RATE,II,ADDL,SS\n";
+  const std::vector<Case> cases = {
+      {"missing_time", "ID,AMT\n1,100\n", {"TIME"}},
+      {"missing_id", "TIME,AMT\n0,100\n", {"ID"}},
+      {"non_numeric_amt", h + "1,0,1,abc,2,0,0,0,0\n", {"line 2", "AMT", "abc"}},
+      {"trailing_garbage", h + "1,0,1,100,2,0,12x,0,0\n", {"line 2", "II"}},
+      {"negative_time", h + "1,-1,1,100,2,0,0,0,0\n", {"line 2", "TIME"}},
+      {"unsorted_time", h + "1,5,1,100,2,0,0,0,0\n1,2,0,0,2,0,0,0,0\n", {"line 3", "TIME"}},
+      {"bad_evid", h + "1,0,7,100,2,0,0,0,0\n", {"line 2", "EVID", "7"}},
+      {"unknown_cmt", h + "1,0,1,100,9,0,0,0,0\n", {"line 2", "CMT", "9"}},
+      {"unknown_cmt_name", h + "1,0,1,100,liver,0,0,0,0\n", {"line 2", "CMT", "liver"}},
+      {"rate_minus2_no_duration", h + "1,0,1,100,2,-2,0,0,0\n", {"line 2", "RATE", "D2"}},
+      {"rate_minus1_no_rate", h + "1,0,1,100,2,-1,0,0,0\n", {"line 2", "RATE", "R2"}},
+      {"bad_rate", h + "1,0,1,100,2,-3,0,0,0\n", {"line 2", "RATE"}},
+      {"ss_with_ii_zero", h + "1,0,1,100,2,0,0,0,1\n", {"line 2", "II"}},
+      {"bad_ss", h + "1,0,1,100,2,0,12,0,3\n", {"line 2", "SS"}},
+      {"addl_without_ii", h + "1,0,1,100,2,0,0,3,0\n", {"line 2", "ADDL"}},
+      {"negative_addl", h + "1,0,1,100,2,0,12,-1,0\n", {"line 2", "ADDL"}},
+      {"negative_amt", h + "1,0,1,-100,2,0,0,0,0\n", {"line 2", "AMT"}},
+      {"negative_ii", h + "1,0,1,100,2,0,-12,0,0\n", {"line 2", "II"}},
+      {"wrong_field_count", h + "1,0,1,100\n", {"line 2"}},
+      {"non_contiguous_id",
+       h + "1,0,1,100,2,0,0,0,0\n2,0,1,100,2,0,0,0,0\n1,5,0,0,2,0,0,0,0\n",
+       {"line 4", "ID"}},
+      {"empty_file", "", {"empty"}},
+      {"header_only", h, {"no records"}},
+      {"bad_f_column", "ID,TIME,AMT,CMT,F2\n1,0,100,2,-0.5\n", {"line 2", "F2"}},
+  };
+  for (const auto& c : cases) {
+    const std::string path = WriteFile(c.name + ".csv", c.csv);
+    CliRun r = Medtwin("simulate pk1cmt --data " + path);
+    EXPECT_EQ(r.exit_code, 2) << c.name << ": " << r.err;
+    EXPECT_TRUE(r.out.empty()) << c.name;
+    for (const auto& s : c.expect) EXPECT_THAT(r.err, HasSubstr(s)) << c.name;
+  }
+  // Covariates: missing column and out-of-range values of a model that needs them.
+  const std::string vh = "ID,TIME,AMT,WT,AGE,SEX\n1,0,1000,70,50,0\n";
+  CliRun no_scr = Medtwin("simulate vancomycin_goti2018 --data " + WriteFile("no_scr.csv", vh));
+  EXPECT_EQ(no_scr.exit_code, 2);
+  EXPECT_THAT(no_scr.err, HasSubstr("SCR"));
+  CliRun bad_wt =
+      Medtwin("simulate vancomycin_goti2018 --data " +
+              WriteFile("bad_wt.csv", "ID,TIME,AMT,WT,AGE,SEX,SCR\n1,0,1000,-70,50,0,1\n"));
+  EXPECT_EQ(bad_wt.exit_code, 2);
+  EXPECT_THAT(bad_wt.err, HasSubstr("line 2"));
+  EXPECT_THAT(bad_wt.err, HasSubstr("WT"));
+}
+
+// An infusion faster than VMAX has no steady state under Michaelis-Menten elimination: the
+// cycles never converge, which is a numerical failure (exit 3) naming subject and time.
+TEST(Cli, NumericalFailureExitsWithThree) {
+  const std::string data =
+      WriteFile("no_ss.csv", "ID,TIME,AMT,CMT,RATE,II,SS\n7,0,0,2,500,0,1\n7,1,0,.,0,0,0\n");
+  CliRun r = Medtwin("simulate pk1cmt_mm --data " + data + " --param VMAX=50");
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("subject 7"));
+  EXPECT_THAT(r.err, HasSubstr("steady state"));
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(Cli, PopulationIsReproducibleAcrossThreadCounts) {
+  const std::string data =
+      WriteFile("reg.csv", "ID,TIME,AMT,CMT,RATE,II,ADDL\n1,0,1000,2,1000,12,3\n");
+  const std::string base = "population pk2cmt --data " + data + " --n 200 --seed 5 --times 0:2:48";
+  CliRun one = Medtwin(base + " --threads 1");
+  CliRun two = Medtwin(base + " --threads 2");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(one.out, two.out);
+  EXPECT_THAT(one.out, HasSubstr("ID,TIME,CP_P5,CP_P50,CP_P95"));
+  CliRun all = Medtwin(base + " --all");
+  ASSERT_EQ(all.exit_code, 0);
+  EXPECT_THAT(all.out, HasSubstr("ETA_CL"));
+}
+
+TEST(Cli, HelpOnEverySubcommand) {
+  for (const char* sub : {"models", "model", "simulate", "population"}) {
+    CliRun r = Medtwin(std::string(sub) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << sub;
+    EXPECT_THAT(r.out, HasSubstr("--help")) << sub;
+  }
+}
+
+}  // namespace
