@@ -4,11 +4,13 @@
 #define MEDTWIN_APPS_CLI_COMMON_H_
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "medtwin/dataset.h"
 #include "medtwin/model.h"
 #include "medtwin/simulator.h"
 #include "medtwin/status.h"
@@ -17,7 +19,7 @@ namespace medtwin::cli {
 
 // Exit codes: 0 success, 1 internal error, 2 usage or input error, 3 numerical failure.
 int ExitCode(const Status& status);
-// Prints "medtwin: <message>" to stderr and returns the exit code.
+// Prints "medtwin: <message>" to stderr and returns the exit code (0, silently, for OK).
 int Fail(const Status& status);
 
 // Typical values of `model` with NAME=VALUE overrides applied (unknown names are errors).
@@ -39,12 +41,27 @@ struct SolverFlags {
   Result<SimOptions> ToOptions() const;
 };
 
-// Output stream for --out (stdout when empty).
-struct Sink {
-  std::unique_ptr<std::ostream> file;
-  std::ostream* os = nullptr;
+// Options shared by simulate and population: MODEL, --data, --param, --times, solver flags.
+struct CommonArgs {
+  std::string model, data, times;
+  std::vector<std::string> params;
+  SolverFlags solver;
+  void Add(CLI::App* app, const std::string& data_help);
 };
-Result<Sink> OpenSink(const std::string& path);
+
+// Everything a run needs, parsed and validated; the dataset is read last, so option errors are
+// reported before any file is opened. Without --times, the dataset's observation rows are output.
+struct RunInputs {
+  std::unique_ptr<Model> model;
+  std::vector<double> theta;
+  SimOptions sim;
+  OutputRequest request;
+  Dataset data;
+};
+Result<RunInputs> PrepareInputs(const CommonArgs& args);
+
+// Writes to --out (stdout when empty or "-") with `write`, then checks the stream.
+Status WriteOutput(const std::string& path, const std::function<void(std::ostream&)>& write);
 
 void SetupModels(CLI::App& app, int* exit_code);
 void SetupSimulate(CLI::App& app, int* exit_code);

@@ -12,12 +12,11 @@ namespace medtwin::cli {
 namespace {
 
 struct PopulationArgs {
-  std::string model, data, times, out, percentiles = "5,50,95";
-  std::vector<std::string> params;
+  CommonArgs common;
+  std::string out, percentiles = "5,50,95";
   int n = 1000, threads = 1;
   uint64_t seed = 1;
   bool all = false, residual = false, summary = false;
-  SolverFlags solver;
 };
 
 std::string Num(double v) {
@@ -69,14 +68,7 @@ void WriteAll(std::ostream& os, const ModelSpec& s, const PopulationResult& r, i
 }
 
 int Run(const PopulationArgs& a) {
-  auto model = MakeModel(a.model);
-  if (!model.ok()) return Fail(model.status());
-  auto theta = ThetaWithOverrides(**model, a.params);
-  if (!theta.ok()) return Fail(theta.status());
-  auto sim = a.solver.ToOptions();
-  if (!sim.ok()) return Fail(sim.status());
   PopulationOptions opt;
-  opt.sim = *sim;
   opt.n_subjects = a.n;
   opt.seed = a.seed;
   opt.threads = a.threads;
@@ -86,28 +78,20 @@ int Run(const PopulationArgs& a) {
   if (!pcts.ok()) return Fail(pcts.status());
   opt.percentiles = *pcts;
   if (Status st = opt.Validate(); !st.ok()) return Fail(st);
-  OutputRequest request;
-  if (!a.times.empty()) {
-    auto grid = ParseTimeGrid(a.times);
-    if (!grid.ok()) return Fail(grid.status());
-    request.times_h = *grid;
-    request.observation_records = false;
-  }
-  auto data = ReadDatasetFile(a.data, **model);
-  if (!data.ok()) return Fail(data.status());
-  auto result = RunPopulation(**model, *data, request, *theta, opt);
+  auto in = PrepareInputs(a.common);
+  if (!in.ok()) return Fail(in.status());
+  opt.sim = in->sim;
+  auto result = RunPopulation(*in->model, in->data, in->request, in->theta, opt);
   if (!result.ok()) return Fail(result.status());
   if (a.summary) std::cerr << result->summary.Brief() << "\n";
-  auto sink = OpenSink(a.out);
-  if (!sink.ok()) return Fail(sink.status());
-  if (a.all) {
-    WriteAll(*sink->os, (*model)->spec(), *result, a.n);
-  } else {
-    WritePercentiles(*sink->os, (*model)->spec(), *result, opt.percentiles);
-  }
-  sink->os->flush();
-  if (!*sink->os) return Fail(Status::Invalid("--out " + a.out + ": write failed"));
-  return 0;
+  const ModelSpec& spec = in->model->spec();
+  return Fail(WriteOutput(a.out, [&](std::ostream& os) {
+    if (a.all) {
+      WriteAll(os, spec, *result, a.n);
+    } else {
+      WritePercentiles(os, spec, *result, opt.percentiles);
+    }
+  }));
 }
 
 }  // namespace
@@ -116,21 +100,17 @@ void SetupPopulation(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "population", "Simulate virtual subjects from the model's variability; print percentiles");
   auto a = std::make_shared<PopulationArgs>();
-  cmd->add_option("MODEL", a->model, "model name (see `medtwin models`)")->required();
-  cmd->add_option("--data", a->data, "regimen dataset; each ID is an arm")->required();
+  a->common.Add(cmd, "regimen dataset; each ID is an arm");
   cmd->add_option("--n", a->n, "virtual subjects per arm")->capture_default_str();
   cmd->add_option("--seed", a->seed, "random seed (same seed, same numbers, any --threads)")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "worker threads")->capture_default_str();
   cmd->add_option("--percentiles", a->percentiles, "comma-separated, in [0, 100]")
       ->capture_default_str();
-  cmd->add_option("--param", a->params, "override a typical value: NAME=VALUE (repeatable)");
-  cmd->add_option("--times", a->times, "output grid START:STEP:END in h");
   cmd->add_option("--out", a->out, "output file (default: stdout)");
   cmd->add_flag("--all", a->all, "print every virtual subject (with its random effects)");
   cmd->add_flag("--residual", a->residual, "add residual error to the predictions");
   cmd->add_flag("--summary", a->summary, "print timing and solver statistics to stderr");
-  a->solver.Add(cmd);
   cmd->callback([a, exit_code] { *exit_code = Run(*a); });
 }
 

@@ -11,10 +11,9 @@ namespace medtwin::cli {
 namespace {
 
 struct SimulateArgs {
-  std::string model, data, times, format = "csv", out;
-  std::vector<std::string> params;
+  CommonArgs common;
+  std::string format = "csv", out;
   bool all_records = false, summary = false;
-  SolverFlags solver;
 };
 
 std::string Num(double v) {
@@ -69,44 +68,31 @@ void WriteJson(std::ostream& os, const Model& m, const Dataset& data,
 }
 
 int Run(const SimulateArgs& a) {
-  auto model = MakeModel(a.model);
-  if (!model.ok()) return Fail(model.status());
-  auto theta = ThetaWithOverrides(**model, a.params);
-  if (!theta.ok()) return Fail(theta.status());
-  auto options = a.solver.ToOptions();
-  if (!options.ok()) return Fail(options.status());
-  OutputRequest request;
-  request.dose_records = a.all_records;
-  if (!a.times.empty()) {
-    auto grid = ParseTimeGrid(a.times);
-    if (!grid.ok()) return Fail(grid.status());
-    request.times_h = *grid;
-    request.observation_records = a.all_records;
-  }
   if (a.format != "csv" && a.format != "json") {
     return Fail(Status::Invalid("--format '" + a.format + "': expected csv or json"));
   }
-  auto data = ReadDatasetFile(a.data, **model);
-  if (!data.ok()) return Fail(data.status());
-  Simulator sim(**model, *options);
+  auto in = PrepareInputs(a.common);
+  if (!in.ok()) return Fail(in.status());
+  in->request.dose_records = a.all_records;
+  if (a.all_records) in->request.observation_records = true;
+  Simulator sim(*in->model, in->sim);
   std::vector<SimOutput> outs;
-  for (size_t k = 0; k < data->subjects.size(); ++k) {
-    auto out = sim.Run(*data, k, request, {*theta, {}});
+  for (size_t k = 0; k < in->data.subjects.size(); ++k) {
+    auto out = sim.Run(in->data, k, in->request, {in->theta, {}});
     if (!out.ok()) return Fail(out.status());
-    if (a.summary)
-      std::cerr << "ID " << data->subjects[k].id << ": " << out->summary.Brief() << "\n";
+    if (a.summary) {
+      std::cerr << "ID " << in->data.subjects[k].id << ": " << out->summary.Brief() << "\n";
+    }
     outs.push_back(std::move(out).value());
   }
-  auto sink = OpenSink(a.out);
-  if (!sink.ok()) return Fail(sink.status());
-  if (a.format == "json") {
-    WriteJson(*sink->os, **model, *data, outs);
-  } else {
-    WriteCsv(*sink->os, **model, *data, outs);
-  }
-  sink->os->flush();
-  if (!*sink->os) return Fail(Status::Invalid("--out " + a.out + ": write failed"));
-  return 0;
+  const Model& m = *in->model;
+  return Fail(WriteOutput(a.out, [&](std::ostream& os) {
+    if (a.format == "json") {
+      WriteJson(os, m, in->data, outs);
+    } else {
+      WriteCsv(os, m, in->data, outs);
+    }
+  }));
 }
 
 }  // namespace
@@ -114,16 +100,11 @@ int Run(const SimulateArgs& a) {
 void SetupSimulate(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("simulate", "Simulate a model over a NONMEM-style dataset");
   auto a = std::make_shared<SimulateArgs>();
-  cmd->add_option("MODEL", a->model, "model name (see `medtwin models`), e.g. pk2cmt")->required();
-  cmd->add_option("--data", a->data, "NONMEM-style CSV dataset")->required();
-  cmd->add_option("--param", a->params, "override a typical value: NAME=VALUE (repeatable)");
-  cmd->add_option("--times", a->times,
-                  "output grid START:STEP:END in h (default: the dataset's observation rows)");
+  a->common.Add(cmd, "NONMEM-style CSV dataset");
   cmd->add_option("--format", a->format, "csv or json")->capture_default_str();
   cmd->add_option("--out", a->out, "output file (default: stdout)");
   cmd->add_flag("--all-records", a->all_records, "also output dose/reset rows (as NONMEM tables)");
   cmd->add_flag("--summary", a->summary, "print solver statistics per ID to stderr");
-  a->solver.Add(cmd);
   cmd->callback([a, exit_code] { *exit_code = Run(*a); });
 }
 

@@ -24,6 +24,7 @@ int ExitCode(const Status& status) {
 }
 
 int Fail(const Status& status) {
+  if (status.ok()) return 0;
   std::cerr << "medtwin: " << status.ToString() << "\n";
   return ExitCode(status);
 }
@@ -140,17 +141,49 @@ Result<SimOptions> SolverFlags::ToOptions() const {
   return o;
 }
 
-Result<Sink> OpenSink(const std::string& path) {
-  Sink s;
-  if (path.empty() || path == "-") {
-    s.os = &std::cout;
-    return s;
+void CommonArgs::Add(CLI::App* app, const std::string& data_help) {
+  app->add_option("MODEL", model, "model name (see `medtwin models`), e.g. pk2cmt")->required();
+  app->add_option("--data", data, data_help)->required();
+  app->add_option("--param", params, "override a typical value: NAME=VALUE (repeatable)");
+  app->add_option("--times", times,
+                  "output grid START:STEP:END in h (default: the dataset's observation rows)");
+  solver.Add(app);
+}
+
+Result<RunInputs> PrepareInputs(const CommonArgs& args) {
+  RunInputs in;
+  auto model = MakeModel(args.model);
+  if (!model.ok()) return model.status();
+  in.model = std::move(model).value();
+  auto theta = ThetaWithOverrides(*in.model, args.params);
+  if (!theta.ok()) return theta.status();
+  in.theta = std::move(theta).value();
+  auto sim = args.solver.ToOptions();
+  if (!sim.ok()) return sim.status();
+  in.sim = *sim;
+  if (!args.times.empty()) {
+    auto grid = ParseTimeGrid(args.times);
+    if (!grid.ok()) return grid.status();
+    in.request.times_h = std::move(grid).value();
+    in.request.observation_records = false;
   }
-  auto f = std::make_unique<std::ofstream>(path);
-  if (!*f) return Status::Invalid("--out " + path + ": cannot open for writing");
-  s.os = f.get();
-  s.file = std::move(f);
-  return s;
+  auto data = ReadDatasetFile(args.data, *in.model);
+  if (!data.ok()) return data.status();
+  in.data = std::move(data).value();
+  return in;
+}
+
+Status WriteOutput(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  if (path.empty() || path == "-") {
+    write(std::cout);
+    std::cout.flush();
+    return std::cout ? Status::Ok() : Status::Invalid("writing to stdout failed");
+  }
+  std::ofstream f(path);
+  if (!f) return Status::Invalid("--out " + path + ": cannot open for writing");
+  write(f);
+  f.flush();
+  return f ? Status::Ok() : Status::Invalid("--out " + path + ": write failed");
 }
 
 }  // namespace medtwin::cli

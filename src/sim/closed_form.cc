@@ -28,12 +28,13 @@ Status ClosedFormPropagator::Restart(double t_h, const double* x, const double* 
                                      const double* r) {
   MEDTWIN_RETURN_IF_ERROR(Prepare(p));
   kernel_.Start(x, r);
-  t0_h_ = t_h;
+  t_h_ = t_h;
   return Status::Ok();
 }
 
 Status ClosedFormPropagator::Advance(double t_out_h, double t_stop_h, double* x) {
-  kernel_.StateAt(t_out_h - t0_h_, x);
+  kernel_.Step(t_out_h - t_h_, x);
+  t_h_ = t_out_h;
   ++evals_;
   for (int i = 0; i < model_.num_states(); ++i) {
     if (!std::isfinite(x[i])) {

@@ -30,7 +30,7 @@ class ClosedFormPropagator final : public Propagator {
   LinearKernel kernel_;
   std::vector<double> a_, cached_p_;
   bool cached_ = false;
-  double t0_h_ = 0.0;
+  double t_h_ = 0.0;  // time of the kernel's current state
   long evals_ = 0;
 };
 

@@ -23,6 +23,7 @@ struct CvodesIntegrator::Handles {
   const double* p = nullptr;
   const double* r = nullptr;
   int n = 0;
+  std::string last_error;  // CVODES's own message of the last failure (not printed)
 
   ~Handles() {
     if (mem) CVodeFree(&mem);
@@ -62,6 +63,13 @@ void AddCvodeStats(void* mem, SimSummary* s) {
   if (CVodeGetNumNonlinSolvConvFails(mem, &v) == CV_SUCCESS) s->nonlinear_failures += v;
 }
 
+// The library does no I/O: CVODES's messages are kept for the Status instead of printed.
+void KeepErrorMessage(int code, const char* module, const char* function, char* msg,
+                      void* user_data) {
+  auto* h = static_cast<CvodesIntegrator::Handles*>(user_data);
+  h->last_error = std::string(function) + ": " + msg;
+}
+
 std::string FlagName(int flag) {
   char* name = CVodeGetReturnFlagName(flag);
   std::string s = name ? name : std::to_string(flag);
@@ -90,6 +98,7 @@ Status CvodesIntegrator::Create() {
   N_VConst(0.0, h_->y);
   int flag = CVodeInit(h_->mem, RhsCallback, 0.0, h_->y);
   if (flag == CV_SUCCESS) flag = CVodeSetUserData(h_->mem, h_.get());
+  if (flag == CV_SUCCESS) flag = CVodeSetErrHandlerFn(h_->mem, KeepErrorMessage, h_.get());
   if (flag == CV_SUCCESS) flag = CVodeSStolerances(h_->mem, options_.rtol, options_.atol);
   if (flag == CV_SUCCESS) flag = CVodeSetMaxNumSteps(h_->mem, options_.max_steps);
   if (flag == CV_SUCCESS) flag = CVodeSetLinearSolver(h_->mem, h_->ls, h_->a);

@@ -43,26 +43,44 @@ Status LinearKernel::Decompose(const double* a_row_major, int n) {
     return Status::Unsupported("near-repeated eigenvalues (eigenvector condition " +
                                std::to_string(cond) + ")");
   }
-  z0_.setZero(n);
-  zr_.setZero(n);
   z_.setZero(n);
+  zr_.setZero(n);
+  decay_.setZero(n);
+  gain_.setZero(n);
+  cached_dt_ = -1.0;
   return Status::Ok();
 }
 
+// Small dense products by hand: for the 2-4 states of compartment models Eigen's dynamic-size
+// GEMV dispatch costs more than the arithmetic.
 void LinearKernel::Start(const double* x, const double* r) {
   const int n = this->n();
-  Eigen::Map<const Eigen::VectorXd> xv(x, n), rv(r, n);
-  z0_.noalias() = w_ * xv;
-  zr_.noalias() = w_ * rv;
+  for (int i = 0; i < n; ++i) {
+    double zi = 0.0, ri = 0.0;
+    for (int j = 0; j < n; ++j) {
+      zi += w_(i, j) * x[j];
+      ri += w_(i, j) * r[j];
+    }
+    z_[i] = zi;
+    zr_[i] = ri;
+  }
 }
 
-void LinearKernel::StateAt(double dt, double* x) const {
+void LinearKernel::Step(double dt, double* x) {
   const int n = this->n();
-  for (int i = 0; i < n; ++i) {
-    const double l = lambda_[i];
-    z_[i] = std::exp(l * dt) * z0_[i] + Phi(l, dt) * zr_[i];
+  if (dt != cached_dt_) {
+    for (int i = 0; i < n; ++i) {
+      decay_[i] = std::exp(lambda_[i] * dt);
+      gain_[i] = Phi(lambda_[i], dt);
+    }
+    cached_dt_ = dt;
   }
-  Eigen::Map<Eigen::VectorXd>(x, n).noalias() = v_ * z_;
+  for (int i = 0; i < n; ++i) z_[i] = decay_[i] * z_[i] + gain_[i] * zr_[i];
+  for (int i = 0; i < n; ++i) {
+    double xi = 0.0;
+    for (int j = 0; j < n; ++j) xi += v_(i, j) * z_[j];
+    x[i] = xi;
+  }
 }
 
 Status LinearKernel::PeriodicTrough(int state, double amount, double duration_h, double tau_h,

@@ -24,10 +24,11 @@ class LinearKernel {
   Status Decompose(const double* a_row_major, int n);
   int n() const { return static_cast<int>(lambda_.size()); }
 
-  // Sets the current state x at time 0 and the constant input r (per state, amount/h).
+  // Sets the current state x and the constant input r (per state, amount/h).
   void Start(const double* x, const double* r);
-  // State at dt >= 0 after Start (exact). Does not change the start point.
-  void StateAt(double dt, double* x) const;
+  // Advances the current state by dt >= 0 (exact) and writes it to x. The modal factors of the
+  // last dt are cached: regular output grids cost no transcendental calls after the first step.
+  void Step(double dt, double* x);
 
   // State just before a dose at steady state under doses every tau_h of `amount` into `state`:
   // a bolus when duration_h == 0, else an infusion at amount/duration_h lasting duration_h
@@ -38,9 +39,10 @@ class LinearKernel {
 
  private:
   Eigen::VectorXd lambda_;
-  Eigen::MatrixXd v_, w_;  // eigenvectors and their inverse
-  Eigen::VectorXd z0_, zr_;
-  mutable Eigen::VectorXd z_;
+  Eigen::MatrixXd v_, w_;         // eigenvectors and their inverse
+  Eigen::VectorXd z_, zr_;        // modal state and modal input
+  Eigen::VectorXd decay_, gain_;  // exp(lambda dt), expm1(lambda dt)/lambda for cached_dt_
+  double cached_dt_ = -1.0;
 };
 
 }  // namespace medtwin

@@ -175,6 +175,56 @@ TEST(Simulator, ClosedFormAndOdeAgreeOnRandomRegimens) {
   }
 }
 
+// PD links through the simulator. Indirect response I under a long constant infusion: CP tends
+// to RATE/CL and R to its analytic steady state KIN*(1 - IMAX*C/(IC50 + C))/KOUT (Dayneka et al.
+// 1993); before the dose R stays at its baseline KIN/KOUT.
+TEST(Simulator, IndirectResponseReachesItsAnalyticSteadyState) {
+  auto m = Make("pk1cmt+irm1");
+  const auto theta = Theta(
+      *m, {{"CL", 5.0}, {"V", 20.0}, {"KIN", 10.0}, {"KOUT", 0.2}, {"IMAX", 0.8}, {"IC50", 2.0}});
+  Dataset d = Read("ID,TIME,AMT,CMT,RATE\n1,10,10000,2,10\n", *m);
+  OutputRequest r;
+  r.observation_records = false;
+  r.times_h = {5.0, 400.0};
+  SimOutput out = RunOk(*m, d, SimPath::kAuto, theta, r);
+  EXPECT_EQ(out.summary.path, SimPath::kOde);  // nonlinear: the closed form does not apply
+  const int cp = m->spec().ObservableIndex("CP"), resp = m->spec().ObservableIndex("RESPONSE");
+  const int no = m->num_observables();
+  EXPECT_NEAR(out.observables[cp], 0.0, 1e-12);
+  EXPECT_NEAR(out.observables[resp], 50.0, 1e-9);
+  const double c = 10.0 / 5.0;
+  EXPECT_NEAR(out.observables[no + cp], c, 1e-6 * c);
+  const double r_ss = 10.0 * (1 - 0.8 * c / (2.0 + c)) / 0.2;
+  EXPECT_NEAR(out.observables[no + resp], r_ss, 1e-5 * r_ss);
+}
+
+// Direct Emax keeps the PK linear, so the closed form applies and matches the ODE path.
+TEST(Simulator, DirectEmaxRunsOnBothPathsAndAgrees) {
+  auto m = Make("pk2cmt+emax");
+  const auto theta = Theta(*m, {});
+  Dataset d = Read("ID,TIME,AMT,CMT,RATE,II,ADDL\n1,0,500,2,250,12,5\n", *m);
+  SimOutput cf = RunOk(*m, d, SimPath::kAuto, theta, Grid(72, 1));
+  SimOutput ode = RunOk(*m, d, SimPath::kOde, theta, Grid(72, 1));
+  EXPECT_EQ(cf.summary.path, SimPath::kClosedForm);
+  ExpectAgree(ode.observables, cf.observables, m->num_observables(), true, "pk2cmt+emax");
+}
+
+// Goti 2018 vancomycin with covariates and a dialysis patient: both paths agree.
+TEST(Simulator, VancomycinPathsAgree) {
+  auto m = Make("vancomycin_goti2018");
+  Dataset d = Read(
+      "ID,TIME,AMT,RATE,II,ADDL,EVID,WT,AGE,SEX,SCR,DIAL\n"
+      "1,0,1750,1750,0,0,1,70,60,0,1,0\n1,12,1000,1000,12,4,1,70,60,0,1,0\n"
+      "2,0,1250,1000,0,0,1,60,55,0,6,1\n2,24,500,500,24,1,1,60,55,0,6,1\n",
+      *m);
+  for (size_t s = 0; s < 2; ++s) {
+    SimOutput cf = RunOk(*m, d, SimPath::kAuto, Theta(*m, {}), Grid(72, 0.5), s);
+    SimOutput ode = RunOk(*m, d, SimPath::kOde, Theta(*m, {}), Grid(72, 0.5), s);
+    EXPECT_EQ(cf.summary.path, SimPath::kClosedForm);
+    ExpectAgree(ode.observables, cf.observables, m->num_observables(), true, "vancomycin");
+  }
+}
+
 // SS=1 is the limit of repeated dosing: compare with 300 explicit doses (linear: analytic
 // steady state; nonlinear Michaelis-Menten: repeated cycles).
 TEST(Simulator, SteadyStateMatchesExplicitRepeatedDosing) {
@@ -284,6 +334,78 @@ TEST(Simulator, CovariateRuleChangesWhichValueGovernsAnInterval) {
   }
   // At t = 9 h NOCB uses WT = 100 (the record at 12 h), LOCF WT = 70: larger V1, lower CP.
   EXPECT_LT(at6[0], at6[1]);
+}
+
+// A 1-compartment IV model whose lag and bioavailability are model parameters (NONMEM's ALAG1
+// and F1 in $PK): the simulator must take them from the parameter vector when the dataset has
+// no such columns, and a data column must win over the parameter.
+class LaggedModel final : public Model {
+ public:
+  LaggedModel() : Model(MakeSpec()) {}
+  void Rhs(double, const double* x, const double* p, double* dx) const override {
+    dx[0] = -p[0] / p[1] * x[0];
+  }
+  void Observe(double, const double* x, const double* p, double* y) const override {
+    y[0] = x[0] / p[1];
+  }
+  bool LinearMatrix(const double* p, double* a) const override {
+    a[0] = -p[0] / p[1];
+    return true;
+  }
+
+ private:
+  static ModelSpec MakeSpec() {
+    ModelSpec s;
+    s.name = "lagged";
+    s.states = {{"central", "mg", "", true}};
+    s.parameters = {{"CL", "L/h", 2.0, 1e-9, kInf, "", ""},
+                    {"V", "L", 10.0, 1e-9, kInf, "", ""},
+                    {"ALAG1", "h", 1.5, 0.0, kInf, "", ""},
+                    {"F1", "1", 0.5, 0.0, 1.0, "", ""}};
+    s.observables = {{"CP", "mg/L", "", {}}};
+    return s;
+  }
+};
+
+TEST(Simulator, LagAndBioavailabilityFromModelParametersOrColumns) {
+  LaggedModel m;
+  ASSERT_TRUE(m.spec().Validate().ok()) << m.spec().Validate().ToString();
+  OutputRequest r;
+  r.observation_records = false;
+  r.times_h = {1.0, 2.5};
+  for (SimPath path : {SimPath::kOde, SimPath::kClosedForm}) {
+    SimOptions o;
+    o.path = path;
+    Simulator sim(m, o);
+    Dataset from_params = Read("ID,TIME,AMT\n1,0,100\n", m);
+    auto a = sim.Run(from_params, 0, r);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_EQ(a->observables[0], 0.0);  // before the lagged dose
+    // 50 mg enters at 1.5 h: CP(2.5 h) = 5 exp(-0.2)
+    EXPECT_NEAR(a->observables[1], 5.0 * std::exp(-0.2), 1e-6);
+    Dataset from_columns = Read("ID,TIME,AMT,ALAG1,F1\n1,0,100,0.5,1\n", m);
+    auto b = sim.Run(from_columns, 0, r);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    EXPECT_NEAR(b->observables[0], 10.0 * std::exp(-0.1), 1e-6);
+  }
+}
+
+// The Adams method (non-stiff) reproduces the same analytic solution.
+TEST(Simulator, AdamsMethodMatchesAnalyticSolution) {
+  auto m = Make("pk1cmt");
+  const auto theta = Theta(*m, {{"CL", 2.0}, {"V", 20.0}});
+  Dataset d = Read("ID,TIME,AMT,CMT\n1,0,100,2\n", *m);
+  SimOptions o;
+  o.method = OdeMethod::kAdams;
+  o.path = SimPath::kOde;
+  Simulator sim(*m, o);
+  auto out = sim.Run(d, 0, Grid(24, 2), {theta, {}});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  for (size_t i = 0; i < out->rows(); ++i) {
+    const double c = 5.0 * std::exp(-0.1 * out->time_h[i]);
+    EXPECT_NEAR(out->observables[i], c, 1e-6 * c);
+  }
+  EXPECT_GT(out->summary.steps, 0);
 }
 
 }  // namespace

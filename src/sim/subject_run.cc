@@ -226,6 +226,11 @@ Result<SimOutput> SubjectRun::Execute() {
     return Status::Invalid("subject " + subject_.id + " has no records");
   MEDTWIN_RETURN_IF_ERROR(ComputeParameters());
   BuildTimeline();
+  const size_t rows = timeline_.size();  // an upper bound of the output rows
+  out_.time_h.reserve(rows);
+  out_.record.reserve(rows);
+  out_.states.reserve(rows * n_);
+  out_.observables.reserve(rows * no_);
   p_cur_ = params_.data() + static_cast<size_t>(ParamSetAfter(-1)) * np_;
   t_h_ = std::min(timeline_.front().t_h, subject_.records.front().time_h);
   model_.InitialState(p_cur_, x_.data());
