@@ -53,7 +53,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -76,10 +76,10 @@ class [[nodiscard]] Result {
 
 }  // namespace medtwin
 
-#define MEDTWIN_RETURN_IF_ERROR(expr)        \
-  do {                                       \
-    ::medtwin::Status _st = (expr);          \
-    if (!_st.ok()) return _st;               \
+#define MEDTWIN_RETURN_IF_ERROR(expr) \
+  do {                                \
+    ::medtwin::Status _st = (expr);   \
+    if (!_st.ok()) return _st;        \
   } while (0)
 
 #endif  // MEDTWIN_STATUS_H_
