@@ -21,7 +21,8 @@ namespace medtwin {
 struct PopulationOptions {
   int n_subjects = 1000;  // virtual subjects per arm, >= 1
   uint64_t seed = 1;      // random seed
-  int threads = 1;        // worker threads, >= 1 (each owns one Simulator)
+  int threads = 1;        // the caller's thread budget, >= 1: RunPopulation uses this many
+                          // std::threads (the calling one included), each with one Simulator
   std::vector<double> percentiles = {5.0, 50.0, 95.0};  // in [0, 100], ascending
   bool residual_error = false;  // add each observable's residual error to the prediction
   bool keep_all = false;        // keep every virtual subject's rows (for --all)
