@@ -10,6 +10,7 @@
 #include "medtwin/dataset.h"
 #include "medtwin/model.h"
 #include "medtwin/population.h"
+#include "medtwin/sbml.h"
 #include "medtwin/simulator.h"
 
 namespace medtwin {
@@ -25,11 +26,18 @@ struct Problem {
   SimOptions options;
 };
 
-Problem MakeProblem(SimPath path) {
+// The problem on the built-in pk2cmt, or on the same model read from examples/pk2cmt.xml.
+Problem MakeProblem(SimPath path, bool sbml = false) {
   Problem p;
-  auto m = MakeModel("pk2cmt");
-  if (!m.ok()) std::abort();
-  p.model = std::move(m).value();
+  if (sbml) {
+    auto m = LoadSbmlFile(std::string(MEDTWIN_SOURCE_DIR) + "/examples/pk2cmt.xml");
+    if (!m.ok()) std::abort();
+    p.model = std::move(m).value();
+  } else {
+    auto m = MakeModel("pk2cmt");
+    if (!m.ok()) std::abort();
+    p.model = std::move(m).value();
+  }
   auto d = ReadDataset(kRegimen, *p.model);
   if (!d.ok()) std::abort();
   p.data = std::move(d).value();
@@ -49,8 +57,8 @@ Problem MakeProblem(SimPath path) {
   return p;
 }
 
-void BM_Subject(benchmark::State& state, SimPath path) {
-  Problem p = MakeProblem(path);
+void BM_Subject(benchmark::State& state, SimPath path, bool sbml) {
+  Problem p = MakeProblem(path, sbml);
   Simulator sim(*p.model, p.options);
   SimSummary last;
   for (auto _ : state) {
@@ -67,8 +75,11 @@ void BM_Subject(benchmark::State& state, SimPath path) {
   state.counters["kernel_evals"] = static_cast<double>(last.kernel_evals);
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK_CAPTURE(BM_Subject, ode, SimPath::kOde)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_Subject, closed_form, SimPath::kClosedForm)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Subject, ode, SimPath::kOde, false)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Subject, closed_form, SimPath::kClosedForm, false)
+    ->Unit(benchmark::kMicrosecond);
+// Issue 3 (a): the same model loaded from SBML (compiled math), on the ODE path.
+BENCHMARK_CAPTURE(BM_Subject, sbml_ode, SimPath::kOde, true)->Unit(benchmark::kMicrosecond);
 
 // 10,000 virtual subjects (IIV on CL and V, omega^2 0.09 each), one thread: subjects per second
 // per core.

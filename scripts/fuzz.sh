@@ -7,7 +7,11 @@
 # crash, a sanitizer report, a trap (broken invariant), a timeout or a memory blow-up; the
 # reproducer is left in build-fuzz/ (crash-*, timeout-*, oom-*).
 #
-# Environment: FUZZ_BUILD (default build-fuzz), FUZZ_SECONDS (default 60), FUZZ_JOBS (default nproc).
+# Also fuzzes the SBML importer (fuzz/sbml_fuzz.cc), seeded with a few SBML Test Suite models from
+# ../shared/data (copied into the build folder, not the repository) and examples/pk2cmt.xml.
+#
+# Environment: FUZZ_BUILD (default build-fuzz), FUZZ_SECONDS (default 60, dataset reader),
+# FUZZ_SBML_SECONDS (default 30), FUZZ_JOBS (default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +23,7 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fsanitize=fuz
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DMEDTWIN_FUZZ=ON -DMEDTWIN_BUILD_TESTS=OFF \
   -DMEDTWIN_BUILD_BENCH=OFF -DMEDTWIN_BUILD_APPS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" >/dev/null
-cmake --build "$build" --target dataset_fuzz -j "$jobs"
+cmake --build "$build" --target dataset_fuzz sbml_fuzz -j "$jobs"
 
 # Seeds: small valid datasets covering the column kinds the reader knows.
 corpus="$build/corpus"
@@ -91,4 +95,14 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 echo "fuzz.sh: running dataset_fuzz for ${seconds}s (corpus $corpus)"
 "$build/dataset_fuzz" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
   -dict="$dict" -artifact_prefix="$build/" -print_final_stats=1 "$corpus"
+sbml_seconds=${FUZZ_SBML_SECONDS:-30}
+sbml_corpus="$build/sbml-corpus"
+mkdir -p "$sbml_corpus"
+cp examples/pk2cmt.xml "$sbml_corpus/"
+for c in 00001 00026 00074 00105 00960 01111 01500; do
+  cp ../shared/data/sbml-test-suite/cases/$c/*.xml "$sbml_corpus/" 2>/dev/null || true
+done
+echo "fuzz.sh: running sbml_fuzz for ${sbml_seconds}s (corpus $sbml_corpus)"
+"$build/sbml_fuzz" -max_total_time="$sbml_seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+  -artifact_prefix="$build/" -print_final_stats=1 "$sbml_corpus"
 echo "fuzz.sh: no crash found"

@@ -8,6 +8,7 @@ packages=(
   libsundials-dev      # CVODES: the ODE integrator
   libeigen3-dev        # linear algebra (matrix exponential checks, covariance factors)
   libcli11-dev         # command-line parsing
+  libsbml5-dev         # SBML import (libSBML)
   nlohmann-json3-dev   # JSON output
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan for the fuzz target

@@ -21,3 +21,12 @@ if(TARGET medtwin)
   medtwin_test(cli_test tests/cli_test.cc)
   add_dependencies(cli_test medtwin)
 endif()
+
+# --- SBML (src/sbml)
+medtwin_test(sbml_expr_test src/sbml/expr_test.cc)
+target_link_libraries(sbml_expr_test PRIVATE PkgConfig::LIBSBML)
+
+# --- SBML test suite
+medtwin_test(sbml_test_suite_test src/sbml/test_suite_test.cc)
+medtwin_test(sbml_conformance_test tests/sbml_conformance_test.cc)
+medtwin_test(sbml_model_test src/sbml/sbml_model_test.cc)

@@ -22,6 +22,9 @@ int ExitCode(const Status& status);
 // Prints "medtwin: <message>" to stderr and returns the exit code (0, silently, for OK).
 int Fail(const Status& status);
 
+// A built-in model by name, or an SBML file (a name ending in .xml or .sbml).
+Result<std::unique_ptr<Model>> LoadModel(const std::string& name);
+
 // Typical values of `model` with NAME=VALUE overrides applied (unknown names are errors).
 Result<std::vector<double>> ThetaWithOverrides(const Model& model,
                                                const std::vector<std::string>& overrides);
@@ -66,6 +69,7 @@ Status WriteOutput(const std::string& path, const std::function<void(std::ostrea
 void SetupModels(CLI::App& app, int* exit_code);
 void SetupSimulate(CLI::App& app, int* exit_code);
 void SetupPopulation(CLI::App& app, int* exit_code);
+void SetupSbmlTest(CLI::App& app, int* exit_code);
 
 }  // namespace medtwin::cli
 

@@ -112,7 +112,7 @@ void PrintText(const ModelSpec& s) {
 }
 
 int RunModel(const std::string& name, bool json) {
-  auto model = MakeModel(name);
+  auto model = LoadModel(name);
   if (!model.ok()) return Fail(model.status());
   if (json) {
     std::cout << SpecJson((*model)->spec()).dump(2) << "\n";

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   medtwin::cli::SetupModels(app, &exit_code);
   medtwin::cli::SetupSimulate(app, &exit_code);
   medtwin::cli::SetupPopulation(app, &exit_code);
+  medtwin::cli::SetupSbmlTest(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli_common.h"
+#include "medtwin/sbml.h"
 
 namespace medtwin::cli {
 
@@ -150,9 +151,17 @@ void CommonArgs::Add(CLI::App* app, const std::string& data_help) {
   solver.Add(app);
 }
 
+Result<std::unique_ptr<Model>> LoadModel(const std::string& name) {
+  const bool is_file = name.size() > 4 && (name.ends_with(".xml") || name.ends_with(".sbml"));
+  if (!is_file) return MakeModel(name);
+  auto sbml = LoadSbmlFile(name);
+  if (!sbml.ok()) return sbml.status();
+  return std::unique_ptr<Model>(std::move(sbml).value());
+}
+
 Result<RunInputs> PrepareInputs(const CommonArgs& args) {
   RunInputs in;
-  auto model = MakeModel(args.model);
+  auto model = LoadModel(args.model);
   if (!model.ok()) return model.status();
   in.model = std::move(model).value();
   auto theta = ThetaWithOverrides(*in.model, args.params);

@@ -115,6 +115,27 @@ struct ModelSpec {
   Status Validate() const;
 };
 
+// Discrete events of one simulation run (SBML events): which trigger fired, what is pending.
+// Created per run by Model::NewEventState; not shared between threads.
+class EventState {
+ public:
+  virtual ~EventState() = default;
+  // At the start time t0 with the initial state x: sets the triggers' previous values and
+  // fires events whose triggers are true at t0 where the model says so. *changed tells
+  // whether x was modified.
+  virtual Status Initialize(double t0, double* x, const double* p, bool* changed) = 0;
+  // At time t (after each integration step to an output, a located root of Model::Roots, a
+  // scheduled time, or a jump of the state by a dose): evaluates triggers, schedules and executes
+  // events. root_directions (null unless CVODES stopped at a root) holds per root function +1
+  // (rising through zero: its trigger turned true), -1 (falling) or 0, so a trigger located a
+  // rounding error before its crossing still fires. Errors name the event (for example events
+  // that keep firing at one instant).
+  virtual Status Update(double t, double* x, const double* p, const int* root_directions,
+                        bool* changed) = 0;
+  // Time of the next delayed event (kInf if none).
+  virtual double NextScheduledTime() const = 0;
+};
+
 // The right-hand side's view of time-varying inputs: zero-order infusion rates per state are
 // added by the simulator, so models see only their own dynamics.
 class Model {
@@ -150,6 +171,12 @@ class Model {
   // (row-major, n x n) and returns true. Returns false for nonlinear models. Linear models get
   // analytic steady states and the closed-form path.
   virtual bool LinearMatrix(const double* p, double* a) const { return false; }
+
+  // Discrete events: root functions whose sign changes CVODES locates, and the per-run state
+  // that decides what happens there. Models without events keep the defaults.
+  virtual int num_roots() const { return 0; }
+  virtual void Roots(double t, const double* x, const double* p, double* g) const {}
+  virtual std::unique_ptr<EventState> NewEventState() const { return nullptr; }
 
  private:
   ModelSpec spec_;

@@ -141,12 +141,16 @@ double ResidualError::Sd(double f) const {
 
 namespace {
 
+// An exact match wins; otherwise a case-insensitive match if it is the only one ("cl" finds
+// "CL", but in an SBML model with both "Param" and "param" only the exact spelling does).
 template <typename T>
 int FindByName(const std::vector<T>& items, const std::string& name) {
+  int found = -1;
   for (size_t i = 0; i < items.size(); ++i) {
-    if (EqualsIgnoreCase(items[i].name, name)) return static_cast<int>(i);
+    if (items[i].name == name) return static_cast<int>(i);
+    if (EqualsIgnoreCase(items[i].name, name)) found = found == -1 ? static_cast<int>(i) : -2;
   }
-  return -1;
+  return found >= 0 ? found : -1;
 }
 
 bool IsAllDigits(const std::string& s) {
@@ -178,15 +182,15 @@ int ModelSpec::ObservableIndex(const std::string& name) const {
 
 namespace {
 
-// Names of one kind (states, parameters, ...) must be non-empty and unique ignoring case, since
-// every look-up is case-insensitive.
+// Names of one kind (states, parameters, ...) must be non-empty and unique (case-sensitive, as
+// SBML ids are; look-ups prefer the exact spelling).
 template <typename T>
 Status CheckNames(const char* kind, const std::vector<T>& items) {
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].name.empty())
       return Status::Invalid(std::string(kind) + " " + std::to_string(i + 1) + " has no name");
     for (size_t j = 0; j < i; ++j) {
-      if (EqualsIgnoreCase(items[i].name, items[j].name)) {
+      if (items[i].name == items[j].name) {
         return Status::Invalid(std::string(kind) + " name '" + items[i].name + "' is used twice");
       }
     }

@@ -94,6 +94,19 @@ TEST(ModelSpecTest, OtherLookupsIgnoreCase) {
 
 TEST(ModelSpecTest, SmallSpecIsValid) { EXPECT_TRUE(SmallSpec().Validate().ok()); }
 
+// Names differing only in case are distinct; look-ups prefer the exact spelling and fall back to
+// a case-insensitive match only when it is unambiguous.
+TEST(ModelSpecTest, ExactSpellingWinsOverCaseInsensitiveMatch) {
+  ModelSpec s = SmallSpec();
+  ParameterSpec extra = s.parameters[0];
+  extra.name = "cl";
+  s.parameters.push_back(extra);
+  EXPECT_TRUE(s.Validate().ok()) << s.Validate().ToString();
+  EXPECT_EQ(s.ParameterIndex("cl"), static_cast<int>(s.parameters.size()) - 1);
+  EXPECT_EQ(s.ParameterIndex(s.parameters[0].name), 0);
+  EXPECT_EQ(s.ParameterIndex("Cl"), -1);  // ambiguous
+}
+
 // Each mutation breaks one rule; the message must name what is wrong.
 void ExpectInvalid(const ModelSpec& s, const std::string& fragment) {
   const Status st = s.Validate();
@@ -103,13 +116,14 @@ void ExpectInvalid(const ModelSpec& s, const std::string& fragment) {
   EXPECT_NE(st.message().find("model 'small'"), std::string::npos) << st.message();
 }
 
-TEST(ModelSpecTest, RejectsDuplicateNamesIgnoringCase) {
+// Names are unique as spelled (SBML ids are case-sensitive: "Param" and "param" are two).
+TEST(ModelSpecTest, RejectsDuplicateNames) {
   ModelSpec s = SmallSpec();
-  s.states[1].name = "DEPOT";
-  ExpectInvalid(s, "'DEPOT' is used twice");
+  s.states[1].name = s.states[0].name;
+  ExpectInvalid(s, "'" + s.states[0].name + "' is used twice");
   s = SmallSpec();
-  s.parameters[1].name = "cl";
-  ExpectInvalid(s, "'cl' is used twice");
+  s.parameters[1].name = s.parameters[0].name;
+  ExpectInvalid(s, "'" + s.parameters[0].name + "' is used twice");
   s = SmallSpec();
   s.covariates.push_back(s.covariates[0]);
   ExpectInvalid(s, "'WT' is used twice");

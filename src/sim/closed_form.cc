@@ -32,7 +32,9 @@ Status ClosedFormPropagator::Restart(double t_h, const double* x, const double* 
   return Status::Ok();
 }
 
-Status ClosedFormPropagator::Advance(double t_out_h, double t_stop_h, double* x) {
+Status ClosedFormPropagator::Advance(double t_out_h, double t_stop_h, double* x,
+                                     double* t_reached) {
+  if (t_reached != nullptr) *t_reached = t_out_h;
   kernel_.Step(t_out_h - t_h_, x);
   t_h_ = t_out_h;
   ++evals_;

@@ -19,7 +19,7 @@ class ClosedFormPropagator final : public Propagator {
   // near-repeated eigenvalues; the simulator then falls back to the ODE path.
   Status Prepare(const double* p);
   Status Restart(double t_h, const double* x, const double* p, const double* r) override;
-  Status Advance(double t_out_h, double t_stop_h, double* x) override;
+  Status Advance(double t_out_h, double t_stop_h, double* x, double* t_reached = nullptr) override;
   void AddCounters(SimSummary* summary) const override;
   void ResetCounters() override { evals_ = 0; }
 

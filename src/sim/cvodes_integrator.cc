@@ -70,6 +70,12 @@ void KeepErrorMessage(int code, const char* module, const char* function, char* 
   h->last_error = std::string(function) + ": " + msg;
 }
 
+int RootCallback(realtype t, N_Vector y, realtype* g, void* user_data) {
+  auto* h = static_cast<CvodesIntegrator::Handles*>(user_data);
+  h->model->Roots(t, N_VGetArrayPointer(y), h->p, g);
+  return 0;
+}
+
 std::string FlagName(int flag) {
   char* name = CVodeGetReturnFlagName(flag);
   std::string s = name ? name : std::to_string(flag);
@@ -102,6 +108,11 @@ Status CvodesIntegrator::Create() {
   if (flag == CV_SUCCESS) flag = CVodeSStolerances(h_->mem, options_.rtol, options_.atol);
   if (flag == CV_SUCCESS) flag = CVodeSetMaxNumSteps(h_->mem, options_.max_steps);
   if (flag == CV_SUCCESS) flag = CVodeSetLinearSolver(h_->mem, h_->ls, h_->a);
+  if (flag == CV_SUCCESS && model_.num_roots() > 0) {
+    flag = CVodeRootInit(h_->mem, model_.num_roots(), RootCallback);
+    // A root exactly at a restart point is the event just handled, not a new crossing.
+    if (flag == CV_SUCCESS) flag = CVodeSetNoInactiveRootWarn(h_->mem);
+  }
   if (flag != CV_SUCCESS) return Status::Internal("CVODES setup: " + FlagName(flag));
   return Status::Ok();
 }
@@ -133,9 +144,11 @@ Status CvodesIntegrator::Restart(double t_h, const double* x, const double* p, c
   return Status::Ok();
 }
 
-Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x) {
+Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x,
+                                 double* t_reached_out) {
   if (!started_) return Status::Internal("CvodesIntegrator::Advance before Restart");
   double* y = N_VGetArrayPointer(h_->y);
+  root_found_ = false;
   const double dt = t_out_h - t_h_;
   if (dt > 0.0 && dt <= kMicroStep * std::max(1.0, std::fabs(t_out_h))) {
     // Event times a rounding error apart (an infusion of duration F*AMT/RATE ending "at" the
@@ -161,12 +174,18 @@ Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x) {
     restarted_ = false;
     double t_reached = t_h_;
     const int flag = CVode(h_->mem, t_out_h, h_->y, &t_reached, CV_NORMAL);
-    if (flag < 0 || t_reached != t_out_h) {
+    if (flag == CV_ROOT_RETURN) {
+      t_out_h = t_reached;  // stopped at an event trigger
+      roots_.resize(model_.num_roots());
+      CVodeGetRootInfo(h_->mem, roots_.data());
+      root_found_ = true;
+    } else if (flag < 0 || t_reached != t_out_h) {
       return Status::Numerical("CVODES failed between t=" + std::to_string(t_h_) +
                                " h and t=" + std::to_string(t_out_h) + " h: " + FlagName(flag));
     }
     t_h_ = t_out_h;
   }
+  if (t_reached_out != nullptr) *t_reached_out = t_out_h;
   for (int i = 0; i < h_->n; ++i) {
     if (!std::isfinite(y[i])) {
       return Status::Numerical("state '" + model_.spec().states[i].name +

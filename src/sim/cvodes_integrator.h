@@ -5,6 +5,7 @@
 #define MEDTWIN_SIM_CVODES_INTEGRATOR_H_
 
 #include <memory>
+#include <vector>
 
 #include "medtwin/model.h"
 #include "sim/propagator.h"
@@ -18,9 +19,10 @@ class CvodesIntegrator final : public Propagator {
   ~CvodesIntegrator() override;
 
   Status Restart(double t_h, const double* x, const double* p, const double* r) override;
-  Status Advance(double t_out_h, double t_stop_h, double* x) override;
+  Status Advance(double t_out_h, double t_stop_h, double* x, double* t_reached = nullptr) override;
   void AddCounters(SimSummary* summary) const override;
   void ResetCounters() override;
+  const int* RootsFound() const override { return root_found_ ? roots_.data() : nullptr; }
 
   struct Handles;  // public so the C callback can see it
 
@@ -34,7 +36,10 @@ class CvodesIntegrator final : public Propagator {
   double t_h_ = 0.0;
   bool started_ = false;
   bool pending_segment_ = false;
-  bool restarted_ = false;  // CVodeReInit since the last CVode call
+  bool restarted_ = false;
+  bool root_found_ = false;  // the last Advance stopped at a root
+  std::vector<int>
+      roots_;  // CVodeGetRootInfo of that root  // CVodeReInit since the last CVode call
   double t_stop_set_ =
       0.0;  // stop time last given to CVODES  // CVODES holds counters not yet added to totals_
   SimSummary totals_;  // counters of finished segments (CVodeReInit zeroes CVODES's own)

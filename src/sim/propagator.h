@@ -15,10 +15,16 @@ class Propagator {
   // (per state, amount/h). REQUIRES: p and r stay valid and unchanged until the next Restart.
   virtual Status Restart(double t_h, const double* x, const double* p, const double* r) = 0;
   // Advances to t_out_h (>= current time) and writes the state there to x. t_stop_h >= t_out_h
-  // is the next discontinuity (kInf if none): the solver must not step past it.
-  virtual Status Advance(double t_out_h, double t_stop_h, double* x) = 0;
+  // is the next discontinuity (kInf if none): the solver must not step past it. If the model has
+  // root functions, integration stops early at a located root: *t_reached (when non-null)
+  // tells where it stopped (t_out_h when no root was found).
+  virtual Status Advance(double t_out_h, double t_stop_h, double* x,
+                         double* t_reached = nullptr) = 0;
   // Adds this propagator's counters since the last ResetCounters to `summary`.
   virtual void AddCounters(SimSummary* summary) const = 0;
+  // Directions of the roots found by the last Advance (one per Model root function), or null if
+  // it did not stop at a root.
+  virtual const int* RootsFound() const { return nullptr; }
   // Zeroes the counters (called at the start of each subject).
   virtual void ResetCounters() = 0;
 };

@@ -101,20 +101,35 @@ void SubjectRun::BuildTimeline() {
 
 double SubjectRun::NextDiscontinuity(size_t i) const {
   double t = next_dirty_[i];
+  if (events_) t = std::min(t, events_->NextScheduledTime());
   if (!queue_.empty()) t = std::min(t, queue_.top().t_h);
   return t;
 }
 
 Status SubjectRun::AdvanceTo(double t_h, size_t timeline_index) {
-  if (t_h <= t_h_) return Status::Ok();
-  if (dirty_) {
-    MEDTWIN_RETURN_IF_ERROR(ctx_.propagator->Restart(t_h_, x_.data(), p_cur_, rate_.data()));
-    dirty_ = false;
+  while (t_h_ < t_h) {
+    // Delayed model events are discontinuities too: integrate up to the next one at most.
+    const double t_event = events_ ? events_->NextScheduledTime() : kInf;
+    const double target = std::min(t_h, t_event);
+    if (dirty_) {
+      MEDTWIN_RETURN_IF_ERROR(ctx_.propagator->Restart(t_h_, x_.data(), p_cur_, rate_.data()));
+      dirty_ = false;
+    }
+    const double t_stop = std::max(target, std::min(NextDiscontinuity(timeline_index), t_event));
+    double t_reached = target;
+    Status st = ctx_.propagator->Advance(target, t_stop, x_.data(), &t_reached);
+    if (!st.ok()) return st.WithContext("subject " + subject_.id);
+    t_h_ = t_reached;
+    if (events_) MEDTWIN_RETURN_IF_ERROR(UpdateEvents(ctx_.propagator->RootsFound()));
   }
-  const double t_stop = std::max(t_h, NextDiscontinuity(timeline_index));
-  Status st = ctx_.propagator->Advance(t_h, t_stop, x_.data());
-  if (!st.ok()) return st.WithContext("subject " + subject_.id);
-  t_h_ = t_h;
+  return Status::Ok();
+}
+
+Status SubjectRun::UpdateEvents(const int* root_directions) {
+  bool changed = false;
+  Status st = events_->Update(t_h_, x_.data(), p_cur_, root_directions, &changed);
+  if (!st.ok()) return st.WithContext(Where(t_h_));
+  if (changed) dirty_ = true;
   return Status::Ok();
 }
 
@@ -234,6 +249,12 @@ Result<SimOutput> SubjectRun::Execute() {
   p_cur_ = params_.data() + static_cast<size_t>(ParamSetAfter(-1)) * np_;
   t_h_ = std::min(timeline_.front().t_h, subject_.records.front().time_h);
   model_.InitialState(p_cur_, x_.data());
+  events_ = model_.NewEventState();
+  if (events_) {
+    bool changed = false;
+    Status st = events_->Initialize(t_h_, x_.data(), p_cur_, &changed);
+    if (!st.ok()) return st.WithContext(Where(t_h_));
+  }
   size_t i = 0;
   while (i < timeline_.size()) {
     const TimelineItem& item = timeline_[i];
@@ -242,11 +263,13 @@ Result<SimOutput> SubjectRun::Execute() {
       queue_.pop();
       MEDTWIN_RETURN_IF_ERROR(AdvanceTo(e.t_h, i));
       MEDTWIN_RETURN_IF_ERROR(HandlePending(e));
+      if (events_ && dirty_) MEDTWIN_RETURN_IF_ERROR(UpdateEvents(nullptr));
       continue;
     }
     MEDTWIN_RETURN_IF_ERROR(AdvanceTo(item.t_h, i));
     if (item.record >= 0) {
       MEDTWIN_RETURN_IF_ERROR(HandleRecord(item.record));
+      if (events_ && dirty_) MEDTWIN_RETURN_IF_ERROR(UpdateEvents(nullptr));
     } else {
       Output(item.t_h, -1, p_cur_);
     }

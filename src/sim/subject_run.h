@@ -63,6 +63,7 @@ class SubjectRun {
   int ParamSetAfter(int record) const;
   double NextDiscontinuity(size_t timeline_index) const;
   Status AdvanceTo(double t_h, size_t timeline_index);
+  Status UpdateEvents(const int* root_directions);
   Status HandlePending(const Pending& e);
   Status HandleRecord(int r);
   Status HandleDoseRecord(int r);
@@ -102,6 +103,7 @@ class SubjectRun {
   std::vector<double> x_, rate_, ss_rate_;
   std::vector<ActiveInfusion> active_;
   const double* p_cur_ = nullptr;
+  std::unique_ptr<EventState> events_;  // the model's discrete events, if it has any
   bool dirty_ = true;  // state, rates or parameters changed: the propagator must restart
   SimOutput out_;
 };

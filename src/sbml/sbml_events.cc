@@ -1,0 +1,180 @@
+// SBML events (L3V2 section 4.12; L2V4 section 4.14) on top of the simulator's root finding.
+//
+// Each event has one root function: lhs - rhs when the trigger is a single relation (so CVODES
+// locates the crossing precisely), otherwise +1/-1 from the trigger's truth value. Triggers fire
+// on a false -> true transition. A fired event executes at once or after its delay; with
+// useValuesFromTriggerTime its assignment values are computed when it fires. Events due at the
+// same instant execute one at a time, highest priority first (declaration order breaks ties), and
+// triggers are re-evaluated after each execution, so events may cascade; non-persistent events
+// whose trigger turned false are dropped.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "sbml/sbml_internal.h"
+
+namespace medtwin {
+namespace {
+
+// Executions allowed at one instant before the model is declared to fire endlessly.
+constexpr int kMaxExecutionsPerInstant = 10000;
+
+class SbmlEventState final : public EventState {
+ public:
+  explicit SbmlEventState(const SbmlModelImpl& model)
+      : model_(model), in_(model.internals()), previous_(in_.events.size(), 0) {}
+
+  Status Initialize(double t0, double* x, const double* p, bool* changed) override {
+    for (size_t i = 0; i < in_.events.size(); ++i) previous_[i] = in_.events[i].initial_value;
+    return Update(t0, x, p, nullptr, changed);
+  }
+
+  Status Update(double t, double* x, const double* p, const int* roots, bool* changed) override;
+
+  double NextScheduledTime() const override {
+    double next = kInf;
+    for (const auto& e : pending_) {
+      if (e.time > last_t_) next = std::min(next, e.time);
+    }
+    return next;
+  }
+
+ private:
+  struct Pending {
+    double time;
+    int event;
+    long seq;
+    bool has_values;
+    std::vector<double> values;
+  };
+
+  bool Trigger(int i, const double* v, const int* roots) const {
+    if (roots != nullptr && roots[i] > 0) return true;
+    if (roots != nullptr && roots[i] < 0) return false;
+    return in_.events[i].trigger.Eval(v) != 0.0;
+  }
+  Status Detect(double t, const double* v, const int* roots);
+  std::vector<double> Values(int i, const double* v) const;
+  void Apply(int i, const std::vector<double>& values, double* x, const double* p) const;
+  int NextDue(double t, const double* v) const;
+
+  const SbmlModelImpl& model_;
+  const SbmlInternals& in_;
+  std::vector<char> previous_;
+  std::vector<Pending> pending_;
+  long seq_ = 0;
+  double last_t_ = -kInf;
+};
+
+std::vector<double> SbmlEventState::Values(int i, const double* v) const {
+  std::vector<double> out;
+  for (const auto& [sym, prog] : in_.events[i].assignments) out.push_back(prog.Eval(v));
+  return out;
+}
+
+// Fires events whose trigger went false -> true; drops non-persistent ones whose trigger fell.
+Status SbmlEventState::Detect(double t, const double* v, const int* roots) {
+  for (size_t i = 0; i < in_.events.size(); ++i) {
+    const EventDef& e = in_.events[i];
+    const bool now = Trigger(static_cast<int>(i), v, roots);
+    if (now && !previous_[i]) {
+      double delay = 0.0;
+      if (!e.delay.empty()) {
+        delay = e.delay.Eval(v);
+        if (!(delay >= 0.0)) {
+          return Status::Invalid("event '" + e.id + "': delay evaluates to " +
+                                 std::to_string(delay) + ", expected >= 0");
+        }
+      }
+      Pending pend{t + delay, static_cast<int>(i), seq_++, e.use_values_from_trigger_time, {}};
+      if (pend.has_values) pend.values = Values(static_cast<int>(i), v);
+      pending_.push_back(std::move(pend));
+    }
+    if (!now && !e.persistent) {
+      std::erase_if(pending_, [&](const Pending& p) { return p.event == static_cast<int>(i); });
+    }
+    previous_[i] = now;
+  }
+  return Status::Ok();
+}
+
+// The pending execution due at t with the highest priority (then the earliest fired).
+int SbmlEventState::NextDue(double t, const double* v) const {
+  int best = -1;
+  double best_priority = -kInf;
+  for (size_t k = 0; k < pending_.size(); ++k) {
+    if (pending_[k].time > t) continue;
+    const EventDef& e = in_.events[pending_[k].event];
+    const double prio = e.priority.empty() ? -kInf : e.priority.Eval(v);
+    if (best < 0 || prio > best_priority ||
+        (prio == best_priority && pending_[k].seq < pending_[best].seq)) {
+      best = static_cast<int>(k);
+      best_priority = prio;
+    }
+  }
+  return best;
+}
+
+// Assignments act on math values: a species held as an amount is set to value * its
+// compartment's size after the event (compartments are assigned first).
+void SbmlEventState::Apply(int i, const std::vector<double>& values, double* x,
+                           const double* p) const {
+  const auto& assignments = in_.events[i].assignments;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t a = 0; a < assignments.size(); ++a) {
+      const Symbol& s = in_.symbols[assignments[a].first];
+      const bool species = s.kind == Kind::kSpecies;
+      if ((pass == 0) == species) continue;
+      double value = values[a];
+      if (species && s.state_is_amount && !s.only_substance) {
+        const Symbol& c = in_.symbols[s.compartment];
+        value *= c.role == Role::kState ? x[c.state] : p[c.param];
+      }
+      x[s.state] = value;
+    }
+  }
+}
+
+Status SbmlEventState::Update(double t, double* x, const double* p, const int* roots,
+                              bool* changed) {
+  *changed = false;
+  double* v = model_.Scratch();
+  model_.Fill(t, x, p, v);
+  MEDTWIN_RETURN_IF_ERROR(Detect(t, v, roots));
+  for (int executed = 0;; ++executed) {
+    const int k = NextDue(t, v);
+    if (k < 0) break;
+    if (executed >= kMaxExecutionsPerInstant) {
+      return Status::Numerical("event '" + in_.events[pending_[k].event].id +
+                               "' fires endlessly: " + std::to_string(kMaxExecutionsPerInstant) +
+                               " executions at one instant");
+    }
+    Pending due = std::move(pending_[k]);
+    pending_.erase(pending_.begin() + k);
+    const std::vector<double> values = due.has_values ? due.values : Values(due.event, v);
+    Apply(due.event, values, x, p);
+    *changed = true;
+    model_.Fill(t, x, p, v);
+    MEDTWIN_RETURN_IF_ERROR(Detect(t, v, nullptr));
+  }
+  last_t_ = t;
+  return Status::Ok();
+}
+
+}  // namespace
+
+void SbmlModelImpl::Roots(double t, const double* x, const double* p, double* g) const {
+  double* v = Scratch();
+  Fill(t, x, p, v);
+  for (size_t i = 0; i < in_.events.size(); ++i) {
+    const EventDef& e = in_.events[i];
+    g[i] = e.root_is_difference ? e.root.Eval(v) : (e.trigger.Eval(v) != 0.0 ? 1.0 : -1.0);
+  }
+}
+
+std::unique_ptr<EventState> SbmlModelImpl::NewEventState() const {
+  if (in_.events.empty()) return nullptr;
+  return std::make_unique<SbmlEventState>(*this);
+}
+
+}  // namespace medtwin
