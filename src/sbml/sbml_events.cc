@@ -18,6 +18,9 @@ namespace {
 
 // Executions allowed at one instant before the model is declared to fire endlessly.
 constexpr int kMaxExecutionsPerInstant = 10000;
+// |lhs - rhs| below which a relational trigger is still "at" the root CVODES located (its time
+// tolerance is ~1e-14 relative, so the residual is far smaller for any reasonable rate).
+constexpr double kRootBand = 1e-10;
 
 class SbmlEventState final : public EventState {
  public:
@@ -48,10 +51,16 @@ class SbmlEventState final : public EventState {
     std::vector<double> values;
   };
 
+  // At a located root the state sits on the crossing only up to the root finder's tolerance,
+  // so the trigger may evaluate to either side: the direction CVODES reports decides, for the
+  // whole instant, unless an executed event has since moved the state off the root.
   bool Trigger(int i, const double* v, const int* roots) const {
-    if (roots != nullptr && roots[i] > 0) return true;
-    if (roots != nullptr && roots[i] < 0) return false;
-    return in_.events[i].trigger.Eval(v) != 0.0;
+    const EventDef& e = in_.events[i];
+    const bool value = e.trigger.Eval(v) != 0.0;
+    if (roots == nullptr || roots[i] == 0) return value;
+    const bool off_root =
+        e.root_is_difference ? std::fabs(e.root.Eval(v)) > kRootBand : state_moved_;
+    return off_root ? value : roots[i] > 0;
   }
   Status Detect(double t, const double* v, const int* roots);
   std::vector<double> Values(int i, const double* v) const;
@@ -64,6 +73,7 @@ class SbmlEventState final : public EventState {
   std::vector<Pending> pending_;
   long seq_ = 0;
   double last_t_ = -kInf;
+  bool state_moved_ = false;  // an event executed during the current Update
 };
 
 std::vector<double> SbmlEventState::Values(int i, const double* v) const {
@@ -138,6 +148,7 @@ void SbmlEventState::Apply(int i, const std::vector<double>& values, double* x,
 Status SbmlEventState::Update(double t, double* x, const double* p, const int* roots,
                               bool* changed) {
   *changed = false;
+  state_moved_ = false;
   double* v = model_.Scratch();
   model_.Fill(t, x, p, v);
   MEDTWIN_RETURN_IF_ERROR(Detect(t, v, roots));
@@ -154,8 +165,9 @@ Status SbmlEventState::Update(double t, double* x, const double* p, const int* r
     const std::vector<double> values = due.has_values ? due.values : Values(due.event, v);
     Apply(due.event, values, x, p);
     *changed = true;
+    state_moved_ = true;
     model_.Fill(t, x, p, v);
-    MEDTWIN_RETURN_IF_ERROR(Detect(t, v, nullptr));
+    MEDTWIN_RETURN_IF_ERROR(Detect(t, v, roots));
   }
   last_t_ = t;
   return Status::Ok();

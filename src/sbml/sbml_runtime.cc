@@ -40,9 +40,10 @@ void SbmlModelImpl::Rhs(double t, const double* x, const double* p, double* dxdt
   std::fill(dxdt, dxdt + num_states(), 0.0);
   for (const auto& [sym, prog] : in_.rate_rules) dxdt[in_.symbols[sym].state] = prog.Eval(v);
   for (const Flux& f : in_.fluxes) {
-    const double stoich = f.stoich_symbol >= 0        ? v[in_.Slot(f.stoich_symbol)]
-                          : !f.stoich_program.empty() ? f.stoich_program.Eval(v)
-                                                      : f.stoich;
+    // L2 stoichiometryMath wins; an L3 species reference id carries a (possibly rule-set) value.
+    const double stoich = !f.stoich_program.empty() ? f.stoich_program.Eval(v)
+                          : f.stoich_symbol >= 0    ? v[in_.Slot(f.stoich_symbol)]
+                                                    : f.stoich;
     const double cf = f.conversion >= 0 ? v[in_.Slot(f.conversion)] : 1.0;
     dxdt[in_.symbols[f.species].state] += f.sign * stoich * cf * v[in_.Slot(f.reaction)];
   }

@@ -398,6 +398,9 @@ Result<ResultTable> Simulate(const SbmlModel& model, const CaseSettings& s, cons
   }
   std::vector<double> theta;
   for (const auto& p : model.spec().parameters) theta.push_back(p.typical);
+  // Probes read the individual parameters: the declared values after initial assignments.
+  std::vector<double> params(theta.size());
+  MEDTWIN_RETURN_IF_ERROR(model.Individualize(theta, {}, {}, params));
   OutputRequest request;
   request.observation_records = false;
   request.times_h = OutputTimes(s);
@@ -412,7 +415,7 @@ Result<ResultTable> Simulate(const SbmlModel& model, const CaseSettings& s, cons
     const double time = out->time_h[r];
     const double* x = out->states.data() + r * ns;
     t.values.push_back(time);
-    for (const auto& probe : probes) t.values.push_back(probe(time, x, theta.data()));
+    for (const auto& probe : probes) t.values.push_back(probe(time, x, params.data()));
   }
   return t;
 }
