@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "sbml/sbml_internal.h"
 
@@ -65,7 +66,7 @@ class SbmlEventState final : public EventState {
   Status Detect(double t, const double* v, const int* roots);
   std::vector<double> Values(int i, const double* v) const;
   void Apply(int i, const std::vector<double>& values, double* x, const double* p) const;
-  int NextDue(double t, const double* v) const;
+  int NextDue(double t, const double* v);
 
   const SbmlModelImpl& model_;
   const SbmlInternals& in_;
@@ -74,6 +75,7 @@ class SbmlEventState final : public EventState {
   long seq_ = 0;
   double last_t_ = -kInf;
   bool state_moved_ = false;  // an event executed during the current Update
+  std::mt19937_64 rng_{20261125};
 };
 
 std::vector<double> SbmlEventState::Values(int i, const double* v) const {
@@ -108,21 +110,30 @@ Status SbmlEventState::Detect(double t, const double* v, const int* roots) {
   return Status::Ok();
 }
 
-// The pending execution due at t with the highest priority (then the earliest fired).
-int SbmlEventState::NextDue(double t, const double* v) const {
-  int best = -1;
+// The pending execution due at t with the highest priority. Ties between events that declare
+// a priority are broken at random, as SBML L3V2 (section 4.12.9) requires; events without a
+// priority run in the order they fired. The generator is seeded per run: repeatable results.
+int SbmlEventState::NextDue(double t, const double* v) {
+  std::vector<int> best;
   double best_priority = -kInf;
   for (size_t k = 0; k < pending_.size(); ++k) {
     if (pending_[k].time > t) continue;
     const EventDef& e = in_.events[pending_[k].event];
     const double prio = e.priority.empty() ? -kInf : e.priority.Eval(v);
-    if (best < 0 || prio > best_priority ||
-        (prio == best_priority && pending_[k].seq < pending_[best].seq)) {
-      best = static_cast<int>(k);
+    if (best.empty() || prio > best_priority) {
+      best.assign(1, static_cast<int>(k));
       best_priority = prio;
+    } else if (prio == best_priority) {
+      best.push_back(static_cast<int>(k));
     }
   }
-  return best;
+  if (best.empty()) return -1;
+  if (best.size() > 1 && best_priority > -kInf) {
+    std::uniform_int_distribution<size_t> pick(0, best.size() - 1);
+    return best[pick(rng_)];
+  }
+  return *std::min_element(best.begin(), best.end(),
+                           [&](int a, int b) { return pending_[a].seq < pending_[b].seq; });
 }
 
 // Assignments act on math values: a species held as an amount is set to value * its

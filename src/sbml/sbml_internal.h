@@ -24,7 +24,7 @@ struct Symbol {
   Role role = Role::kConstant;
   int param = -1;                   // parameter index (constants and initial values of states)
   int state = -1;                   // state index (Role::kState)
-  bool state_is_amount = false;     // species state held as amount (reaction-driven)
+  bool state_is_amount = false;     // species held as an amount (a state, or a constant)
   bool only_substance = false;      // species: hasOnlySubstanceUnits (or 0-D compartment)
   bool declared_as_amount = false;  // species: initial value given as an amount
   int compartment = -1;             // species: symbol index of its compartment
@@ -73,8 +73,11 @@ struct SbmlInternals {
   std::vector<Flux> fluxes;
   std::vector<int> state_symbol;  // per state: its symbol
   std::vector<EventDef> events;
+  bool uses_rate_of = false;  // some math reads rateOf(...)
+  // Value array: slot 0 time, then one slot per symbol, then (for rateOf) one rate per symbol.
   int Slot(int symbol) const { return symbol + 1; }
-  size_t num_slots() const { return symbols.size() + 1; }
+  int RateSlot(int symbol) const { return static_cast<int>(symbols.size()) + 1 + symbol; }
+  size_t num_slots() const { return 2 * symbols.size() + 1; }
 };
 
 class SbmlModelImpl final : public SbmlModel {
@@ -100,6 +103,12 @@ class SbmlModelImpl final : public SbmlModel {
 
  private:
   void InitialValues(const double* declared, double* v) const;
+  void ComputeAll(const double* x, const double* p, double* v) const;
+  void Derivatives(const double* v, double* dxdt) const;
+  // rateOf support: fills the rate slots from the derivatives of the states (species held as
+  // amounts report d(concentration)/dt) and recomputes what reads them.
+  void UpdateRates(const double* x, const double* p, double* v) const;
+  void SetRateSlots(const double* dx, double* v) const;
 
   SbmlInternals in_;
 };

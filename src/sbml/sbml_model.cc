@@ -216,6 +216,16 @@ Result<sbml::Program> SbmlBuilder::CompileMath(const ASTNode* math, const std::s
     if (deps) deps->insert(it->second);
     return in_.Slot(it->second);
   };
+  env.rate_slot = [this](const std::string& id) {
+    auto it = in_.index.find(id);
+    if (it == in_.index.end()) return -1;
+    // The derivative of an assignment-rule variable or a reaction rate would need symbolic
+    // differentiation: refused (-1 makes the compiler report rateOf as unsupported).
+    const Role role = in_.symbols[it->second].role;
+    if (role == Role::kAssigned || role == Role::kReactionRate) return -1;
+    in_.uses_rate_of = true;
+    return in_.RateSlot(it->second);
+  };
   env.sbml_model = &m_;
   env.context = context;
   // Dependencies through function definitions: their bodies name only arguments, so the
@@ -232,7 +242,13 @@ Result<sbml::Program> SbmlBuilder::CompileMath(const ASTNode* math, const std::s
 Status SbmlBuilder::CompileAll() {
   std::vector<Computation> pending;
   for (size_t i = 0; i < in_.symbols.size(); ++i) {
-    const Symbol& s = in_.symbols[i];
+    Symbol& s = in_.symbols[i];
+    // A species nothing changes keeps its amount when its compartment changes size (SBML Test
+    // Suite 01117/01118): it is held as an amount, its concentration computed.
+    if (s.kind == Kind::kSpecies && s.role == Role::kConstant && !s.only_substance &&
+        in_.symbols[s.compartment].role != Role::kConstant) {
+      s.state_is_amount = true;
+    }
     if (s.kind == Kind::kSpecies && s.state_is_amount && !s.only_substance) {
       Computation c;
       c.symbol = static_cast<int>(i);

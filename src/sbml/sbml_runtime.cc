@@ -22,11 +22,18 @@ void SbmlModelImpl::Fill(double t, const double* x, const double* p, double* v) 
       v[i + 1] = x[s.state];
     }
   }
+  if (in_.uses_rate_of) std::fill(v + in_.RateSlot(0), v + in_.num_slots(), 0.0);
+  ComputeAll(x, p, v);
+  if (in_.uses_rate_of) UpdateRates(x, p, v);
+}
+
+void SbmlModelImpl::ComputeAll(const double* x, const double* p, double* v) const {
   for (const Computation& c : in_.computations) {
     const Symbol& s = in_.symbols[c.symbol];
     double value = 0.0;
     if (c.from_amount) {
-      value = x[s.state] / v[in_.Slot(s.compartment)];
+      const double amount = s.role == Role::kState ? x[s.state] : p[s.param];
+      value = amount / v[in_.Slot(s.compartment)];
     } else if (!c.program.empty()) {
       value = c.program.Eval(v);
     }
@@ -34,9 +41,7 @@ void SbmlModelImpl::Fill(double t, const double* x, const double* p, double* v) 
   }
 }
 
-void SbmlModelImpl::Rhs(double t, const double* x, const double* p, double* dxdt) const {
-  double* v = Scratch();
-  Fill(t, x, p, v);
+void SbmlModelImpl::Derivatives(const double* v, double* dxdt) const {
   std::fill(dxdt, dxdt + num_states(), 0.0);
   for (const auto& [sym, prog] : in_.rate_rules) dxdt[in_.symbols[sym].state] = prog.Eval(v);
   for (const Flux& f : in_.fluxes) {
@@ -47,6 +52,40 @@ void SbmlModelImpl::Rhs(double t, const double* x, const double* p, double* dxdt
     const double cf = f.conversion >= 0 ? v[in_.Slot(f.conversion)] : 1.0;
     dxdt[in_.symbols[f.species].state] += f.sign * stoich * cf * v[in_.Slot(f.reaction)];
   }
+}
+
+void SbmlModelImpl::SetRateSlots(const double* dx, double* v) const {
+  for (int pass = 0; pass < 2; ++pass) {  // compartments and parameters, then species
+    for (size_t i = 0; i < in_.symbols.size(); ++i) {
+      const Symbol& s = in_.symbols[i];
+      if (s.role != Role::kState || (s.kind == Kind::kSpecies) != (pass == 1)) continue;
+      double rate = dx[s.state];
+      if (s.state_is_amount && !s.only_substance) {
+        // d(A/V)/dt = A'/V - (A/V) V'/V
+        const double size = v[in_.Slot(s.compartment)];
+        rate = (rate - v[i + 1] * v[in_.RateSlot(s.compartment)]) / size;
+      }
+      v[in_.RateSlot(static_cast<int>(i))] = rate;
+    }
+  }
+}
+
+// Two rounds reach the fixed point when rateOf feeds assignment rules that feed rates (SBML
+// forbids rateOf cycles through a variable's own derivative).
+void SbmlModelImpl::UpdateRates(const double* x, const double* p, double* v) const {
+  thread_local std::vector<double> dx;
+  dx.resize(num_states());
+  for (int round = 0; round < 2; ++round) {
+    Derivatives(v, dx.data());
+    SetRateSlots(dx.data(), v);
+    ComputeAll(x, p, v);
+  }
+}
+
+void SbmlModelImpl::Rhs(double t, const double* x, const double* p, double* dxdt) const {
+  double* v = Scratch();
+  Fill(t, x, p, v);
+  Derivatives(v, dxdt);
 }
 
 void SbmlModelImpl::Observe(double t, const double* x, const double* p, double* y) const {
@@ -86,6 +125,12 @@ void SbmlModelImpl::InitialValues(const double* declared, double* v) const {
       if (c.from_amount) continue;  // concentrations are the species' own values here
       set(in_.Slot(c.symbol), c.program.empty() ? 0.0 : c.program.Eval(v));
     }
+    if (in_.uses_rate_of) {
+      std::vector<double> dx(num_states()), before(v + in_.RateSlot(0), v + in_.num_slots());
+      Derivatives(v, dx.data());
+      SetRateSlots(dx.data(), v);
+      if (!std::equal(before.begin(), before.end(), v + in_.RateSlot(0))) changed = true;
+    }
     if (!changed && pass > 0) break;
   }
 }
@@ -103,8 +148,8 @@ Status SbmlModelImpl::Individualize(std::span<const double> theta, std::span<con
     const Symbol& s = in_.symbols[i];
     if (s.param < 0) continue;
     double value = v[i + 1];
-    // A species state held as an amount starts at concentration * size.
-    if (s.role == Role::kState && s.state_is_amount && !s.only_substance) {
+    // A species held as an amount starts at concentration * size.
+    if (s.state_is_amount && !s.only_substance) {
       value *= v[in_.Slot(s.compartment)];
     }
     out[s.param] = value;
