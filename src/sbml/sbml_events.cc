@@ -65,7 +65,7 @@ class SbmlEventState final : public EventState {
   }
   Status Detect(double t, const double* v, const int* roots);
   std::vector<double> Values(int i, const double* v) const;
-  void Apply(int i, const std::vector<double>& values, double* x, const double* p) const;
+  void Apply(int i, const std::vector<double>& values, const double* v, double* x) const;
   int NextDue(double t, const double* v);
 
   const SbmlModelImpl& model_;
@@ -136,23 +136,19 @@ int SbmlEventState::NextDue(double t, const double* v) {
                            [&](int a, int b) { return pending_[a].seq < pending_[b].seq; });
 }
 
-// Assignments act on math values: a species held as an amount is set to value * its
-// compartment's size after the event (compartments are assigned first).
-void SbmlEventState::Apply(int i, const std::vector<double>& values, double* x,
-                           const double* p) const {
+// Assignments act on math values and are simultaneous: a species held as an amount is set to
+// value * its compartment's size before the event (v holds the pre-event values), so an event
+// that also resizes the compartment changes the concentration (SBML Test Suite 01779).
+void SbmlEventState::Apply(int i, const std::vector<double>& values, const double* v,
+                           double* x) const {
   const auto& assignments = in_.events[i].assignments;
-  for (int pass = 0; pass < 2; ++pass) {
-    for (size_t a = 0; a < assignments.size(); ++a) {
-      const Symbol& s = in_.symbols[assignments[a].first];
-      const bool species = s.kind == Kind::kSpecies;
-      if ((pass == 0) == species) continue;
-      double value = values[a];
-      if (species && s.state_is_amount && !s.only_substance) {
-        const Symbol& c = in_.symbols[s.compartment];
-        value *= c.role == Role::kState ? x[c.state] : p[c.param];
-      }
-      x[s.state] = value;
+  for (size_t a = 0; a < assignments.size(); ++a) {
+    const Symbol& s = in_.symbols[assignments[a].first];
+    double value = values[a];
+    if (s.kind == Kind::kSpecies && s.state_is_amount && !s.only_substance) {
+      value *= v[in_.Slot(s.compartment)];
     }
+    x[s.state] = value;
   }
 }
 
@@ -174,7 +170,7 @@ Status SbmlEventState::Update(double t, double* x, const double* p, const int* r
     Pending due = std::move(pending_[k]);
     pending_.erase(pending_.begin() + k);
     const std::vector<double> values = due.has_values ? due.values : Values(due.event, v);
-    Apply(due.event, values, x, p);
+    Apply(due.event, values, v, x);
     *changed = true;
     state_moved_ = true;
     model_.Fill(t, x, p, v);
