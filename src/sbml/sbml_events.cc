@@ -154,7 +154,13 @@ void SbmlEventState::Apply(int i, const std::vector<double>& values, const doubl
 
 Status SbmlEventState::Update(double t, double* x, const double* p, const int* roots,
                               bool* changed) {
+  // A switching function crossed zero: the right-hand side jumps here, so the integrator must
+  // restart rather than carry its history across (the state itself does not change).
   *changed = false;
+  for (size_t k = in_.events.size();
+       roots != nullptr && k < in_.events.size() + in_.switches.size(); ++k) {
+    if (roots[k] != 0) *changed = true;
+  }
   state_moved_ = false;
   double* v = model_.Scratch();
   model_.Fill(t, x, p, v);
@@ -185,14 +191,16 @@ Status SbmlEventState::Update(double t, double* x, const double* p, const int* r
 void SbmlModelImpl::Roots(double t, const double* x, const double* p, double* g) const {
   double* v = Scratch();
   Fill(t, x, p, v);
-  for (size_t i = 0; i < in_.events.size(); ++i) {
+  const size_t ne = in_.events.size();
+  for (size_t i = 0; i < ne; ++i) {
     const EventDef& e = in_.events[i];
     g[i] = e.root_is_difference ? e.root.Eval(v) : (e.trigger.Eval(v) != 0.0 ? 1.0 : -1.0);
   }
+  for (size_t k = 0; k < in_.switches.size(); ++k) g[ne + k] = in_.switches[k].Eval(v);
 }
 
 std::unique_ptr<EventState> SbmlModelImpl::NewEventState() const {
-  if (in_.events.empty()) return nullptr;
+  if (in_.events.empty() && in_.switches.empty()) return nullptr;
   return std::make_unique<SbmlEventState>(*this);
 }
 

@@ -73,6 +73,9 @@ struct SbmlInternals {
   std::vector<Flux> fluxes;
   std::vector<int> state_symbol;  // per state: its symbol
   std::vector<EventDef> events;
+  // Switching functions of discontinuities in the right-hand side (relations in piecewise
+  // and comparisons, floor/ceiling arguments crossing integers): roots after the events'.
+  std::vector<sbml::Program> switches;
   bool uses_rate_of = false;  // some math reads rateOf(...)
   // Value array: slot 0 time, then one slot per symbol, then (for rateOf) one rate per symbol.
   int Slot(int symbol) const { return symbol + 1; }
@@ -91,7 +94,9 @@ class SbmlModelImpl final : public SbmlModel {
   void Rhs(double t, const double* x, const double* p, double* dxdt) const override;
   void Observe(double t, const double* x, const double* p, double* y) const override;
   Result<SbmlProbe> Probe(const std::string& id, SbmlQuantity q) const override;
-  int num_roots() const override { return static_cast<int>(in_.events.size()); }
+  int num_roots() const override {
+    return static_cast<int>(in_.events.size() + in_.switches.size());
+  }
   void Roots(double t, const double* x, const double* p, double* g) const override;
   std::unique_ptr<EventState> NewEventState() const override;
 

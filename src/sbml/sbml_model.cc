@@ -31,6 +31,8 @@ namespace {
 // simulation (medtwin does not convert SBML units), so such a model still runs (SBML Test Suite
 // case 00959 expects that).
 constexpr unsigned kDanglingUnitReference = 10313;
+// At most this many switching functions (discontinuities) get root functions of their own.
+constexpr size_t kMaxSwitches = 256;
 
 bool Counts(const SBMLError& e, unsigned min_severity) {
   return e.getSeverity() >= min_severity && e.getErrorId() != kDanglingUnitReference;
@@ -86,6 +88,8 @@ class SbmlBuilder {
   Status CompileStoichiometryMath();
   Status ClassifyEventTargets();
   Status CompileEvents();
+  Status CompileSwitches();
+  void CollectSwitches(const ASTNode* node, std::vector<std::unique_ptr<ASTNode>>* out) const;
   Status CompileEvent(const Event& ev, EventDef* def);
   Status CompileRootFunction(const ASTNode& math, const std::string& ctx, EventDef* def);
   Status SortComputations(std::vector<Computation> pending);
@@ -529,6 +533,61 @@ Status SbmlBuilder::CompileRootFunction(const ASTNode& math, const std::string& 
   return Status::Ok();
 }
 
+// Where the right-hand side is discontinuous CVODES must stop and restart, or its step
+// sequence carries one branch's polynomial across the jump (SBML Test Suite 00173: a
+// factorial of a ceiling). Each relation a > b (>=, <, <=) gives the switching function a - b;
+// each floor/ceiling argument x gives sin(pi x), zero at every integer. Relations inside
+// function definitions are not seen (their bodies are inlined only when compiled).
+void SbmlBuilder::CollectSwitches(const ASTNode* node,
+                                  std::vector<std::unique_ptr<ASTNode>>* out) const {
+  if (node == nullptr) return;
+  const ASTNodeType_t type = node->getType();
+  const bool relation = type == AST_RELATIONAL_GT || type == AST_RELATIONAL_GEQ ||
+                        type == AST_RELATIONAL_LT || type == AST_RELATIONAL_LEQ;
+  if (relation && node->getNumChildren() == 2) {
+    auto diff = std::make_unique<ASTNode>(AST_MINUS);
+    diff->addChild(node->getChild(0)->deepCopy());
+    diff->addChild(node->getChild(1)->deepCopy());
+    out->push_back(std::move(diff));
+  } else if ((type == AST_FUNCTION_FLOOR || type == AST_FUNCTION_CEILING) &&
+             node->getNumChildren() == 1) {
+    auto scaled = std::make_unique<ASTNode>(AST_TIMES);
+    scaled->addChild(new ASTNode(AST_CONSTANT_PI));
+    scaled->addChild(node->getChild(0)->deepCopy());
+    auto wave = std::make_unique<ASTNode>(AST_FUNCTION_SIN);
+    wave->addChild(scaled.release());
+    out->push_back(std::move(wave));
+  }
+  for (unsigned i = 0; i < node->getNumChildren(); ++i) CollectSwitches(node->getChild(i), out);
+}
+
+Status SbmlBuilder::CompileSwitches() {
+  std::vector<std::unique_ptr<ASTNode>> found;
+  for (unsigned i = 0; i < m_.getNumRules(); ++i) {
+    if (!m_.getRule(i)->isAlgebraic()) CollectSwitches(m_.getRule(i)->getMath(), &found);
+  }
+  for (unsigned i = 0; i < m_.getNumReactions(); ++i) {
+    const Reaction* r = m_.getReaction(i);
+    if (r->isSetKineticLaw()) CollectSwitches(r->getKineticLaw()->getMath(), &found);
+  }
+  std::set<std::string> seen;
+  for (const auto& node : found) {
+    std::set<std::string> names;
+    CollectNames(node.get(), &names);
+    char* text = SBML_formulaToL3String(node.get());
+    const std::string formula = text ? text : "";
+    free(text);
+    // Constant switching functions never cross zero; time and any named quantity may.
+    const bool has_time = formula.find("time") != std::string::npos;
+    if ((names.empty() && !has_time) || !seen.insert(formula).second) continue;
+    if (in_.switches.size() >= kMaxSwitches) break;
+    auto prog = CompileMath(node.get(), "discontinuity '" + formula + "'", nullptr);
+    if (!prog.ok()) return prog.status();
+    in_.switches.push_back(std::move(prog).value());
+  }
+  return Status::Ok();
+}
+
 Status SbmlBuilder::Build(ModelSpec* spec, SbmlInternals* out) {
   MEDTWIN_RETURN_IF_ERROR(AddSymbols());
   MEDTWIN_RETURN_IF_ERROR(ClassifyRules());
@@ -536,6 +595,7 @@ Status SbmlBuilder::Build(ModelSpec* spec, SbmlInternals* out) {
   MEDTWIN_RETURN_IF_ERROR(ClassifyEventTargets());
   MEDTWIN_RETURN_IF_ERROR(CompileAll());
   MEDTWIN_RETURN_IF_ERROR(CompileEvents());
+  MEDTWIN_RETURN_IF_ERROR(CompileSwitches());
   MakeSpec(spec);
   for (const auto& c : in_.initial_assignments) in_.symbols[c.symbol].has_initial_assignment = true;
   *out = std::move(in_);
