@@ -210,8 +210,39 @@ TEST(Cli, PopulationIsReproducibleAcrossThreadCounts) {
   EXPECT_THAT(all.out, HasSubstr("ETA_CL"));
 }
 
+// An SBML file is a model wherever a model name is accepted; doses go to species by name.
+TEST(Cli, SimulatesAnSbmlModel) {
+  const std::string xml = std::string(MEDTWIN_SOURCE_DIR) + "/examples/pk2cmt.xml";
+  const std::string data =
+      WriteFile("sbml_regimen.csv", "ID,TIME,AMT,CMT,RATE\n1,0,1000,central,1000\n1,12,0,.,0\n");
+  CliRun r = Medtwin("simulate " + xml + " --data " + data + " --param CL=4.5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Species as observables (natural units), then the states (amounts), named apart.
+  EXPECT_THAT(r.out, HasSubstr("ID,TIME,depot,central,periph,depot_state,central_state"));
+  CliRun m = Medtwin("model " + xml);
+  EXPECT_EQ(m.exit_code, 0);
+  EXPECT_THAT(m.out, HasSubstr("KA"));
+  const std::string bad = WriteFile("bad.xml", "<sbml><model");
+  CliRun b = Medtwin("simulate " + bad + " --data " + data);
+  EXPECT_EQ(b.exit_code, 2);
+  EXPECT_THAT(b.err, HasSubstr("not valid SBML"));
+}
+
+// medtwin sbml-test judges suite cases and writes results in the suite's format.
+TEST(Cli, SbmlTestRunsSuiteCases) {
+  const std::string cases = std::string(MEDTWIN_SHARED_DATA) + "/sbml-test-suite/cases";
+  const std::string out_dir = TempDir() + "/sbml_out";
+  CliRun r = Medtwin("sbml-test " + cases + " --cases 1-3 --out-dir " + out_dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("00001 pass"));
+  EXPECT_THAT(r.out, HasSubstr("pass 3, fail 0, unsupported 0, total 3"));
+  EXPECT_THAT(Slurp(out_dir + "/00001-results.csv"), HasSubstr("time,S1,S2"));
+  CliRun missing = Medtwin("sbml-test " + TempDir() + "/no_such_dir");
+  EXPECT_EQ(missing.exit_code, 2);
+}
+
 TEST(Cli, HelpOnEverySubcommand) {
-  for (const char* sub : {"models", "model", "simulate", "population"}) {
+  for (const char* sub : {"models", "model", "simulate", "population", "sbml-test"}) {
     CliRun r = Medtwin(std::string(sub) + " --help");
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_THAT(r.out, HasSubstr("--help")) << sub;

@@ -16,6 +16,15 @@ struct SimulateArgs {
   bool all_records = false, summary = false;
 };
 
+// A state's column: its name, or "<name>_state" where an observable has the same name (SBML
+// species are observables in their own units and states in amounts).
+std::string StateColumn(const ModelSpec& s, int i) {
+  const std::string& name = s.states[i].name;
+  return s.ObservableIndex(name) >= 0 && s.observables[s.ObservableIndex(name)].name == name
+             ? name + "_state"
+             : name;
+}
+
 std::string Num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.10g", v);
@@ -27,7 +36,7 @@ void WriteCsv(std::ostream& os, const Model& m, const Dataset& data,
   const ModelSpec& s = m.spec();
   os << "ID,TIME";
   for (const auto& o : s.observables) os << ',' << o.name;
-  for (const auto& st : s.states) os << ',' << st.name;
+  for (int i = 0; i < m.num_states(); ++i) os << ',' << StateColumn(s, i);
   os << '\n';
   const int n = m.num_states(), no = m.num_observables();
   for (size_t k = 0; k < outs.size(); ++k) {
@@ -47,7 +56,7 @@ void WriteJson(std::ostream& os, const Model& m, const Dataset& data,
   const ModelSpec& s = m.spec();
   json j{{"model", s.name}, {"time_unit", s.time_unit}};
   for (const auto& o : s.observables) j["units"][o.name] = o.unit;
-  for (const auto& st : s.states) j["units"][st.name] = st.unit;
+  for (int i = 0; i < m.num_states(); ++i) j["units"][StateColumn(s, i)] = s.states[i].unit;
   const int n = m.num_states(), no = m.num_observables();
   for (size_t k = 0; k < outs.size(); ++k) {
     const SimOutput& out = outs[k];
@@ -60,7 +69,7 @@ void WriteJson(std::ostream& os, const Model& m, const Dataset& data,
     for (int j2 = 0; j2 < n; ++j2) {
       std::vector<double> col;
       for (size_t r = 0; r < out.rows(); ++r) col.push_back(out.states[r * n + j2]);
-      subj[s.states[j2].name] = col;
+      subj[StateColumn(s, j2)] = col;
     }
     j["subjects"].push_back(subj);
   }
