@@ -216,7 +216,10 @@ Status CheckParameterSpecs(const ModelSpec& spec) {
   MEDTWIN_RETURN_IF_ERROR(CheckNames("parameter", spec.parameters));
   for (const ParameterSpec& p : spec.parameters) {
     const bool ordered = p.lower <= p.typical && p.typical <= p.upper;  // false for any NaN
-    if (!std::isfinite(p.typical) || !ordered) {
+    // An unbounded parameter may hold any IEEE value (SBML files declare INF and NaN values);
+    // a bounded one needs a finite typical value inside its bounds.
+    const bool unbounded = p.lower == -kInf && p.upper == kInf;
+    if (unbounded ? !(ordered || std::isnan(p.typical)) : !(std::isfinite(p.typical) && ordered)) {
       return Status::Invalid("parameter " + p.name + ": typical value " + FormatNumber(p.typical) +
                              " is not within its bounds " + internal::RangeText(p.lower, p.upper));
     }

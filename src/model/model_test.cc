@@ -94,6 +94,25 @@ TEST(ModelSpecTest, OtherLookupsIgnoreCase) {
 
 TEST(ModelSpecTest, SmallSpecIsValid) { EXPECT_TRUE(SmallSpec().Validate().ok()); }
 
+// SBML files may declare INF or NaN values: allowed for unbounded parameters only.
+TEST(ModelSpecTest, NonFiniteTypicalValuesOnlyWhenUnbounded) {
+  ModelSpec s = SmallSpec();
+  ParameterSpec free;
+  free.name = "P";
+  free.lower = -kInf;
+  free.upper = kInf;
+  free.typical = std::numeric_limits<double>::quiet_NaN();
+  s.parameters.push_back(free);
+  EXPECT_TRUE(s.Validate().ok()) << s.Validate().ToString();
+  s.parameters.back().typical = kInf;
+  EXPECT_TRUE(s.Validate().ok());
+  s.parameters.back().lower = 0.0;
+  s.parameters.back().typical = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_FALSE(s.Validate().ok());
+  s.parameters.back().typical = kInf;
+  EXPECT_FALSE(s.Validate().ok());
+}
+
 // Names differing only in case are distinct; look-ups prefer the exact spelling and fall back to
 // a case-insensitive match only when it is unambiguous.
 TEST(ModelSpecTest, ExactSpellingWinsOverCaseInsensitiveMatch) {

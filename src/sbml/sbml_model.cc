@@ -440,7 +440,7 @@ double SbmlBuilder::DeclaredValue(const Symbol& s) const {
     case Kind::kReaction:
       break;
   }
-  return std::isfinite(v) ? v : 0.0;
+  return v;  // INF and NaN are legal SBML values
 }
 
 // Symbols that events assign change over time: they become states (species as amounts, so an
