@@ -1,14 +1,17 @@
 // SBML import: a model read from SBML Level 2/3 (libSBML) becomes a medtwin Model.
 //
-// States are the amounts of species that change (reactions or rate rules) and the values of
-// compartments/parameters with rate rules; parameters are the SBML global parameters and local
-// parameters (promoted to "reactionId.parameterId"), plus one "init:<speciesId>" per species
-// initial amount is NOT exposed (species initial values are overridable through --param with the
-// species id). Math is compiled once into a compact program (src/sbml/expr.h); libSBML's tree
-// evaluator is never called in the right-hand side.
+// States: species changed by reactions or events (as amounts), and species, compartments and
+// parameters with rate rules or event assignments. Parameters (what --param sets): every
+// constant SBML quantity and every state's initial value, named by SBML id, in the form the
+// file declares them; local parameters are promoted to globals by libSBML. Observables: every
+// species in its natural unit. Math is compiled once into a compact program (src/sbml/expr.h);
+// libSBML's tree evaluator is never called in the right-hand side. Events and right-hand-side
+// discontinuities use CVODES root finding (Model::Roots / EventState). docs/sbml.md has the
+// details.
 //
-// Unsupported constructs (algebraic rules, fast reactions, delay(), events in this version,
-// the comp and fbc packages) are refused with kUnsupported naming the element id.
+// Unsupported constructs (algebraic rules, fast reactions, delay(), rateOf of assigned
+// quantities, the fbc/distrib/spatial/multi/arrays packages) are refused with kUnsupported
+// naming the element id.
 #ifndef MEDTWIN_SBML_H_
 #define MEDTWIN_SBML_H_
 
