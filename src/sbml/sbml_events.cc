@@ -138,17 +138,32 @@ int SbmlEventState::NextDue(double t, const double* v) {
 
 // Assignments act on math values and are simultaneous: a species held as an amount is set to
 // value * its compartment's size before the event (v holds the pre-event values), so an event
-// that also resizes the compartment changes the concentration (SBML Test Suite 01779).
+// that also resizes the compartment changes the concentration (SBML Test Suite 01779). A species
+// held as a concentration (it has a rate rule) keeps its amount when the event resizes its
+// compartment: concentration * old size / new size (01506).
 void SbmlEventState::Apply(int i, const std::vector<double>& values, const double* v,
                            double* x) const {
   const auto& assignments = in_.events[i].assignments;
+  std::vector<int> resized;
   for (size_t a = 0; a < assignments.size(); ++a) {
     const Symbol& s = in_.symbols[assignments[a].first];
     double value = values[a];
     if (s.kind == Kind::kSpecies && s.state_is_amount && !s.only_substance) {
       value *= v[in_.Slot(s.compartment)];
     }
+    if (s.kind == Kind::kCompartment) resized.push_back(assignments[a].first);
     x[s.state] = value;
+  }
+  if (resized.empty()) return;
+  for (size_t k = 0; k < in_.symbols.size(); ++k) {
+    const Symbol& s = in_.symbols[k];
+    if (s.kind != Kind::kSpecies || s.role != Role::kState || s.state_is_amount ||
+        s.only_substance ||
+        std::find(resized.begin(), resized.end(), s.compartment) == resized.end()) {
+      continue;
+    }
+    const double old_size = v[in_.Slot(s.compartment)];
+    x[s.state] *= old_size / x[in_.symbols[s.compartment].state];
   }
 }
 
