@@ -12,6 +12,7 @@
 //  - the rest are constants (parameter vector) or computed by assignment rules.
 #include "medtwin/sbml.h"
 
+#include <sbml/SBMLTransforms.h>
 #include <sbml/SBMLTypes.h>
 #include <sbml/conversion/ConversionProperties.h>
 
@@ -536,8 +537,7 @@ Status SbmlBuilder::CompileRootFunction(const ASTNode& math, const std::string& 
 // Where the right-hand side is discontinuous CVODES must stop and restart, or its step
 // sequence carries one branch's polynomial across the jump (SBML Test Suite 00173: a
 // factorial of a ceiling). Each relation a > b (>=, <, <=) gives the switching function a - b;
-// each floor/ceiling argument x gives sin(pi x), zero at every integer. Relations inside
-// function definitions are not seen (their bodies are inlined only when compiled).
+// each floor/ceiling argument x gives sin(pi x), zero at every integer.
 void SbmlBuilder::CollectSwitches(const ASTNode* node,
                                   std::vector<std::unique_ptr<ASTNode>>* out) const {
   if (node == nullptr) return;
@@ -563,12 +563,19 @@ void SbmlBuilder::CollectSwitches(const ASTNode* node,
 
 Status SbmlBuilder::CompileSwitches() {
   std::vector<std::unique_ptr<ASTNode>> found;
+  // Function definitions are expanded into a copy first, so relations in their bodies are seen.
+  auto collect = [&](const ASTNode* math) {
+    if (math == nullptr) return;
+    std::unique_ptr<ASTNode> copy(math->deepCopy());
+    SBMLTransforms::replaceFD(copy.get(), m_.getListOfFunctionDefinitions());
+    CollectSwitches(copy.get(), &found);
+  };
   for (unsigned i = 0; i < m_.getNumRules(); ++i) {
-    if (!m_.getRule(i)->isAlgebraic()) CollectSwitches(m_.getRule(i)->getMath(), &found);
+    if (!m_.getRule(i)->isAlgebraic()) collect(m_.getRule(i)->getMath());
   }
   for (unsigned i = 0; i < m_.getNumReactions(); ++i) {
     const Reaction* r = m_.getReaction(i);
-    if (r->isSetKineticLaw()) CollectSwitches(r->getKineticLaw()->getMath(), &found);
+    if (r->isSetKineticLaw()) collect(r->getKineticLaw()->getMath());
   }
   std::set<std::string> seen;
   for (const auto& node : found) {
