@@ -86,7 +86,6 @@ class SbmlBuilder {
   Status ClassifyRules();
   Status AddReactions();
   Status CompileAll();
-  Status CompileStoichiometryMath();
   Status ClassifyEventTargets();
   Status CompileEvents();
   Status CompileSwitches();
@@ -200,6 +199,14 @@ Status SbmlBuilder::AddReactions() {
                        : m.isSetConversionFactor()      ? m.getConversionFactor()
                                                         : "";
       if (!cf.empty()) f.conversion = index_.count(cf) ? index_[cf] : -1;
+      if (sr->isSetStoichiometryMath() && sr->getStoichiometryMath()->isSetMath()) {
+        auto prog = CompileMath(
+            sr->getStoichiometryMath()->getMath(),
+            "stoichiometryMath of '" + sr->getSpecies() + "' in reaction '" + r->getId() + "'",
+            nullptr);
+        if (!prog.ok()) return prog.status();
+        f.stoich_program = std::move(prog).value();
+      }
       in_.fluxes.push_back(std::move(f));
       Symbol& s = symbols_[sp->second];
       if (s.role == Role::kConstant) {
@@ -233,14 +240,8 @@ Result<sbml::Program> SbmlBuilder::CompileMath(const ASTNode* math, const std::s
   };
   env.sbml_model = &m_;
   env.context = context;
-  // Dependencies through function definitions: their bodies name only arguments, so the
-  // names visible at the call site are what matters.
-  std::set<std::string> names;
-  CollectNames(math, &names);
-  for (const auto& n : names) {
-    auto it = in_.index.find(n);
-    if (it != in_.index.end() && deps) deps->insert(it->second);
-  }
+  // Every identifier the program reads is resolved through env.slot (function bodies included,
+  // their arguments compiled at the call site), so deps records exactly what is read.
   return sbml::Compile(*math, env);
 }
 
@@ -306,31 +307,7 @@ Status SbmlBuilder::CompileAll() {
     c.program = std::move(prog).value();
     in_.initial_assignments.push_back(std::move(c));
   }
-  MEDTWIN_RETURN_IF_ERROR(CompileStoichiometryMath());
   return SortComputations(std::move(pending));
-}
-
-Status SbmlBuilder::CompileStoichiometryMath() {
-  size_t f = 0;
-  for (unsigned i = 0; i < m_.getNumReactions(); ++i) {
-    const Reaction* r = m_.getReaction(i);
-    const unsigned nr = r->getNumReactants(), np = r->getNumProducts();
-    for (unsigned j = 0; j < nr + np; ++j) {
-      const SpeciesReference* sr = j < nr ? r->getReactant(j) : r->getProduct(j - nr);
-      const Species* species = m_.getSpecies(sr->getSpecies());
-      if (species->getBoundaryCondition() || species->getConstant()) continue;
-      if (sr->isSetStoichiometryMath() && sr->getStoichiometryMath()->isSetMath()) {
-        auto prog = CompileMath(
-            sr->getStoichiometryMath()->getMath(),
-            "stoichiometryMath of '" + sr->getSpecies() + "' in reaction '" + r->getId() + "'",
-            nullptr);
-        if (!prog.ok()) return prog.status();
-        in_.fluxes[f].stoich_program = std::move(prog).value();
-      }
-      ++f;
-    }
-  }
-  return Status::Ok();
 }
 
 // Kahn's algorithm: a computation runs after every computation producing a symbol it reads.

@@ -420,12 +420,6 @@ Result<ResultTable> Simulate(const SbmlModel& model, const CaseSettings& s, cons
   return t;
 }
 
-// The importer serialises comp flattening itself (libSBML keeps process-wide state there), so
-// cases load in parallel.
-Result<std::unique_ptr<SbmlModel>> LoadModel(const fs::path& path) {
-  return LoadSbmlFile(path.string());
-}
-
 // The status message without the model path the importer puts first (every case has one
 // model; the path is noise in a table), kept after the status code except for kUnsupported,
 // whose outcome already says it.
@@ -460,7 +454,7 @@ void RunCaseBody(const fs::path& dir, const SuiteOptions& o, CaseResult* r) {
   if (!expected.ok()) return Finish(r, CaseOutcome::kFail, expected.status().message());
   auto file = FindModelFile(dir, name);
   if (!file.ok()) return Finish(r, CaseOutcome::kFail, file.status().message());
-  auto model = LoadModel(*file);
+  auto model = LoadSbmlFile(file->string());
   if (!model.ok()) {
     const bool unsupported = model.status().code() == StatusCode::kUnsupported;
     return Finish(r, unsupported ? CaseOutcome::kUnsupported : CaseOutcome::kFail,
