@@ -178,6 +178,10 @@ class Model {
   virtual void Roots(double t, const double* x, const double* p, double* g) const {}
   virtual std::unique_ptr<EventState> NewEventState() const { return nullptr; }
 
+  // True if Rhs, Observe, Roots or the events read past states (SBML delay()) through
+  // StateHistory::Current(): the simulator then records the run's trajectory.
+  virtual bool reads_history() const { return false; }
+
  private:
   ModelSpec spec_;
 };

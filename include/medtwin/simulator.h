@@ -26,6 +26,7 @@
 #ifndef MEDTWIN_SIMULATOR_H_
 #define MEDTWIN_SIMULATOR_H_
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -63,6 +64,9 @@ struct OutputRequest {
   bool observation_records = true;  // EVID 0 rows (and EVID 2 rows)
   bool dose_records = false;        // EVID 1/3/4 rows (NONMEM tables print every row)
   std::vector<double> times_h;      // extra output times (sorted, >= 0), e.g. --times grid
+  // Extra values per output row, f(t, x, p) with p the individual parameters, evaluated during
+  // the run (so they may read the run's StateHistory), e.g. SBML probes of assigned symbols.
+  std::vector<std::function<double(double t, const double* x, const double* p)>> probes;
 };
 
 // Population-level inputs for one run: typical values (spec order; empty = spec typical) and
@@ -92,6 +96,7 @@ struct SimOutput {
   std::vector<int> record;          // source record index in the subject, -1 for extra times
   std::vector<double> states;       // row-major (rows x num_states)
   std::vector<double> observables;  // row-major (rows x num_observables)
+  std::vector<double> probes;       // row-major (rows x request.probes.size())
   SimSummary summary;
   size_t rows() const { return time_h.size(); }
 };

@@ -77,6 +77,8 @@ enum class Program::Op : uint8_t {
   kLt,
   kGeq,
   kLeq,
+  // delay(x, d): pops d, pushes x at time - d (Instr::slot numbers the delayed expression).
+  kDelay,
   // Control flow for piecewise.
   kJump,
   kJumpIfFalse,  // pops the condition
@@ -216,7 +218,7 @@ bool IsUnary(Op op) { return op >= Op::kNeg && op <= Op::kAcoth; }
 
 }  // namespace
 
-double Program::Eval(const double* values) const {
+double Program::Eval(const double* values, const DelayResolver* delays) const {
   double stack[kMaxStack];
   int sp = 0;
   const Instr* code = code_.data();
@@ -247,6 +249,12 @@ double Program::Eval(const double* values) const {
         --sp;
         stack[sp - 1] /= stack[sp];
         break;
+      case Op::kDelay:
+        // A negative delay is invalid SBML; NaN lets the simulator report it with the id.
+        stack[sp - 1] = delays != nullptr && stack[sp - 1] >= 0.0
+                            ? delays->Delayed(in.slot, values[0] - stack[sp - 1], values)
+                            : kNaN;
+        break;
       case Op::kJump:
         pc = in.n;
         break;
@@ -267,6 +275,16 @@ double Program::Eval(const double* values) const {
     }
   }
   return sp > 0 ? stack[sp - 1] : kNaN;
+}
+
+std::vector<int> Program::ReadSlots() const {
+  std::vector<int> slots;
+  for (const Instr& in : code_) {
+    if (in.op == Op::kVar) slots.push_back(in.slot);
+  }
+  std::sort(slots.begin(), slots.end());
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  return slots;
 }
 
 namespace {
@@ -409,7 +427,7 @@ class Compiler {
       case AST_FUNCTION_RATE_OF:
         return RateOf(node, scope);
       case AST_FUNCTION_DELAY:
-        return Fail(StatusCode::kUnsupported, "delay() is not supported");
+        return Delay(node, scope);
       default:
         return Leaf(node);
     }
@@ -543,6 +561,37 @@ class Compiler {
     const int slot = env_.rate_slot(arg->getName());
     if (slot < 0) return Fail(StatusCode::kUnsupported, what);
     return Emit(Op::kVar, 0, 1, 0, slot);
+  }
+
+  // delay(x, d): x becomes a program of its own (evaluated on the past's value array), d is
+  // computed in line.
+  Status Delay(const ASTNode& node, const Scope* scope) {
+    MEDTWIN_RETURN_IF_ERROR(Arity(node, 2, 2));
+    if (!env_.add_delayed) return Fail(StatusCode::kUnsupported, "delay() is not supported here");
+    Compiler x(env_);
+    x.inline_depth_ = inline_depth_;
+    x.ast_depth_ = ast_depth_;
+    MEDTWIN_RETURN_IF_ERROR(x.Node(*node.getChild(0), scope));
+    if (x.prog_.code_.size() > kMaxCode)
+      return Fail(StatusCode::kUnsupported, "expression too long");
+    // A delay that is a negative constant is refused here; one that becomes negative while
+    // the model runs evaluates to NaN, which the simulator reports.
+    Compiler amount(env_);
+    amount.inline_depth_ = inline_depth_;
+    amount.ast_depth_ = ast_depth_;
+    MEDTWIN_RETURN_IF_ERROR(amount.Node(*node.getChild(1), scope));
+    if (amount.prog_.ReadSlots().empty() && !amount.prog_.has_delay_) {
+      const double time_only = 0.0;
+      const double d = amount.prog_.Eval(&time_only);
+      if (!(d >= 0.0)) {
+        return Fail(StatusCode::kInvalidArgument,
+                    "delay() by " + std::to_string(d) + ": a delay must be >= 0");
+      }
+    }
+    const int index = env_.add_delayed(std::move(x.prog_));
+    MEDTWIN_RETURN_IF_ERROR(Node(*node.getChild(1), scope));
+    prog_.has_delay_ = true;
+    return Emit(Op::kDelay, 1, 1, 0, index);
   }
 
   // Inlines a FunctionDefinition: its body is compiled with each bound variable replaced by the

@@ -12,6 +12,7 @@
 #include <memory>
 #include <numbers>
 #include <string>
+#include <vector>
 
 namespace medtwin::sbml {
 namespace {
@@ -222,6 +223,44 @@ TEST(SbmlExprTest, DelayIsUnsupported) {
   EXPECT_EQ(p.status().code(), StatusCode::kUnsupported);
   EXPECT_NE(p.status().message().find("delay()"), std::string::npos);
   EXPECT_NE(p.status().message().find("rule 'r1'"), std::string::npos);
+}
+
+// Resolves delayed expression k at tau as 100 k + tau, so the test sees which expression was
+// asked for and when.
+class RecordingResolver : public DelayResolver {
+ public:
+  double Delayed(int index, double tau, const double* values) const override {
+    return 100.0 * index + tau;
+  }
+};
+
+TEST(SbmlExprTest, DelayAsksTheResolverForItsExpressionAtTimeMinusDelay) {
+  Fixture f;
+  std::vector<Program> delayed;
+  CompileEnv env = f.Env();
+  env.add_delayed = [&](Program x) {
+    delayed.push_back(std::move(x));
+    return static_cast<int>(delayed.size()) - 1;
+  };
+  std::unique_ptr<ASTNode> ast(SBML_parseL3Formula("delay(x * 2, 0.5) + delay(y, z + 1)"));
+  ASSERT_NE(ast, nullptr);
+  Result<Program> p = Compile(*ast, env);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_TRUE(p->has_delay());
+  ASSERT_EQ(delayed.size(), 2u);
+  EXPECT_DOUBLE_EQ(delayed[0].Eval(f.values), 6.0);  // x * 2 on the given values
+  RecordingResolver resolver;
+  // time 2.5: expression 0 at 2.5 - 0.5, expression 1 at 2.5 - (0.5 + 1).
+  EXPECT_DOUBLE_EQ(p->Eval(f.values, &resolver), (0.0 + 2.0) + (100.0 + 1.0));
+  // Without a resolver a delay has no value: NaN, which the simulator reports.
+  EXPECT_TRUE(std::isnan(p->Eval(f.values)));
+
+  std::unique_ptr<ASTNode> negative(SBML_parseL3Formula("delay(x, -2)"));
+  Result<Program> bad = Compile(*negative, env);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("a delay must be >= 0"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("rule 'r1'"), std::string::npos);
 }
 
 TEST(SbmlExprTest, DeepExpressionRejected) {

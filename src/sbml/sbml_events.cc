@@ -57,10 +57,10 @@ class SbmlEventState final : public EventState {
   // whole instant, unless an executed event has since moved the state off the root.
   bool Trigger(int i, const double* v, const int* roots) const {
     const EventDef& e = in_.events[i];
-    const bool value = e.trigger.Eval(v) != 0.0;
+    const bool value = e.trigger.Eval(v, &model_) != 0.0;
     if (roots == nullptr || roots[i] == 0) return value;
     const bool off_root =
-        e.root_is_difference ? std::fabs(e.root.Eval(v)) > kRootBand : state_moved_;
+        e.root_is_difference ? std::fabs(e.root.Eval(v, &model_)) > kRootBand : state_moved_;
     return off_root ? value : roots[i] > 0;
   }
   Status Detect(double t, const double* v, const int* roots);
@@ -80,7 +80,7 @@ class SbmlEventState final : public EventState {
 
 std::vector<double> SbmlEventState::Values(int i, const double* v) const {
   std::vector<double> out;
-  for (const auto& [sym, prog] : in_.events[i].assignments) out.push_back(prog.Eval(v));
+  for (const auto& [sym, prog] : in_.events[i].assignments) out.push_back(prog.Eval(v, &model_));
   return out;
 }
 
@@ -92,7 +92,7 @@ Status SbmlEventState::Detect(double t, const double* v, const int* roots) {
     if (now && !previous_[i]) {
       double delay = 0.0;
       if (!e.delay.empty()) {
-        delay = e.delay.Eval(v);
+        delay = e.delay.Eval(v, &model_);
         if (!(delay >= 0.0)) {
           return Status::Invalid("event '" + e.id + "': delay evaluates to " +
                                  std::to_string(delay) + ", expected >= 0");
@@ -119,7 +119,7 @@ int SbmlEventState::NextDue(double t, const double* v) {
   for (size_t k = 0; k < pending_.size(); ++k) {
     if (pending_[k].time > t) continue;
     const EventDef& e = in_.events[pending_[k].event];
-    const double prio = e.priority.empty() ? -kInf : e.priority.Eval(v);
+    const double prio = e.priority.empty() ? -kInf : e.priority.Eval(v, &model_);
     if (best.empty() || prio > best_priority) {
       best.assign(1, static_cast<int>(k));
       best_priority = prio;
@@ -209,9 +209,10 @@ void SbmlModelImpl::Roots(double t, const double* x, const double* p, double* g)
   const size_t ne = in_.events.size();
   for (size_t i = 0; i < ne; ++i) {
     const EventDef& e = in_.events[i];
-    g[i] = e.root_is_difference ? e.root.Eval(v) : (e.trigger.Eval(v) != 0.0 ? 1.0 : -1.0);
+    g[i] =
+        e.root_is_difference ? e.root.Eval(v, this) : (e.trigger.Eval(v, this) != 0.0 ? 1.0 : -1.0);
   }
-  for (size_t k = 0; k < in_.switches.size(); ++k) g[ne + k] = in_.switches[k].Eval(v);
+  for (size_t k = 0; k < in_.switches.size(); ++k) g[ne + k] = in_.switches[k].Eval(v, this);
 }
 
 std::unique_ptr<EventState> SbmlModelImpl::NewEventState() const {

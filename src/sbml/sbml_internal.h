@@ -77,13 +77,24 @@ struct SbmlInternals {
   // and comparisons, floor/ceiling arguments crossing integers): roots after the events'.
   std::vector<sbml::Program> switches;
   bool uses_rate_of = false;  // some math reads rateOf(...)
+  // First arguments of delay(x, d), evaluated on the value array of a past time.
+  struct DelayedExpr {
+    sbml::Program x;
+    std::vector<int> computations;  // indices into `computations` x needs, in order
+    bool reads_rates = false;       // x reads rateOf(): the past's derivatives are needed
+  };
+  std::vector<DelayedExpr> delayed;
+  // Initial assignments that read time, and per symbol whether one sets it: before the start
+  // a delayed value follows them (the model's own account of its past).
+  std::vector<int> time_initial_assignments;
+  std::vector<char> set_by_time_initial_assignment;
   // Value array: slot 0 time, then one slot per symbol, then (for rateOf) one rate per symbol.
   int Slot(int symbol) const { return symbol + 1; }
   int RateSlot(int symbol) const { return static_cast<int>(symbols.size()) + 1 + symbol; }
   size_t num_slots() const { return 2 * symbols.size() + 1; }
 };
 
-class SbmlModelImpl final : public SbmlModel {
+class SbmlModelImpl final : public SbmlModel, public sbml::DelayResolver {
  public:
   SbmlModelImpl(ModelSpec spec, SbmlInternals in)
       : SbmlModel(std::move(spec)), in_(std::move(in)) {}
@@ -99,16 +110,26 @@ class SbmlModelImpl final : public SbmlModel {
   }
   void Roots(double t, const double* x, const double* p, double* g) const override;
   std::unique_ptr<EventState> NewEventState() const override;
+  bool reads_history() const override { return !in_.delayed.empty(); }
+  // delay(x, d): x at tau from the run's StateHistory (before the start, and while initial
+  // values are computed: the initial state, with time = tau).
+  double Delayed(int index, double tau, const double* values) const override;
 
   const SbmlInternals& internals() const { return in_; }
   // Fills the value array v (slot 0 = time) from the state and parameters.
   void Fill(double t, const double* x, const double* p, double* v) const;
-  // A per-thread value array of num_slots() doubles.
+  // A per-thread value array of num_slots() doubles (for evaluations outside delay()).
   double* Scratch() const;
 
  private:
   void InitialValues(const double* declared, double* v) const;
+  // delay() reaching before the start of the run (or with no run): see Delayed.
+  double DelayedBeforeStart(const SbmlInternals::DelayedExpr& d, double tau, const double* values,
+                            const double* x, double* v) const;
+  // Time, states and constants into v (the first part of Fill).
+  void SetStateAndConstants(double t, const double* x, const double* p, double* v) const;
   void ComputeAll(const double* x, const double* p, double* v) const;
+  void Compute(const Computation& c, const double* x, const double* p, double* v) const;
   void Derivatives(const double* v, double* dxdt) const;
   // rateOf support: fills the rate slots from the derivatives of the states (species held as
   // amounts report d(concentration)/dt) and recomputes what reads them.

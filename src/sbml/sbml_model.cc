@@ -97,6 +97,9 @@ class SbmlBuilder {
   double DeclaredValue(const Symbol& s) const;
   Result<sbml::Program> CompileMath(const ASTNode* math, const std::string& context,
                                     std::set<int>* deps);
+  // For each delay(x, d): the computations x needs (transitively), so that the past is
+  // evaluated without computing everything else at that time.
+  void ResolveDelayedDependencies();
 
   const ::Model& m_;
   SbmlInternals in_;
@@ -237,6 +240,10 @@ Result<sbml::Program> SbmlBuilder::CompileMath(const ASTNode* math, const std::s
     if (role == Role::kAssigned || role == Role::kReactionRate) return -1;
     in_.uses_rate_of = true;
     return in_.RateSlot(it->second);
+  };
+  env.add_delayed = [this](sbml::Program x) {
+    in_.delayed.push_back({std::move(x), {}, false});
+    return static_cast<int>(in_.delayed.size()) - 1;
   };
   env.sbml_model = &m_;
   env.context = context;
@@ -493,18 +500,54 @@ Status SbmlBuilder::CompileEvent(const Event& ev, EventDef* def) {
   return Status::Ok();
 }
 
-// A trigger that is one relation a > b (>=, <, <=) gets the continuous root a - b (or b - a),
-// which CVODES locates to its tolerance; any other trigger uses its truth value as +1/-1.
-Status SbmlBuilder::CompileRootFunction(const ASTNode& math, const std::string& ctx,
-                                        EventDef* def) {
-  const ASTNodeType_t type = math.getType();
+// A continuous margin of a trigger, positive where it is true and negative where it is false:
+// a - b for a > b (or a >= b; b - a for <, <=), min over the arguments of `and`, max over
+// those of `or`, minus that of `not`. CVODES then locates the instant the trigger turns true
+// to its tolerance, even when a compound trigger is true only briefly (SBML Test Suite 01511,
+// 01518). Null for anything else (equalities, xor, numbers used as booleans).
+namespace {
+
+std::unique_ptr<ASTNode> TriggerMargin(const ASTNode& n) {
+  const ASTNodeType_t type = n.getType();
   const bool greater = type == AST_RELATIONAL_GT || type == AST_RELATIONAL_GEQ;
   const bool less = type == AST_RELATIONAL_LT || type == AST_RELATIONAL_LEQ;
-  if ((!greater && !less) || math.getNumChildren() != 2) return Status::Ok();
-  ASTNode diff(AST_MINUS);
-  diff.addChild(math.getChild(greater ? 0 : 1)->deepCopy());
-  diff.addChild(math.getChild(greater ? 1 : 0)->deepCopy());
-  auto root = CompileMath(&diff, ctx + " trigger", nullptr);
+  if (greater || less) {
+    if (n.getNumChildren() != 2) return nullptr;
+    auto diff = std::make_unique<ASTNode>(AST_MINUS);
+    diff->addChild(n.getChild(greater ? 0 : 1)->deepCopy());
+    diff->addChild(n.getChild(greater ? 1 : 0)->deepCopy());
+    return diff;
+  }
+  if (type == AST_LOGICAL_NOT && n.getNumChildren() == 1) {
+    auto inner = TriggerMargin(*n.getChild(0));
+    if (!inner) return nullptr;
+    auto neg = std::make_unique<ASTNode>(AST_MINUS);
+    neg->addChild(inner.release());
+    return neg;
+  }
+  if ((type == AST_LOGICAL_AND || type == AST_LOGICAL_OR) && n.getNumChildren() > 0) {
+    auto combined =
+        std::make_unique<ASTNode>(type == AST_LOGICAL_AND ? AST_FUNCTION_MIN : AST_FUNCTION_MAX);
+    for (unsigned i = 0; i < n.getNumChildren(); ++i) {
+      auto arg = TriggerMargin(*n.getChild(i));
+      if (!arg) return nullptr;
+      combined->addChild(arg.release());
+    }
+    return combined;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Status SbmlBuilder::CompileRootFunction(const ASTNode& math, const std::string& ctx,
+                                        EventDef* def) {
+  // Relations inside function definitions count too: expand them in a copy first.
+  std::unique_ptr<ASTNode> copy(math.deepCopy());
+  SBMLTransforms::replaceFD(copy.get(), m_.getListOfFunctionDefinitions());
+  const std::unique_ptr<ASTNode> margin = TriggerMargin(*copy);
+  if (!margin) return Status::Ok();  // the root is the trigger's truth value as +1/-1
+  auto root = CompileMath(margin.get(), ctx + " trigger", nullptr);
   if (!root.ok()) return root.status();
   def->root = std::move(root).value();
   def->root_is_difference = true;
@@ -554,6 +597,18 @@ Status SbmlBuilder::CompileSwitches() {
     const Reaction* r = m_.getReaction(i);
     if (r->isSetKineticLaw()) collect(r->getKineticLaw()->getMath());
   }
+  // A compound trigger true only between two crossings inside one solver step (S1 > 0.18 &&
+  // S1 < 0.19, SBML Test Suite 01511) has a margin negative at both ends of the step: its
+  // relations become roots of their own, so the solver stops where each one turns.
+  for (unsigned i = 0; i < m_.getNumEvents(); ++i) {
+    const Trigger* trig = m_.getEvent(i)->getTrigger();
+    if (trig == nullptr || !trig->isSetMath()) continue;
+    const ASTNode* math = trig->getMath();
+    const ASTNodeType_t type = math->getType();
+    const bool single = type == AST_RELATIONAL_GT || type == AST_RELATIONAL_GEQ ||
+                        type == AST_RELATIONAL_LT || type == AST_RELATIONAL_LEQ;
+    if (!single) collect(math);
+  }
   std::set<std::string> seen;
   for (const auto& node : found) {
     std::set<std::string> names;
@@ -572,6 +627,49 @@ Status SbmlBuilder::CompileSwitches() {
   return Status::Ok();
 }
 
+void SbmlBuilder::ResolveDelayedDependencies() {
+  if (in_.delayed.empty()) return;
+  in_.set_by_time_initial_assignment.assign(in_.symbols.size(), 0);
+  for (size_t k = 0; k < in_.initial_assignments.size(); ++k) {
+    const Computation& c = in_.initial_assignments[k];
+    const std::vector<int> slots = c.program.ReadSlots();
+    if (slots.empty() || slots.front() != 0) continue;  // slot 0 is time
+    in_.time_initial_assignments.push_back(static_cast<int>(k));
+    in_.set_by_time_initial_assignment[c.symbol] = 1;
+  }
+  const int rate_base = in_.RateSlot(0);
+  // What the derivatives read (for rateOf inside delay()).
+  std::vector<int> derivative_slots;
+  auto add_slots = [&](const sbml::Program& prog) {
+    const std::vector<int> slots = prog.ReadSlots();
+    derivative_slots.insert(derivative_slots.end(), slots.begin(), slots.end());
+  };
+  for (const auto& rule : in_.rate_rules) add_slots(rule.second);
+  for (const Flux& f : in_.fluxes) {
+    add_slots(f.stoich_program);
+    for (int sym : {f.reaction, f.stoich_symbol, f.conversion}) {
+      if (sym >= 0) derivative_slots.push_back(in_.Slot(sym));
+    }
+  }
+  for (auto& d : in_.delayed) {
+    std::vector<bool> needed(in_.symbols.size(), false);
+    std::vector<int> slots = d.x.ReadSlots();
+    d.reads_rates = std::any_of(slots.begin(), slots.end(), [&](int s) { return s >= rate_base; });
+    if (d.reads_rates) slots.insert(slots.end(), derivative_slots.begin(), derivative_slots.end());
+    for (int slot : slots) {
+      if (slot > 0 && slot < rate_base) needed[slot - 1] = true;
+    }
+    d.computations.clear();
+    for (size_t k = in_.computations.size(); k-- > 0;) {
+      const Computation& c = in_.computations[k];
+      if (!needed[c.symbol]) continue;
+      d.computations.push_back(static_cast<int>(k));
+      for (int dep : c.deps) needed[dep] = true;
+    }
+    std::reverse(d.computations.begin(), d.computations.end());
+  }
+}
+
 Status SbmlBuilder::Build(ModelSpec* spec, SbmlInternals* out) {
   MEDTWIN_RETURN_IF_ERROR(AddSymbols());
   MEDTWIN_RETURN_IF_ERROR(ClassifyRules());
@@ -580,6 +678,7 @@ Status SbmlBuilder::Build(ModelSpec* spec, SbmlInternals* out) {
   MEDTWIN_RETURN_IF_ERROR(CompileAll());
   MEDTWIN_RETURN_IF_ERROR(CompileEvents());
   MEDTWIN_RETURN_IF_ERROR(CompileSwitches());
+  ResolveDelayedDependencies();
   MakeSpec(spec);
   for (const auto& c : in_.initial_assignments) in_.symbols[c.symbol].has_initial_assignment = true;
   *out = std::move(in_);

@@ -1,18 +1,107 @@
 // Runtime of an imported SBML model: value array, right-hand side, initial values, probes.
 #include <algorithm>
 #include <cmath>
+#include <deque>
 
+#include "medtwin/state_history.h"
 #include "sbml/sbml_internal.h"
 
 namespace medtwin {
+namespace {
 
-double* SbmlModelImpl::Scratch() const {
-  thread_local std::vector<double> buffer;
-  if (buffer.size() < in_.num_slots()) buffer.resize(in_.num_slots());
-  return buffer.data();
+// Per-thread work arrays, one frame per nesting level of delay() evaluation (level 0: Rhs,
+// Observe, Roots, events, probes). A deque: frames do not move when a deeper one is added.
+struct Frame {
+  std::vector<double> values, x, dx;
+};
+thread_local std::deque<Frame> tl_frames;
+thread_local size_t tl_depth = 0;
+// Individual parameters of the Fill in progress (what delay() evaluates the past with).
+thread_local const double* tl_params = nullptr;
+// Set while initial values are computed: the history then is the initial state itself.
+thread_local bool tl_initializing = false;
+
+Frame& CurrentFrame(size_t slots, int states) {
+  if (tl_frames.size() <= tl_depth) tl_frames.resize(tl_depth + 1);
+  Frame& f = tl_frames[tl_depth];
+  if (f.values.size() < slots) f.values.resize(slots);
+  if (f.x.size() < static_cast<size_t>(states)) f.x.resize(states);
+  if (f.dx.size() < static_cast<size_t>(states)) f.dx.resize(states);
+  return f;
 }
 
-void SbmlModelImpl::Fill(double t, const double* x, const double* p, double* v) const {
+// One level deeper for the scope's lifetime.
+struct DeeperFrame {
+  DeeperFrame() { ++tl_depth; }
+  ~DeeperFrame() { --tl_depth; }
+};
+
+}  // namespace
+
+double* SbmlModelImpl::Scratch() const {
+  return CurrentFrame(in_.num_slots(), num_states()).values.data();
+}
+
+// delay(x, d) at tau = t - d: x evaluated on the value array of time tau, computing only the
+// assignment rules x needs, from the run's recorded past.
+double SbmlModelImpl::Delayed(int index, double tau, const double* values) const {
+  const SbmlInternals::DelayedExpr& d = in_.delayed[index];
+  if (tau >= values[0]) return d.x.Eval(values, this);  // delay 0: the present
+  DeeperFrame deeper;
+  Frame& f = CurrentFrame(in_.num_slots(), num_states());
+  double* v = f.values.data();
+  double* x = f.x.data();
+  const StateHistory* h = StateHistory::Current();
+  const bool recorded = !tl_initializing && h != nullptr && !h->empty() && tl_params != nullptr;
+  if (!recorded) return DelayedBeforeStart(d, tau, values, nullptr, v);
+  h->At(tau, x);
+  if (tau < h->first_time()) return DelayedBeforeStart(d, tau, values, x, v);
+  const double* p = tl_params;
+  SetStateAndConstants(tau, x, p, v);
+  if (d.reads_rates) std::fill(v + in_.RateSlot(0), v + in_.num_slots(), 0.0);
+  for (int k : d.computations) Compute(in_.computations[k], x, p, v);
+  // rateOf: the derivatives at tau, twice as in UpdateRates (rates may feed rules that feed
+  // rates); d.computations then includes everything the derivatives read.
+  for (int round = 0; d.reads_rates && round < 2; ++round) {
+    Derivatives(v, f.dx.data());
+    SetRateSlots(f.dx.data(), v);
+    for (int k : d.computations) Compute(in_.computations[k], x, p, v);
+  }
+  return d.x.Eval(v, this);
+}
+
+// Before the start the state is the initial state held constant (x, or while initial values
+// are computed the present values), so rates of change are zero; rules that read time see tau,
+// and values set by initial assignments that read time follow them (SBML Test Suite 00938,
+// 00941: "it has been oscillating up until the start").
+double SbmlModelImpl::DelayedBeforeStart(const SbmlInternals::DelayedExpr& d, double tau,
+                                         const double* values, const double* x, double* v) const {
+  const double* p = tl_params;
+  if (x != nullptr) {
+    SetStateAndConstants(tau, x, p, v);
+  } else {
+    std::copy(values, values + in_.num_slots(), v);
+    v[0] = tau;
+  }
+  if (in_.uses_rate_of) std::fill(v + in_.RateSlot(0), v + in_.num_slots(), 0.0);
+  for (int k : in_.time_initial_assignments) {
+    const Computation& c = in_.initial_assignments[k];
+    v[in_.Slot(c.symbol)] = c.program.Eval(v, this);
+  }
+  for (int k : d.computations) {
+    const Computation& c = in_.computations[k];
+    if (!c.from_amount) {
+      if (!c.program.empty()) v[in_.Slot(c.symbol)] = c.program.Eval(v, this);
+    } else if (x != nullptr && !in_.set_by_time_initial_assignment[c.symbol]) {
+      Compute(c, x, p, v);
+    }
+  }
+  return d.x.Eval(v, this);
+}
+
+void SbmlModelImpl::SetStateAndConstants(double t, const double* x, const double* p,
+                                         double* v) const {
+  tl_params = p;
   v[0] = t;
   for (size_t i = 0; i < in_.symbols.size(); ++i) {
     const Symbol& s = in_.symbols[i];
@@ -22,31 +111,38 @@ void SbmlModelImpl::Fill(double t, const double* x, const double* p, double* v) 
       v[i + 1] = x[s.state];
     }
   }
+}
+
+void SbmlModelImpl::Fill(double t, const double* x, const double* p, double* v) const {
+  SetStateAndConstants(t, x, p, v);
   if (in_.uses_rate_of) std::fill(v + in_.RateSlot(0), v + in_.num_slots(), 0.0);
   ComputeAll(x, p, v);
   if (in_.uses_rate_of) UpdateRates(x, p, v);
 }
 
-void SbmlModelImpl::ComputeAll(const double* x, const double* p, double* v) const {
-  for (const Computation& c : in_.computations) {
-    const Symbol& s = in_.symbols[c.symbol];
-    double value = 0.0;
-    if (c.from_amount) {
-      const double amount = s.role == Role::kState ? x[s.state] : p[s.param];
-      value = amount / v[in_.Slot(s.compartment)];
-    } else if (!c.program.empty()) {
-      value = c.program.Eval(v);
-    }
-    v[in_.Slot(c.symbol)] = value;
+void SbmlModelImpl::Compute(const Computation& c, const double* x, const double* p,
+                            double* v) const {
+  const Symbol& s = in_.symbols[c.symbol];
+  double value = 0.0;
+  if (c.from_amount) {
+    const double amount = s.role == Role::kState ? x[s.state] : p[s.param];
+    value = amount / v[in_.Slot(s.compartment)];
+  } else if (!c.program.empty()) {
+    value = c.program.Eval(v, this);
   }
+  v[in_.Slot(c.symbol)] = value;
+}
+
+void SbmlModelImpl::ComputeAll(const double* x, const double* p, double* v) const {
+  for (const Computation& c : in_.computations) Compute(c, x, p, v);
 }
 
 void SbmlModelImpl::Derivatives(const double* v, double* dxdt) const {
   std::fill(dxdt, dxdt + num_states(), 0.0);
-  for (const auto& [sym, prog] : in_.rate_rules) dxdt[in_.symbols[sym].state] = prog.Eval(v);
+  for (const auto& [sym, prog] : in_.rate_rules) dxdt[in_.symbols[sym].state] = prog.Eval(v, this);
   for (const Flux& f : in_.fluxes) {
     // L2 stoichiometryMath wins; an L3 species reference id carries a (possibly rule-set) value.
-    const double stoich = !f.stoich_program.empty() ? f.stoich_program.Eval(v)
+    const double stoich = !f.stoich_program.empty() ? f.stoich_program.Eval(v, this)
                           : f.stoich_symbol >= 0    ? v[in_.Slot(f.stoich_symbol)]
                                                     : f.stoich;
     const double cf = f.conversion >= 0 ? v[in_.Slot(f.conversion)] : 1.0;
@@ -73,11 +169,10 @@ void SbmlModelImpl::SetRateSlots(const double* dx, double* v) const {
 // Two rounds reach the fixed point when rateOf feeds assignment rules that feed rates (SBML
 // forbids rateOf cycles through a variable's own derivative).
 void SbmlModelImpl::UpdateRates(const double* x, const double* p, double* v) const {
-  thread_local std::vector<double> dx;
-  dx.resize(num_states());
+  double* dx = CurrentFrame(in_.num_slots(), num_states()).dx.data();
   for (int round = 0; round < 2; ++round) {
-    Derivatives(v, dx.data());
-    SetRateSlots(dx.data(), v);
+    Derivatives(v, dx);
+    SetRateSlots(dx, v);
     ComputeAll(x, p, v);
   }
 }
@@ -100,6 +195,10 @@ void SbmlModelImpl::Observe(double t, const double* x, const double* p, double* 
 // Initial values (SBML L3V2 section 4.12.8 ff.): declared values, then initial assignments and
 // assignment rules, repeated until nothing changes (they may depend on each other in any order).
 void SbmlModelImpl::InitialValues(const double* declared, double* v) const {
+  struct Initializing {
+    Initializing() { tl_initializing = true; }
+    ~Initializing() { tl_initializing = false; }
+  } initializing;
   const size_t n = in_.symbols.size();
   std::fill(v, v + in_.num_slots(), 0.0);
   const size_t passes = in_.initial_assignments.size() + in_.computations.size() + 2;
@@ -120,10 +219,11 @@ void SbmlModelImpl::InitialValues(const double* declared, double* v) const {
       }
       set(i + 1, value);
     }
-    for (const Computation& c : in_.initial_assignments) set(in_.Slot(c.symbol), c.program.Eval(v));
+    for (const Computation& c : in_.initial_assignments)
+      set(in_.Slot(c.symbol), c.program.Eval(v, this));
     for (const Computation& c : in_.computations) {
       if (c.from_amount) continue;  // concentrations are the species' own values here
-      set(in_.Slot(c.symbol), c.program.empty() ? 0.0 : c.program.Eval(v));
+      set(in_.Slot(c.symbol), c.program.empty() ? 0.0 : c.program.Eval(v, this));
     }
     if (in_.uses_rate_of) {
       std::vector<double> dx(num_states()), before(v + in_.RateSlot(0), v + in_.num_slots());

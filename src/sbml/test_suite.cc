@@ -390,32 +390,29 @@ SbmlQuantity QuantityOf(const std::string& id, const CaseSettings& s) {
 }
 
 Result<ResultTable> Simulate(const SbmlModel& model, const CaseSettings& s, const SuiteOptions& o) {
-  std::vector<SbmlProbe> probes;
-  for (const std::string& id : s.variables) {
-    auto probe = model.Probe(id, QuantityOf(id, s));
-    if (!probe.ok()) return probe.status();
-    probes.push_back(std::move(*probe));
-  }
-  std::vector<double> theta;
-  for (const auto& p : model.spec().parameters) theta.push_back(p.typical);
-  // Probes read the individual parameters: the declared values after initial assignments.
-  std::vector<double> params(theta.size());
-  MEDTWIN_RETURN_IF_ERROR(model.Individualize(theta, {}, {}, params));
   OutputRequest request;
   request.observation_records = false;
   request.times_h = OutputTimes(s);
+  // Probes run during the simulation (delay() reads the run's past) with the individual
+  // parameters: the declared values after initial assignments.
+  for (const std::string& id : s.variables) {
+    auto probe = model.Probe(id, QuantityOf(id, s));
+    if (!probe.ok()) return probe.status();
+    request.probes.push_back(std::move(*probe));
+  }
+  std::vector<double> theta;
+  for (const auto& p : model.spec().parameters) theta.push_back(p.typical);
   Simulator sim(model, SolverOptions(s, o));
   auto out = sim.Run(OneSubject(model, s.start), 0, request, IndividualInput{theta, {}});
   if (!out.ok()) return out.status();
   ResultTable t;
   t.columns.push_back("time");
   t.columns.insert(t.columns.end(), s.variables.begin(), s.variables.end());
-  const size_t ns = static_cast<size_t>(model.num_states());
+  const size_t nv = s.variables.size();
   for (size_t r = 0; r < out->rows(); ++r) {
-    const double time = out->time_h[r];
-    const double* x = out->states.data() + r * ns;
-    t.values.push_back(time);
-    for (const auto& probe : probes) t.values.push_back(probe(time, x, params.data()));
+    t.values.push_back(out->time_h[r]);
+    t.values.insert(t.values.end(), out->probes.begin() + r * nv,
+                    out->probes.begin() + (r + 1) * nv);
   }
   return t;
 }

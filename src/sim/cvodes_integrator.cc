@@ -15,6 +15,7 @@ namespace medtwin {
 struct CvodesIntegrator::Handles {
   SUNContext ctx = nullptr;
   N_Vector y = nullptr;
+  N_Vector tmp = nullptr;  // derivative scratch (history records, micro-steps)
   SUNMatrix a = nullptr;
   SUNLinearSolver ls = nullptr;
   void* mem = nullptr;
@@ -29,6 +30,7 @@ struct CvodesIntegrator::Handles {
     if (mem) CVodeFree(&mem);
     if (ls) SUNLinSolFree(ls);
     if (a) SUNMatDestroy(a);
+    if (tmp) N_VDestroy(tmp);
     if (y) N_VDestroy(y);
     if (ctx) SUNContext_Free(&ctx);
   }
@@ -96,11 +98,13 @@ Status CvodesIntegrator::Create() {
   h_->n = model_.num_states();
   if (SUNContext_Create(nullptr, &h_->ctx) != 0) return Status::Internal("SUNContext_Create");
   h_->y = N_VNew_Serial(h_->n, h_->ctx);
+  h_->tmp = N_VNew_Serial(h_->n, h_->ctx);
   h_->a = SUNDenseMatrix(h_->n, h_->n, h_->ctx);
   h_->ls = SUNLinSol_Dense(h_->y, h_->a, h_->ctx);
   const int lmm = options_.method == OdeMethod::kBdf ? CV_BDF : CV_ADAMS;
   h_->mem = CVodeCreate(lmm, h_->ctx);
-  if (!h_->y || !h_->a || !h_->ls || !h_->mem) return Status::Internal("CVODES allocation failed");
+  if (!h_->y || !h_->tmp || !h_->a || !h_->ls || !h_->mem)
+    return Status::Internal("CVODES allocation failed");
   N_VConst(0.0, h_->y);
   int flag = CVodeInit(h_->mem, RhsCallback, 0.0, h_->y);
   if (flag == CV_SUCCESS) flag = CVodeSetUserData(h_->mem, h_.get());
@@ -136,6 +140,15 @@ Status CvodesIntegrator::Restart(double t_h, const double* x, const double* p, c
   for (int i = 0; i < h_->n; ++i) y[i] = x[i];
   const int flag = CVodeReInit(h_->mem, t_h, h_->y);
   if (flag != CV_SUCCESS) return Status::Internal("CVodeReInit: " + FlagName(flag));
+  if (history_ != nullptr) {
+    // The state jumps here: what the solver recorded beyond t_h never happened. The derivative
+    // is evaluated after the record exists (the right-hand side may read the history at t_h).
+    history_->TruncateAfter(t_h);
+    N_VConst(0.0, h_->tmp);
+    history_->Record(t_h, y, N_VGetArrayPointer(h_->tmp));
+    RhsCallback(t_h, h_->y, h_->tmp, h_.get());
+    history_->SetLastDerivative(N_VGetArrayPointer(h_->tmp));
+  }
   t_h_ = t_h;
   started_ = true;
   pending_segment_ = true;
@@ -154,17 +167,20 @@ Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x,
     // Event times a rounding error apart (an infusion of duration F*AMT/RATE ending "at" the
     // next dose): CVODES refuses such a step (CV_TOO_CLOSE); one Euler step is exact to
     // O(dt^2), far below any tolerance.
-    N_Vector ydot = N_VClone(h_->y);
-    RhsCallback(t_h_, h_->y, ydot, h_.get());
-    N_VLinearSum(1.0, h_->y, dt, ydot, h_->y);
-    N_VDestroy(ydot);
+    RhsCallback(t_h_, h_->y, h_->tmp, h_.get());
+    N_VLinearSum(1.0, h_->y, dt, h_->tmp, h_->y);
+    if (history_ != nullptr) history_->Record(t_out_h, y, N_VGetArrayPointer(h_->tmp));
     t_h_ = t_out_h;
   } else if (dt > 0.0) {
     // A stop time survives CVodeReInit, and after a restart CVODES rejects a stale one equal to
     // the new initial time; SUNDIALS 6.4 cannot clear it, so "no discontinuity ahead" is a stop
     // time far beyond any simulation. CVODES may also already stand on the stop time (a step
     // landed there while serving an earlier output); it is then left as is.
-    const double t_stop = std::isfinite(t_stop_h) ? t_stop_h : kFarFutureH;
+    // When recording a history the solver stops at each output too: in one-step mode CVODES
+    // would otherwise report roots beyond the output time.
+    const double t_stop = history_ != nullptr       ? t_out_h
+                          : std::isfinite(t_stop_h) ? t_stop_h
+                                                    : kFarFutureH;
     double t_internal = t_h_;
     CVodeGetCurrentTime(h_->mem, &t_internal);
     if ((restarted_ || t_stop != t_stop_set_) && t_stop > t_internal) {
@@ -173,7 +189,8 @@ Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x,
     }
     restarted_ = false;
     double t_reached = t_h_;
-    const int flag = CVode(h_->mem, t_out_h, h_->y, &t_reached, CV_NORMAL);
+    const int flag = history_ == nullptr ? CVode(h_->mem, t_out_h, h_->y, &t_reached, CV_NORMAL)
+                                         : StepRecording(t_out_h, &t_reached);
     if (flag == CV_ROOT_RETURN) {
       t_out_h = t_reached;  // stopped at an event trigger
       roots_.resize(model_.num_roots());
@@ -194,6 +211,24 @@ Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x,
     x[i] = y[i];
   }
   return Status::Ok();
+}
+
+void CvodesIntegrator::RecordFromSolver(double t) {
+  CVodeGetDky(h_->mem, t, 1, h_->tmp);
+  history_->Record(t, N_VGetArrayPointer(h_->y), N_VGetArrayPointer(h_->tmp));
+}
+
+int CvodesIntegrator::StepRecording(double t_out, double* t_reached) {
+  while (true) {  // the stop time is t_out: no step passes it
+    double t = 0.0;
+    const int flag = CVode(h_->mem, t_out, h_->y, &t, CV_ONE_STEP);
+    if (flag < 0) return flag;
+    RecordFromSolver(t);  // an accepted step, the stop time, or a root (y interpolated there)
+    if (flag == CV_ROOT_RETURN || t >= t_out) {
+      *t_reached = t;
+      return flag == CV_ROOT_RETURN ? flag : CV_SUCCESS;
+    }
+  }
 }
 
 void CvodesIntegrator::AddCounters(SimSummary* summary) const {

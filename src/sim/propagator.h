@@ -4,6 +4,7 @@
 #define MEDTWIN_SIM_PROPAGATOR_H_
 
 #include "medtwin/simulator.h"
+#include "medtwin/state_history.h"
 #include "medtwin/status.h"
 
 namespace medtwin {
@@ -27,6 +28,9 @@ class Propagator {
   virtual const int* RootsFound() const { return nullptr; }
   // Zeroes the counters (called at the start of each subject).
   virtual void ResetCounters() = 0;
+  // Records every accepted step, output and restart into `history` (null: stop recording).
+  // Only propagators that can serve models reading past states implement it.
+  virtual void SetHistory(StateHistory* history) {}
 };
 
 }  // namespace medtwin

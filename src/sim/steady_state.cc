@@ -106,6 +106,11 @@ Status SubjectRun::ApplySteadyState(const ResolvedDose& d, const double* p, doub
                                "which needs a linear model; '" +
                                model_.spec().name + "' is not (use SS=1)");
   }
+  if (history_) {
+    // Cycles before t would need the past states the cycles themselves produce.
+    return Status::Unsupported(Where(t_h) + ": steady-state dosing with '" + model_.spec().name +
+                               "', whose dynamics read past states (delay), is not supported");
+  }
   std::vector<double> xs(n_, 0.0);
   std::vector<ActiveInfusion> active;
   Status st;

@@ -2,9 +2,25 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 namespace medtwin {
+namespace {
+
+// Connects a run's history to the propagator for the run's lifetime.
+class HistoryRecording {
+ public:
+  HistoryRecording(Propagator* p, StateHistory* h) : p_(p) { p_->SetHistory(h); }
+  ~HistoryRecording() { p_->SetHistory(nullptr); }
+  HistoryRecording(const HistoryRecording&) = delete;
+  HistoryRecording& operator=(const HistoryRecording&) = delete;
+
+ private:
+  Propagator* p_;
+};
+
+}  // namespace
 
 bool SubjectRun::Later::operator()(const Pending& a, const Pending& b) const {
   if (a.t_h != b.t_h) return a.t_h > b.t_h;
@@ -234,6 +250,7 @@ void SubjectRun::Output(double t_h, int record, const double* p) {
   const size_t off = out_.observables.size();
   out_.observables.resize(off + no_);
   model_.Observe(t_h, x_.data(), p, out_.observables.data() + off);
+  for (const auto& probe : request_.probes) out_.probes.push_back(probe(t_h, x_.data(), p));
 }
 
 Result<SimOutput> SubjectRun::Execute() {
@@ -249,6 +266,17 @@ Result<SimOutput> SubjectRun::Execute() {
   p_cur_ = params_.data() + static_cast<size_t>(ParamSetAfter(-1)) * np_;
   t_h_ = std::min(timeline_.front().t_h, subject_.records.front().time_h);
   model_.InitialState(p_cur_, x_.data());
+  // Models reading past states see the trajectory from here on: the initial state first (also
+  // the state before the start), then what the propagator records.
+  std::optional<StateHistory::Scope> bind_history;
+  std::optional<HistoryRecording> recording;
+  if (model_.reads_history()) {
+    history_ = std::make_unique<StateHistory>(n_);
+    const std::vector<double> zero(n_, 0.0);
+    history_->Record(t_h_, x_.data(), zero.data());
+    bind_history.emplace(history_.get());
+    recording.emplace(ctx_.propagator, history_.get());
+  }
   events_ = model_.NewEventState();
   if (events_) {
     bool changed = false;

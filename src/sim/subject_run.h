@@ -11,6 +11,7 @@
 
 #include "events/schedule.h"
 #include "medtwin/simulator.h"
+#include "medtwin/state_history.h"
 #include "sim/closed_form.h"
 #include "sim/propagator.h"
 
@@ -103,7 +104,8 @@ class SubjectRun {
   std::vector<double> x_, rate_, ss_rate_;
   std::vector<ActiveInfusion> active_;
   const double* p_cur_ = nullptr;
-  std::unique_ptr<EventState> events_;  // the model's discrete events, if it has any
+  std::unique_ptr<EventState> events_;     // the model's discrete events, if it has any
+  std::unique_ptr<StateHistory> history_;  // the trajectory, if the model reads past states
   bool dirty_ = true;  // state, rates or parameters changed: the propagator must restart
   SimOutput out_;
 };

@@ -1,0 +1,71 @@
+#include "medtwin/state_history.h"
+
+#include <algorithm>
+
+namespace medtwin {
+namespace {
+thread_local const StateHistory* tl_current = nullptr;
+}  // namespace
+
+void StateHistory::Record(double t, const double* x, const double* dxdt) {
+  const size_t k = times_.empty() || t >= times_.back()
+                       ? times_.size()
+                       : std::upper_bound(times_.begin(), times_.end(), t) - times_.begin();
+  times_.insert(times_.begin() + k, t);
+  x_.insert(x_.begin() + k * n_, x, x + n_);
+  dx_.insert(dx_.begin() + k * n_, dxdt, dxdt + n_);
+}
+
+void StateHistory::SetLastDerivative(const double* dxdt) {
+  std::copy(dxdt, dxdt + n_, dx_.end() - n_);
+}
+
+void StateHistory::TruncateAfter(double t) {
+  const size_t keep = std::upper_bound(times_.begin(), times_.end(), t) - times_.begin();
+  times_.resize(keep);
+  x_.resize(keep * n_);
+  dx_.resize(keep * n_);
+}
+
+void StateHistory::Clear() {
+  times_.clear();
+  x_.clear();
+  dx_.clear();
+}
+
+void StateHistory::At(double tau, double* x) const {
+  // The last record at or before tau (after a jump at tau: the state after it).
+  const size_t upper = std::upper_bound(times_.begin(), times_.end(), tau) - times_.begin();
+  if (upper == 0) {  // before the start: the initial state
+    std::copy(x_.begin(), x_.begin() + n_, x);
+    return;
+  }
+  const size_t k = upper - 1;
+  const double* x0 = x_.data() + k * n_;
+  const double* d0 = dx_.data() + k * n_;
+  const double s = tau - times_[k];
+  if (upper == times_.size()) {
+    for (int i = 0; i < n_; ++i) x[i] = x0[i] + s * d0[i];
+    return;
+  }
+  const double* x1 = x0 + n_;
+  const double* d1 = d0 + n_;
+  const double h = times_[k + 1] - times_[k];  // > 0: tau lies strictly before times_[k + 1]
+  const double u = s / h;
+  // Cubic Hermite basis on [0, 1].
+  const double h00 = (1.0 + 2.0 * u) * (1.0 - u) * (1.0 - u);
+  const double h10 = u * (1.0 - u) * (1.0 - u);
+  const double h01 = u * u * (3.0 - 2.0 * u);
+  const double h11 = u * u * (u - 1.0);
+  for (int i = 0; i < n_; ++i) {
+    x[i] = h00 * x0[i] + h10 * h * d0[i] + h01 * x1[i] + h11 * h * d1[i];
+  }
+}
+
+const StateHistory* StateHistory::Current() { return tl_current; }
+
+StateHistory::Scope::Scope(const StateHistory* h) : previous_(tl_current) { tl_current = h; }
+
+StateHistory::Scope::~Scope() { tl_current = previous_; }
+
+}  // namespace medtwin
