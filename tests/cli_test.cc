@@ -289,7 +289,8 @@ TEST(Cli, PhysiologyExamplesRunThroughSimulateAndPopulation) {
   };
   for (const Case& c : {Case{"bergman_minimal", "bergman_ivgtt.csv", "G"},
                         Case{"tgi_simeoni2004", "tgi_simeoni_schedule.csv", "TUMOR"},
-                        Case{"pk1cmt+simeoni", "tgi_pk_link.csv", "TUMOR"}}) {
+                        Case{"pk1cmt+simeoni", "tgi_pk_link.csv", "TUMOR"},
+                        Case{"warfarin_hamberg2007", "warfarin_genotypes.csv", "INR"}}) {
     SCOPED_TRACE(c.model);
     const std::string data = Example(c.example);
     CliRun sim = Medtwin(std::string("simulate ") + c.model + " --data " + data);
@@ -336,6 +337,29 @@ TEST(Cli, SimeoniStandaloneAndLinkAgree) {
   }
   EXPECT_LT(Cell(days.out, "TUMOR", "q4dx3", 21), Cell(days.out, "TUMOR", "control", 21));
   EXPECT_LT(Cell(hours.out, "TUMOR", "q4dx3", 504), Cell(hours.out, "TUMOR", "control", 504));
+}
+
+// Four weeks of 2.5 mg S-warfarin daily (examples/warfarin_genotypes.csv): VKORC1 changes the INR
+// but not the concentration; more A alleles, higher INR; CYP2C9 *3/*3 raises the concentration
+// and the INR (Hamberg 2007: genotype effects on CL_S and EC50).
+TEST(Cli, WarfarinGenotypesOrderTheInr) {
+  CliRun r = Medtwin("simulate warfarin_hamberg2007 --data " + Example("warfarin_genotypes.csv"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const double t = 672.0;
+  const double cp_gg = Cell(r.out, "CP", "GG_11", t);
+  EXPECT_NEAR(Cell(r.out, "CP", "AA_11", t), cp_gg, 1e-6 * cp_gg);
+  EXPECT_LT(Cell(r.out, "INR", "GG_11", t), Cell(r.out, "INR", "GA_11", t));
+  EXPECT_LT(Cell(r.out, "INR", "GA_11", t), Cell(r.out, "INR", "AA_11", t));
+  EXPECT_GT(Cell(r.out, "CP", "GA_33", t), 2.0 * Cell(r.out, "CP", "GA_11", t));
+  EXPECT_GT(Cell(r.out, "INR", "GA_33", t), Cell(r.out, "INR", "GA_11", t));
+  EXPECT_GT(Cell(r.out, "INR", "GG_11", 24.0), 1.0);  // the effect has begun
+  // An unknown genotype code is an input error naming the column.
+  const std::string bad = WriteFile("warf_bad.csv",
+                                    "ID,TIME,AMT,CMT,AGE,CYP2C9,VKORC1\n1,0,2.5,depot,71,14,0\n"
+                                    "1,24,0,.,71,14,0\n");
+  CliRun e = Medtwin("simulate warfarin_hamberg2007 --data " + bad);
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_THAT(e.err, HasSubstr("CYP2C9=14"));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "model/pk_models.h"
 #include "model/tumour_growth.h"
 #include "model/vancomycin.h"
+#include "model/warfarin.h"
 
 namespace medtwin {
 namespace {
@@ -24,6 +25,7 @@ constexpr BaseModelEntry kBaseModels[] = {
     {"pk1cmt_mm", &MakePk1CmtMm},
     {"vancomycin_goti2018", &MakeVancomycinGoti2018},
     {"bergman_minimal", &MakeBergmanMinimal},
+    {"warfarin_hamberg2007", &MakeWarfarinHamberg2007},
     {"tgi_simeoni2004", &MakeTgiSimeoni2004},
 };
 

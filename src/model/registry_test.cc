@@ -20,10 +20,25 @@ bool HasPlasmaConcentration(const std::string& base) {
   return cp >= 0 && s.observables[cp].unit == "mg/L";
 }
 
+// The first parameter of `base` whose name the link also uses ("" if none): such a pair cannot be
+// combined (warfarin_hamberg2007 has its own EMAX and EC50, so +emax would duplicate them).
+std::string SharedParameter(const std::string& base, const std::string& link) {
+  Result<std::unique_ptr<Model>> b = MakeModel(base), probe = MakeModel("pk1cmt+" + link);
+  if (!b.ok() || !probe.ok()) return "";
+  const std::vector<ParameterSpec>& linked = (*probe)->spec().parameters;
+  const size_t n_pk1cmt = (*MakeModel("pk1cmt"))->spec().parameters.size();
+  for (const ParameterSpec& p : (*b)->spec().parameters) {
+    for (size_t k = n_pk1cmt; k < linked.size(); ++k) {
+      if (linked[k].name == p.name) return p.name;
+    }
+  }
+  return "";
+}
+
 TEST(RegistryTest, Lists) {
   EXPECT_EQ(ListModels(), (std::vector<std::string>{"pk1cmt", "pk2cmt", "pk3cmt", "pk1cmt_mm",
                                                     "vancomycin_goti2018", "bergman_minimal",
-                                                    "tgi_simeoni2004"}));
+                                                    "warfarin_hamberg2007", "tgi_simeoni2004"}));
   EXPECT_EQ(ListPdLinks(),
             (std::vector<std::string>{"emax", "irm1", "irm2", "irm3", "irm4", "simeoni"}));
 }
@@ -39,6 +54,16 @@ TEST(RegistryTest, EveryModelAndLinkBuildsAndValidates) {
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
     Result<std::unique_ptr<Model>> m = MakeModel(name);
+    const size_t plus = name.find('+');
+    const std::string shared = plus == std::string::npos
+                                   ? ""
+                                   : SharedParameter(name.substr(0, plus), name.substr(plus + 1));
+    if (!shared.empty()) {  // refused with a message naming the clash
+      ASSERT_FALSE(m.ok());
+      EXPECT_NE(m.status().message().find("is used twice"), std::string::npos)
+          << m.status().message();
+      continue;
+    }
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     const Model& model = **m;
     EXPECT_EQ(model.spec().name, name);
