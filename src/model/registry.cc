@@ -8,6 +8,7 @@
 #include "model/pk_models.h"
 #include "model/tumour_growth.h"
 #include "model/vancomycin.h"
+#include "model/viral.h"
 #include "model/warfarin.h"
 
 namespace medtwin {
@@ -27,6 +28,7 @@ constexpr BaseModelEntry kBaseModels[] = {
     {"bergman_minimal", &MakeBergmanMinimal},
     {"warfarin_hamberg2007", &MakeWarfarinHamberg2007},
     {"tgi_simeoni2004", &MakeTgiSimeoni2004},
+    {"viral_baccam2006", &MakeViralBaccam2006},
 };
 
 std::string Join(const std::vector<std::string>& names) {
