@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -247,6 +250,134 @@ TEST(Cli, HelpOnEverySubcommand) {
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_THAT(r.out, HasSubstr("--help")) << sub;
   }
+}
+
+// --- physiology models (issue 4): every model runs through simulate and population.
+
+// Value of `column` in the row of a CSV table with the given ID and TIME; NaN if absent.
+double Cell(const std::string& csv, const std::string& column, const std::string& id, double time) {
+  std::istringstream lines(csv);
+  std::string line;
+  std::getline(lines, line);
+  std::vector<std::string> header;
+  std::stringstream hs(line);
+  for (std::string h; std::getline(hs, h, ',');) header.push_back(h);
+  const auto col = std::find(header.begin(), header.end(), column) - header.begin();
+  while (std::getline(lines, line)) {
+    std::vector<std::string> f;
+    std::stringstream ls(line);
+    for (std::string v; std::getline(ls, v, ',');) f.push_back(v);
+    if (f.size() == header.size() && f[0] == id && std::stod(f[1]) == time &&
+        col < static_cast<long>(f.size())) {
+      return std::stod(f[col]);
+    }
+  }
+  return std::nan("");
+}
+
+std::string Example(const std::string& name) {
+  return std::string(MEDTWIN_SOURCE_DIR) + "/examples/" + name;
+}
+
+// The documented in-silico experiments run, with one simulate and one population command each,
+// and print the model's observables.
+TEST(Cli, PhysiologyExamplesRunThroughSimulateAndPopulation) {
+  struct Case {
+    const char* model;
+    const char* example;
+    const char* observable;
+  };
+  for (const Case& c : {Case{"bergman_minimal", "bergman_ivgtt.csv", "G"},
+                        Case{"tgi_simeoni2004", "tgi_simeoni_schedule.csv", "TUMOR"},
+                        Case{"pk1cmt+simeoni", "tgi_pk_link.csv", "TUMOR"},
+                        Case{"warfarin_hamberg2007", "warfarin_genotypes.csv", "INR"},
+                        Case{"viral_baccam2006", "viral_influenza.csv", "V"}}) {
+    SCOPED_TRACE(c.model);
+    const std::string data = Example(c.example);
+    CliRun sim = Medtwin(std::string("simulate ") + c.model + " --data " + data);
+    ASSERT_EQ(sim.exit_code, 0) << sim.err;
+    EXPECT_THAT(sim.out.substr(0, sim.out.find('\n')), HasSubstr(std::string(",") + c.observable));
+    CliRun pop =
+        Medtwin(std::string("population ") + c.model + " --data " + data + " --n 40 --seed 2");
+    ASSERT_EQ(pop.exit_code, 0) << pop.err;
+    EXPECT_THAT(pop.out, HasSubstr(std::string(c.observable) + "_P50"));
+  }
+}
+
+// IVGTT (examples/bergman_ivgtt.csv): glucose starts below the 287 mg/dL peak (bolus at 0),
+// falls towards basal 92 mg/dL; insulin falls from its first-phase peak. Population percentiles
+// are ordered.
+TEST(Cli, BergmanIvgttRunsInMinutes) {
+  const std::string data = Example("bergman_ivgtt.csv");
+  CliRun r = Medtwin("simulate bergman_minimal --data " + data);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const double g2 = Cell(r.out, "G", "1", 2), g30 = Cell(r.out, "G", "1", 30);
+  const double g180 = Cell(r.out, "G", "1", 180);
+  EXPECT_LT(g2, 287.0);
+  EXPECT_GT(g2, g30);
+  EXPECT_LT(std::fabs(g180 - 92.0), std::fabs(g30 - 92.0));
+  EXPECT_GT(Cell(r.out, "I", "1", 2), Cell(r.out, "I", "1", 30));
+  CliRun p = Medtwin("population bergman_minimal --data " + data + " --n 200 --seed 3");
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_LE(Cell(p.out, "G_P5", "1", 30), Cell(p.out, "G_P50", "1", 30));
+  EXPECT_LT(Cell(p.out, "G_P5", "1", 30), Cell(p.out, "G_P95", "1", 30));
+}
+
+// Without drug the standalone model (days) and the link over pk1cmt (hours) are the same tumour:
+// the control arms agree at day 3, 9, 15, 21 (= 72, 216, 360, 504 h); treatment shrinks it.
+TEST(Cli, SimeoniStandaloneAndLinkAgree) {
+  CliRun days = Medtwin("simulate tgi_simeoni2004 --data " + Example("tgi_simeoni_schedule.csv") +
+                        " --times 0:3:21");
+  CliRun hours =
+      Medtwin("simulate pk1cmt+simeoni --data " + Example("tgi_pk_link.csv") + " --times 0:72:504");
+  ASSERT_EQ(days.exit_code, 0) << days.err;
+  ASSERT_EQ(hours.exit_code, 0) << hours.err;
+  for (double day : {3.0, 9.0, 15.0, 21.0}) {
+    const double w_days = Cell(days.out, "TUMOR", "control", day);
+    EXPECT_NEAR(Cell(hours.out, "TUMOR", "control", 24.0 * day), w_days, 1e-6 * w_days) << day;
+  }
+  EXPECT_LT(Cell(days.out, "TUMOR", "q4dx3", 21), Cell(days.out, "TUMOR", "control", 21));
+  EXPECT_LT(Cell(hours.out, "TUMOR", "q4dx3", 504), Cell(hours.out, "TUMOR", "control", 504));
+}
+
+// Four weeks of 2.5 mg S-warfarin daily (examples/warfarin_genotypes.csv): VKORC1 changes the INR
+// but not the concentration; more A alleles, higher INR; CYP2C9 *3/*3 raises the concentration
+// and the INR (Hamberg 2007: genotype effects on CL_S and EC50).
+TEST(Cli, WarfarinGenotypesOrderTheInr) {
+  CliRun r = Medtwin("simulate warfarin_hamberg2007 --data " + Example("warfarin_genotypes.csv"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const double t = 672.0;
+  const double cp_gg = Cell(r.out, "CP", "GG_11", t);
+  EXPECT_NEAR(Cell(r.out, "CP", "AA_11", t), cp_gg, 1e-6 * cp_gg);
+  EXPECT_LT(Cell(r.out, "INR", "GG_11", t), Cell(r.out, "INR", "GA_11", t));
+  EXPECT_LT(Cell(r.out, "INR", "GA_11", t), Cell(r.out, "INR", "AA_11", t));
+  EXPECT_GT(Cell(r.out, "CP", "GA_33", t), 2.0 * Cell(r.out, "CP", "GA_11", t));
+  EXPECT_GT(Cell(r.out, "INR", "GA_33", t), Cell(r.out, "INR", "GA_11", t));
+  EXPECT_GT(Cell(r.out, "INR", "GG_11", 24.0), 1.0);  // the effect has begun
+  // An unknown genotype code is an input error naming the column.
+  const std::string bad = WriteFile("warf_bad.csv",
+                                    "ID,TIME,AMT,CMT,AGE,CYP2C9,VKORC1\n1,0,2.5,depot,71,14,0\n"
+                                    "1,24,0,.,71,14,0\n");
+  CliRun e = Medtwin("simulate warfarin_hamberg2007 --data " + bad);
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_THAT(e.err, HasSubstr("CYP2C9=14"));
+}
+
+// Influenza (examples/viral_influenza.csv, days): an antiviral blocking 95 % of production from
+// day 1 keeps the titre two orders of magnitude lower at day 3 and spares target cells; with
+// 96 % the effective R0 = 22*0.04 = 0.88 < 1 and the titre falls from day 1 to day 8.
+TEST(Cli, ViralAntiviralLowersTheTitre) {
+  const std::string base = "simulate viral_baccam2006 --data " + Example("viral_influenza.csv");
+  CliRun none = Medtwin(base);
+  CliRun early = Medtwin(base + " --param EPS_P=0.95 --param TRX=1");
+  CliRun strong = Medtwin(base + " --param EPS_P=0.96 --param TRX=1");
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  ASSERT_EQ(early.exit_code, 0) << early.err;
+  ASSERT_EQ(strong.exit_code, 0) << strong.err;
+  EXPECT_DOUBLE_EQ(Cell(early.out, "V", "1", 0.5), Cell(none.out, "V", "1", 0.5));
+  EXPECT_LT(100.0 * Cell(early.out, "V", "1", 3), Cell(none.out, "V", "1", 3));
+  EXPECT_GT(Cell(early.out, "TFRAC", "1", 8), Cell(none.out, "TFRAC", "1", 8));
+  EXPECT_LT(Cell(strong.out, "V", "1", 8), Cell(strong.out, "V", "1", 1));
 }
 
 }  // namespace

@@ -6,14 +6,15 @@
 #include <cmath>
 
 #include "model/model_internal.h"
+#include "model/tumour_growth.h"
 
 namespace medtwin {
 namespace {
 
 using internal::kPositiveLower;
 
-constexpr PdLink kAllLinks[] = {PdLink::kEmax, PdLink::kIrm1, PdLink::kIrm2, PdLink::kIrm3,
-                                PdLink::kIrm4};
+constexpr PdLink kAllLinks[] = {PdLink::kEmax, PdLink::kIrm1, PdLink::kIrm2,
+                                PdLink::kIrm3, PdLink::kIrm4, PdLink::kSimeoni};
 
 // PD parameters follow the PK parameters; offsets within the PD block.
 constexpr int kE0 = 0, kEmax = 1, kEc50 = 2, kHill = 3;       // direct Emax
@@ -74,6 +75,8 @@ const char* LinkDescription(PdLink link) {
     case PdLink::kIrm4:
       return "indirect response IV (stimulation of loss): dR/dt = KIN - KOUT*(1 + SMAX*C/(SC50 + "
              "C))*R, R(0) = KIN/KOUT, C = CP.";
+    case PdLink::kSimeoni:
+      break;  // built by MakeSimeoniLinkedModel
   }
   return "";
 }
@@ -160,6 +163,7 @@ class PdLinkedModel final : public Model {
         dr = pd[kKin] - pd[kKout] * (1.0 + drug) * r;
         break;
       case PdLink::kEmax:
+      case PdLink::kSimeoni:
         break;
     }
   }
@@ -211,6 +215,8 @@ const char* ToString(PdLink link) {
       return "irm3";
     case PdLink::kIrm4:
       return "irm4";
+    case PdLink::kSimeoni:
+      return "simeoni";
   }
   return "unknown";
 }
@@ -220,30 +226,37 @@ Result<PdLink> PdLinkFromString(const std::string& name) {
     if (internal::EqualsIgnoreCase(name, ToString(link))) return link;
   }
   return Status::NotFound("unknown PD link '" + name +
-                          "'; known links: emax, irm1, irm2, irm3, irm4");
+                          "'; known links: emax, irm1, irm2, irm3, irm4, simeoni");
 }
 
-Result<std::unique_ptr<Model>> MakePdLinkedModel(std::unique_ptr<Model> pk, PdLink link) {
-  if (!pk) return Status::Internal("MakePdLinkedModel: no PK model");
-  const ModelSpec& pk_spec = pk->spec();
+Result<int> PlasmaConcentrationIndex(const Model& pk, const std::string& link) {
+  const ModelSpec& pk_spec = pk.spec();
   const int cp_index = pk_spec.ObservableIndex("CP");
   if (cp_index < 0) {
-    return Status::Unsupported("model '" + pk_spec.name + "' has no observable CP to link " +
-                               ToString(link) + " to");
+    return Status::Unsupported("model '" + pk_spec.name + "' has no observable CP to link " + link +
+                               " to");
   }
   if (pk_spec.observables[cp_index].unit != "mg/L") {
     return Status::Unsupported("model '" + pk_spec.name + "': CP is in " +
                                pk_spec.observables[cp_index].unit + " but PD links expect mg/L");
   }
-  if (pk->num_observables() > kMaxPkObservables) {
+  if (pk.num_observables() > kMaxPkObservables) {
     return Status::Unsupported(
-        "model '" + pk_spec.name + "' has " + std::to_string(pk->num_observables()) +
+        "model '" + pk_spec.name + "' has " + std::to_string(pk.num_observables()) +
         " observables; PD links support at most " + std::to_string(kMaxPkObservables));
   }
-  ModelSpec spec = PdLinkedSpec(pk_spec, link);
+  return cp_index;
+}
+
+Result<std::unique_ptr<Model>> MakePdLinkedModel(std::unique_ptr<Model> pk, PdLink link) {
+  if (!pk) return Status::Internal("MakePdLinkedModel: no PK model");
+  if (link == PdLink::kSimeoni) return MakeSimeoniLinkedModel(std::move(pk));
+  const Result<int> cp_index = PlasmaConcentrationIndex(*pk, ToString(link));
+  if (!cp_index.ok()) return cp_index.status();
+  ModelSpec spec = PdLinkedSpec(pk->spec(), link);
   MEDTWIN_RETURN_IF_ERROR(spec.Validate());
   std::unique_ptr<Model> linked =
-      std::make_unique<PdLinkedModel>(std::move(spec), std::move(pk), link, cp_index);
+      std::make_unique<PdLinkedModel>(std::move(spec), std::move(pk), link, *cp_index);
   return linked;
 }
 

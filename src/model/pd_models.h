@@ -13,13 +13,19 @@ namespace medtwin {
 
 // kEmax: direct (sigmoid) Emax effect, observable EFFECT, no extra state.
 // kIrm1..kIrm4: Jusko indirect response models I-IV, extra state "response", observable RESPONSE.
-enum class PdLink { kEmax, kIrm1, kIrm2, kIrm3, kIrm4 };
-const char* ToString(PdLink link);                         // "emax", "irm1", ...
+// kSimeoni: Simeoni 2004 tumour growth inhibition, four tumour states, observable TUMOR
+// (model/tumour_growth.h).
+enum class PdLink { kEmax, kIrm1, kIrm2, kIrm3, kIrm4, kSimeoni };
+const char* ToString(PdLink link);                         // "emax", "irm1", ..., "simeoni"
 Result<PdLink> PdLinkFromString(const std::string& name);  // case-insensitive; NotFound if unknown
 
 // The largest number of observables the wrapped model may have: the PD right-hand side reads CP
 // through the PK model's Observe into a fixed stack buffer, so it does not allocate.
 inline constexpr int kMaxPkObservables = 16;
+
+// Index of the observable CP of `pk`, checked as every PD link needs it: present, in mg/L, and
+// at most kMaxPkObservables observables. kUnsupported names the model and `link` otherwise.
+Result<int> PlasmaConcentrationIndex(const Model& pk, const std::string& link);
 
 // Wraps `pk` with a PD link. The result is named "<pk name>+<link>"; its states, parameters,
 // covariates, observables and variability are the PK model's followed by the link's.

@@ -2,10 +2,14 @@
 #include <string>
 
 #include "medtwin/model.h"
+#include "model/bergman.h"
 #include "model/model_internal.h"
 #include "model/pd_models.h"
 #include "model/pk_models.h"
+#include "model/tumour_growth.h"
 #include "model/vancomycin.h"
+#include "model/viral.h"
+#include "model/warfarin.h"
 
 namespace medtwin {
 namespace {
@@ -21,6 +25,10 @@ constexpr BaseModelEntry kBaseModels[] = {
     {"pk3cmt", &MakePk3Cmt},
     {"pk1cmt_mm", &MakePk1CmtMm},
     {"vancomycin_goti2018", &MakeVancomycinGoti2018},
+    {"bergman_minimal", &MakeBergmanMinimal},
+    {"warfarin_hamberg2007", &MakeWarfarinHamberg2007},
+    {"tgi_simeoni2004", &MakeTgiSimeoni2004},
+    {"viral_baccam2006", &MakeViralBaccam2006},
 };
 
 std::string Join(const std::vector<std::string>& names) {
@@ -48,7 +56,7 @@ std::vector<std::string> ListModels() {
 
 std::vector<std::string> ListPdLinks() {
   return {ToString(PdLink::kEmax), ToString(PdLink::kIrm1), ToString(PdLink::kIrm2),
-          ToString(PdLink::kIrm3), ToString(PdLink::kIrm4)};
+          ToString(PdLink::kIrm3), ToString(PdLink::kIrm4), ToString(PdLink::kSimeoni)};
 }
 
 Result<std::unique_ptr<Model>> MakeModel(const std::string& name) {

@@ -11,10 +11,37 @@
 namespace medtwin {
 namespace {
 
+// True if the base model exposes CP in mg/L (the input of every PD link).
+bool HasPlasmaConcentration(const std::string& base) {
+  Result<std::unique_ptr<Model>> m = MakeModel(base);
+  if (!m.ok()) return false;
+  const ModelSpec& s = (*m)->spec();
+  const int cp = s.ObservableIndex("CP");
+  return cp >= 0 && s.observables[cp].unit == "mg/L";
+}
+
+// The first parameter of `base` whose name the link also uses ("" if none): such a pair cannot be
+// combined (warfarin_hamberg2007 has its own EMAX and EC50, so +emax would duplicate them).
+std::string SharedParameter(const std::string& base, const std::string& link) {
+  Result<std::unique_ptr<Model>> b = MakeModel(base), probe = MakeModel("pk1cmt+" + link);
+  if (!b.ok() || !probe.ok()) return "";
+  const std::vector<ParameterSpec>& linked = (*probe)->spec().parameters;
+  const size_t n_pk1cmt = (*MakeModel("pk1cmt"))->spec().parameters.size();
+  for (const ParameterSpec& p : (*b)->spec().parameters) {
+    for (size_t k = n_pk1cmt; k < linked.size(); ++k) {
+      if (linked[k].name == p.name) return p.name;
+    }
+  }
+  return "";
+}
+
 TEST(RegistryTest, Lists) {
-  EXPECT_EQ(ListModels(), (std::vector<std::string>{"pk1cmt", "pk2cmt", "pk3cmt", "pk1cmt_mm",
-                                                    "vancomycin_goti2018"}));
-  EXPECT_EQ(ListPdLinks(), (std::vector<std::string>{"emax", "irm1", "irm2", "irm3", "irm4"}));
+  EXPECT_EQ(ListModels(),
+            (std::vector<std::string>{
+                "pk1cmt", "pk2cmt", "pk3cmt", "pk1cmt_mm", "vancomycin_goti2018", "bergman_minimal",
+                "warfarin_hamberg2007", "tgi_simeoni2004", "viral_baccam2006"}));
+  EXPECT_EQ(ListPdLinks(),
+            (std::vector<std::string>{"emax", "irm1", "irm2", "irm3", "irm4", "simeoni"}));
 }
 
 // Every base model and every BASE+PD combination builds, carries its registry name and a valid
@@ -22,11 +49,22 @@ TEST(RegistryTest, Lists) {
 TEST(RegistryTest, EveryModelAndLinkBuildsAndValidates) {
   std::vector<std::string> names = ListModels();
   for (const std::string& base : ListModels()) {
+    if (!HasPlasmaConcentration(base)) continue;  // see PhysiologyModelsRefusePdLinks
     for (const std::string& link : ListPdLinks()) names.push_back(base + "+" + link);
   }
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
     Result<std::unique_ptr<Model>> m = MakeModel(name);
+    const size_t plus = name.find('+');
+    const std::string shared = plus == std::string::npos
+                                   ? ""
+                                   : SharedParameter(name.substr(0, plus), name.substr(plus + 1));
+    if (!shared.empty()) {  // refused with a message naming the clash
+      ASSERT_FALSE(m.ok());
+      EXPECT_NE(m.status().message().find("is used twice"), std::string::npos)
+          << m.status().message();
+      continue;
+    }
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     const Model& model = **m;
     EXPECT_EQ(model.spec().name, name);
@@ -46,6 +84,24 @@ TEST(RegistryTest, EveryModelAndLinkBuildsAndValidates) {
   }
 }
 
+// Models without a plasma concentration (physiology models) cannot carry a PD link; the error
+// says why rather than building a model that reads a missing CP.
+TEST(RegistryTest, PhysiologyModelsRefusePdLinks) {
+  int refused = 0;
+  for (const std::string& base : ListModels()) {
+    if (HasPlasmaConcentration(base)) continue;
+    for (const std::string& link : ListPdLinks()) {
+      SCOPED_TRACE(base + "+" + link);
+      Result<std::unique_ptr<Model>> m = MakeModel(base + "+" + link);
+      ASSERT_FALSE(m.ok());
+      EXPECT_EQ(m.status().code(), StatusCode::kUnsupported);
+      EXPECT_NE(m.status().message().find("CP"), std::string::npos) << m.status().message();
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 0);
+}
+
 TEST(RegistryTest, NamesAreCaseInsensitiveAndCanonicalised) {
   Result<std::unique_ptr<Model>> m = MakeModel("PK2CMT+Irm3");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
@@ -62,7 +118,7 @@ void ExpectNotFound(const std::string& name, const std::string& fragment) {
 TEST(RegistryTest, UnknownNamesListTheKnownOnes) {
   ExpectNotFound("pk4cmt", "unknown model 'pk4cmt'");
   ExpectNotFound("pk4cmt", "pk1cmt, pk2cmt, pk3cmt, pk1cmt_mm, vancomycin_goti2018");
-  ExpectNotFound("pk4cmt", "emax, irm1, irm2, irm3, irm4");
+  ExpectNotFound("pk4cmt", "emax, irm1, irm2, irm3, irm4, simeoni");
   ExpectNotFound("", "unknown model ''");
   ExpectNotFound("foo+emax", "unknown model 'foo'");
   ExpectNotFound("pk1cmt+foo", "model 'pk1cmt+foo': unknown PD link 'foo'");
