@@ -5,6 +5,7 @@
 #include "model/model_internal.h"
 #include "model/pd_models.h"
 #include "model/pk_models.h"
+#include "model/t1d_uvapadova.h"
 #include "model/vancomycin.h"
 
 namespace medtwin {
@@ -21,6 +22,7 @@ constexpr BaseModelEntry kBaseModels[] = {
     {"pk3cmt", &MakePk3Cmt},
     {"pk1cmt_mm", &MakePk1CmtMm},
     {"vancomycin_goti2018", &MakeVancomycinGoti2018},
+    {"t1d_uvapadova", &MakeT1dUvaPadova},
 };
 
 std::string Join(const std::vector<std::string>& names) {
