@@ -7,6 +7,7 @@ medtwin_test(model_pk_models_test src/model/pk_models_test.cc)
 medtwin_test(model_vancomycin_test src/model/vancomycin_test.cc)
 medtwin_test(model_pd_models_test src/model/pd_models_test.cc)
 medtwin_test(model_registry_test src/model/registry_test.cc)
+medtwin_test(model_t1d_uvapadova_test src/model/t1d_uvapadova_test.cc)
 
 # --- events / dataset reader (src/events)
 medtwin_test(dataset_test src/events/dataset_test.cc)
