@@ -60,7 +60,8 @@ CliRun Medtwin(const std::string& args) {
 TEST(Cli, ModelsListsTheLibrary) {
   CliRun r = Medtwin("models");
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  for (const char* name : {"pk1cmt", "pk2cmt", "pk3cmt", "pk1cmt_mm", "vancomycin_goti2018"}) {
+  for (const char* name :
+       {"pk1cmt", "pk2cmt", "pk3cmt", "pk1cmt_mm", "vancomycin_goti2018", "t1d_uvapadova"}) {
     EXPECT_THAT(r.out, HasSubstr(name));
   }
   EXPECT_THAT(r.out, HasSubstr("+emax"));
@@ -381,3 +382,55 @@ TEST(Cli, ViralAntiviralLowersTheTitre) {
 }
 
 }  // namespace
+
+// T1D end to end: a virtual patient from the shared table, basal insulin (u2ss * BW / 6000 U/min
+// for adult#001: 1.2386244 pmol/kg/min, 102.32 kg in vpatient_params.csv) and one 50 g meal at
+// 5 g/min. At t = 0 BG and CGM are the patient's Gb (138.56 mg/dL in the table); after the meal
+// without a bolus, glucose rises above it.
+TEST(Cli, SimulateT1dVirtualPatientFromParameterTable) {
+  const std::string table = std::string(MEDTWIN_SHARED_DATA) + "/t1d/vpatient_params.csv";
+  const std::string data = WriteFile("t1d.csv",
+                                     "ID,TIME,EVID,CMT,AMT,RATE\n"
+                                     "1,0,1,insulin,20,0.021122675\n"
+                                     "1,60,1,meal,50,5\n");
+  CliRun r = Medtwin("simulate t1d_uvapadova --data " + data + " --params-file " + table +
+                     " --params-set adult#001 --times 0:30:300");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string header, first, line;
+  std::getline(lines, header);
+  EXPECT_EQ(header.rfind("ID,TIME,BG,CGM,", 0), 0u) << header;
+  std::getline(lines, first);
+  double bg0 = 0, cgm0 = 0, bg_max = 0;
+  std::sscanf(first.c_str(), "1,0,%lf,%lf", &bg0, &cgm0);
+  EXPECT_NEAR(bg0, 138.56, 0.01);
+  EXPECT_NEAR(cgm0, 138.56, 0.01);
+  int rows = 1;
+  while (std::getline(lines, line)) {
+    double t = 0, bg = 0;
+    std::sscanf(line.c_str(), "1,%lf,%lf", &t, &bg);
+    bg_max = std::max(bg_max, bg);
+    ++rows;
+  }
+  EXPECT_EQ(rows, 11);
+  EXPECT_GT(bg_max, bg0 + 20.0);
+
+  CliRun pop = Medtwin("population t1d_uvapadova --data " + data + " --params-file " + table +
+                       " --params-set child#003 --n 2 --times 0:60:120");
+  EXPECT_EQ(pop.exit_code, 0) << pop.err;
+  EXPECT_THAT(pop.out, HasSubstr("BG_P50"));
+
+  CliRun unknown = Medtwin("simulate t1d_uvapadova --data " + data + " --params-file " + table +
+                           " --params-set adult#042");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("adult#042"));
+  CliRun lonely = Medtwin("simulate t1d_uvapadova --data " + data + " --params-set adult#001");
+  EXPECT_EQ(lonely.exit_code, 2);
+  EXPECT_THAT(lonely.err, HasSubstr("--params-file"));
+  const std::string pk = WriteFile("pk.csv", "ID,TIME,AMT\n1,0,100\n");
+  const std::string bad = WriteFile("bad_params.csv", "Name,CL,V,KA\np1,heavy,50,1\n");
+  CliRun nonnum =
+      Medtwin("simulate pk1cmt --data " + pk + " --params-file " + bad + " --params-set p1");
+  EXPECT_EQ(nonnum.exit_code, 2);
+  EXPECT_THAT(nonnum.err, HasSubstr("bad_params.csv line 2, column CL: 'heavy'"));
+}

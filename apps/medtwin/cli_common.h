@@ -28,6 +28,9 @@ Result<std::unique_ptr<Model>> LoadModel(const std::string& name);
 // Typical values of `model` with NAME=VALUE overrides applied (unknown names are errors).
 Result<std::vector<double>> ThetaWithOverrides(const Model& model,
                                                const std::vector<std::string>& overrides);
+// `base` (spec order) with NAME=VALUE overrides applied.
+Result<std::vector<double>> ApplyOverrides(const Model& model, std::vector<double> base,
+                                           const std::vector<std::string>& overrides);
 // "START:STEP:END" in hours -> the grid START, START+STEP, ..., <= END.
 Result<std::vector<double>> ParseTimeGrid(const std::string& spec);
 // "5,50,95" -> {5, 50, 95}.
@@ -44,9 +47,11 @@ struct SolverFlags {
   Result<SimOptions> ToOptions() const;
 };
 
-// Options shared by simulate and population: MODEL, --data, --param, --times, solver flags.
+// Options shared by simulate and population: MODEL, --data, --param, --params-file,
+// --params-set, --times, solver flags. A parameter set from a table replaces the typical values;
+// --param overrides apply on top of it.
 struct CommonArgs {
-  std::string model, data, times;
+  std::string model, data, times, params_file, params_set;
   std::vector<std::string> params;
   SolverFlags solver;
   void Add(CLI::App* app, const std::string& data_help);

@@ -105,7 +105,8 @@ void PrintText(const ModelSpec& s) {
               << ", proportional " << o.error.proportional_sd << ", exponential "
               << o.error.exponential_sd << ")\n";
   }
-  std::cout << "\nDataset columns: ID, TIME (h), EVID, AMT, CMT, RATE, II, ADDL, SS, MDV, DV, the\n"
+  std::cout << "\nDataset columns: ID, TIME (" << s.time_unit
+            << "), EVID, AMT, CMT, RATE, II, ADDL, SS, MDV, DV, the\n"
                "covariates above, and optionally Fn/ALAGn/Rn/Dn per compartment n. Example:\n"
                "  ID,TIME,EVID,AMT,CMT,RATE,II,ADDL\n  1,0,1,1000,"
             << s.default_dose_state + 1 << ",0,12,13\n  1,24,0,0,.,0,0,0\n";

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli_common.h"
+#include "medtwin/parameter_table.h"
 #include "medtwin/sbml.h"
 
 namespace medtwin::cli {
@@ -46,9 +47,14 @@ Result<double> ParseNumber(const std::string& text, const std::string& what) {
 
 Result<std::vector<double>> ThetaWithOverrides(const Model& model,
                                                const std::vector<std::string>& overrides) {
-  const ModelSpec& spec = model.spec();
   std::vector<double> theta;
-  for (const auto& p : spec.parameters) theta.push_back(p.typical);
+  for (const auto& p : model.spec().parameters) theta.push_back(p.typical);
+  return ApplyOverrides(model, std::move(theta), overrides);
+}
+
+Result<std::vector<double>> ApplyOverrides(const Model& model, std::vector<double> theta,
+                                           const std::vector<std::string>& overrides) {
+  const ModelSpec& spec = model.spec();
   for (const std::string& o : overrides) {
     const size_t eq = o.find('=');
     if (eq == std::string::npos) {
@@ -146,8 +152,13 @@ void CommonArgs::Add(CLI::App* app, const std::string& data_help) {
   app->add_option("MODEL", model, "model name (see `medtwin models`), e.g. pk2cmt")->required();
   app->add_option("--data", data, data_help)->required();
   app->add_option("--param", params, "override a typical value: NAME=VALUE (repeatable)");
+  app->add_option("--params-file", params_file,
+                  "CSV of named parameter sets (first column: set name; other columns: "
+                  "parameters), e.g. a virtual-patient table");
+  app->add_option("--params-set", params_set, "the row of --params-file to use, e.g. adult#001");
   app->add_option("--times", times,
-                  "output grid START:STEP:END in h (default: the dataset's observation rows)");
+                  "output grid START:STEP:END in the model's time unit (default: the dataset's "
+                  "observation rows)");
   solver.Add(app);
 }
 
@@ -159,12 +170,30 @@ Result<std::unique_ptr<Model>> LoadModel(const std::string& name) {
   return std::unique_ptr<Model>(std::move(sbml).value());
 }
 
+namespace {
+
+// Typical values, or the parameter set --params-set of the table --params-file.
+Result<std::vector<double>> BaseTheta(const Model& model, const CommonArgs& args) {
+  if (args.params_file.empty() != args.params_set.empty()) {
+    return Status::Invalid(args.params_file.empty() ? "--params-set needs --params-file"
+                                                    : "--params-file needs --params-set");
+  }
+  if (args.params_file.empty()) return ThetaWithOverrides(model, {});
+  auto table = ParameterTable::ReadFile(args.params_file);
+  if (!table.ok()) return table.status().WithContext("--params-file");
+  return table->ParametersFor(model.spec(), args.params_set);
+}
+
+}  // namespace
+
 Result<RunInputs> PrepareInputs(const CommonArgs& args) {
   RunInputs in;
   auto model = LoadModel(args.model);
   if (!model.ok()) return model.status();
   in.model = std::move(model).value();
-  auto theta = ThetaWithOverrides(*in.model, args.params);
+  auto base = BaseTheta(*in.model, args);
+  if (!base.ok()) return base.status();
+  auto theta = ApplyOverrides(*in.model, std::move(base).value(), args.params);
   if (!theta.ok()) return theta.status();
   in.theta = std::move(theta).value();
   auto sim = args.solver.ToOptions();

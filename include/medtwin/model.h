@@ -167,6 +167,16 @@ class Model {
   // Observables y (spec order) from state x and individual parameters p.
   virtual void Observe(double t, const double* x, const double* p, double* y) const = 0;
 
+  // Called by the simulator when a dose into `state` begins, before it takes effect: a bolus just
+  // before its amount is added, an infusion as it starts. `amount` is the dose's total (AMT*F, in
+  // the state's unit), `rate` its infusion rate (amount per time unit; 0 for a bolus), p the
+  // parameters in force. Models whose dynamics depend on a dose as a whole (in t1d_uvapadova the
+  // size of the meal being eaten sets gastric emptying) update bookkeeping states in x here; the
+  // simulator restarts the integrator after every dose anyway. Not called for the virtual doses
+  // of a steady-state (SS) record. Default: nothing.
+  virtual void OnDoseStart(double t, int state, double amount, double rate, const double* p,
+                           double* x) const {}
+
   // For linear time-invariant models (dx/dt = A x with A depending only on p): writes A
   // (row-major, n x n) and returns true. Returns false for nonlinear models. Linear models get
   // analytic steady states and the closed-form path.

@@ -7,6 +7,7 @@
 #include "model/pd_models.h"
 #include "model/pk_models.h"
 #include "model/tumour_growth.h"
+#include "model/t1d_uvapadova.h"
 #include "model/vancomycin.h"
 #include "model/viral.h"
 #include "model/warfarin.h"
@@ -29,6 +30,7 @@ constexpr BaseModelEntry kBaseModels[] = {
     {"warfarin_hamberg2007", &MakeWarfarinHamberg2007},
     {"tgi_simeoni2004", &MakeTgiSimeoni2004},
     {"viral_baccam2006", &MakeViralBaccam2006},
+    {"t1d_uvapadova", &MakeT1dUvaPadova},
 };
 
 std::string Join(const std::vector<std::string>& names) {

@@ -39,13 +39,14 @@ TEST(RegistryTest, Lists) {
   EXPECT_EQ(ListModels(),
             (std::vector<std::string>{
                 "pk1cmt", "pk2cmt", "pk3cmt", "pk1cmt_mm", "vancomycin_goti2018", "bergman_minimal",
-                "warfarin_hamberg2007", "tgi_simeoni2004", "viral_baccam2006"}));
+                "warfarin_hamberg2007", "tgi_simeoni2004", "viral_baccam2006", "t1d_uvapadova"}));
   EXPECT_EQ(ListPdLinks(),
             (std::vector<std::string>{"emax", "irm1", "irm2", "irm3", "irm4", "simeoni"}));
 }
 
-// Every base model and every BASE+PD combination builds, carries its registry name and a valid
-// spec, and its typical parameters individualize at the reference covariates.
+// Every base model and every BASE+PD combination of a PK model (one with a CP observable) builds,
+// carries its registry name and a valid spec, and its typical parameters individualize at the
+// reference covariates.
 TEST(RegistryTest, EveryModelAndLinkBuildsAndValidates) {
   std::vector<std::string> names = ListModels();
   for (const std::string& base : ListModels()) {

@@ -169,6 +169,7 @@ void SubjectRun::StartInfusion(int state, double rate, double end_h) {
 
 void SubjectRun::GiveDose(const ResolvedDose& d, double t_h) {
   if (d.amount == 0.0 && d.rate == 0.0) return;
+  model_.OnDoseStart(t_h, d.state, d.amount, d.rate, p_cur_, x_.data());
   if (d.IsInfusion()) {
     StartInfusion(d.state, d.rate, t_h + d.duration_h);
   } else {

@@ -1,0 +1,327 @@
+// Tests of t1d_uvapadova. Meals arrive as infusions whose start resets the meal bookkeeping
+// (Model::OnDoseStart), so most tests run the model through the simulator and the dataset reader.
+// The 30 virtual patients are read at test time from ../shared/data/t1d (never copied here).
+#include "model/t1d_uvapadova.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "medtwin/cgm_sensor.h"
+#include "medtwin/dataset.h"
+#include "medtwin/parameter_table.h"
+#include "medtwin/simulator.h"
+#include "model/model_test_util.h"
+
+namespace medtwin {
+namespace {
+
+const std::string kPatients = std::string(MEDTWIN_SHARED_DATA) + "/t1d/vpatient_params.csv";
+const std::string kSensors = std::string(MEDTWIN_SHARED_DATA) + "/t1d/sensor_params.csv";
+
+int State(const Model& m, const char* name) { return m.spec().StateIndex(name); }
+int Obs(const Model& m, const char* name) { return m.spec().ObservableIndex(name); }
+double Par(const Model& m, const std::vector<double>& p, const char* name) {
+  return p[m.spec().ParameterIndex(name)];
+}
+
+// Basal insulin infusion (U/min) that holds the insulin subsystem of parameters p at its basal
+// steady state: Rai = (m2 + m4) Ip - m1 Il at Ip = x0_6, Il = x0_10 (pmol/kg/min), times BW/6000.
+double BasalUPerMin(const Model& m, const std::vector<double>& p) {
+  const double rai = (Par(m, p, "m2") + Par(m, p, "m4")) * Par(m, p, "x0_6") -
+                     Par(m, p, "m1") * Par(m, p, "x0_10");
+  return rai * Par(m, p, "BW") / kT1dPmolPerU;
+}
+
+// A dataset: basal insulin from t = 0 for `days`, optional meals (time min, g, g/min), and
+// observation rows every `step_min`.
+std::string Regimen(double basal_u_per_min, double days, double step_min,
+                    const std::vector<std::array<double, 3>>& meals = {}) {
+  std::ostringstream os;
+  os.precision(17);
+  const double end_min = days * 1440.0;
+  os << "ID,TIME,EVID,CMT,AMT,RATE\n";
+  os << "1,0,1,insulin," << basal_u_per_min * (end_min + 1.0) << "," << basal_u_per_min << "\n";
+  size_t k = 0;
+  for (double t = 0.0; t <= end_min + 1e-9; t += step_min) {
+    while (k < meals.size() && meals[k][0] <= t) {
+      os << "1," << meals[k][0] << ",1,meal," << meals[k][1] << "," << meals[k][2] << "\n";
+      ++k;
+    }
+    os << "1," << t << ",0,.,.,.\n";
+  }
+  return os.str();
+}
+
+SimOutput Simulate(const Model& m, const std::string& csv, const std::vector<double>& theta) {
+  Result<Dataset> data = ReadDataset(csv, m);
+  EXPECT_TRUE(data.ok()) << data.status().ToString();
+  SimOptions opt;
+  opt.rtol = 1e-8;
+  opt.atol = 1e-8;
+  Simulator sim(m, opt);
+  Result<SimOutput> out = sim.Run(*data, 0, OutputRequest{}, {theta, {}});
+  EXPECT_TRUE(out.ok()) << out.status().ToString();
+  return out.ok() ? std::move(out).value() : SimOutput{};
+}
+
+TEST(T1dUvaPadova, SpecIsValidAndFollowsTheReferenceStateOrder) {
+  auto m = MakeT1dUvaPadova();
+  ASSERT_TRUE(m->spec().Validate().ok()) << m->spec().Validate().ToString();
+  EXPECT_EQ(m->spec().time_unit, "min");
+  // DOMAIN.md 4.1: x0 order Qsto1, Qsto2, Qgut, Gp, Gt, Ip, X, I1, Id, Il, Isc1, Isc2, Gs.
+  const char* order[] = {"meal", "Qsto2", "Qgut", "Gp",      "Gt",   "Ip", "X",
+                         "I1",   "Id",    "Il",   "insulin", "Isc2", "Gs"};
+  for (int i = 0; i < 13; ++i) EXPECT_EQ(State(*m, order[i]), i) << order[i];
+  EXPECT_GE(Obs(*m, "BG"), 0);
+  EXPECT_GE(Obs(*m, "CGM"), 0);
+}
+
+// The default (Dalla Man 2007 Table 1 kinetics, basal state built at Gb = 100 mg/dL) is a steady
+// state under its basal insulin: every derivative vanishes.
+TEST(T1dUvaPadova, DefaultSubjectIsAtSteadyStateOnBasalInsulin) {
+  auto m = MakeT1dUvaPadova();
+  const std::vector<double> p = testing::TypicalParameters(*m);
+  std::vector<double> x(m->num_states()), dx(m->num_states());
+  m->InitialState(p.data(), x.data());
+  m->Rhs(0.0, x.data(), p.data(), dx.data());
+  dx[State(*m, "insulin")] += BasalUPerMin(*m, p);
+  for (int i = 0; i < m->num_states(); ++i) {
+    EXPECT_NEAR(dx[i], 0.0, 1e-9 * std::max(1.0, std::abs(x[i]))) << m->spec().states[i].name;
+  }
+  std::vector<double> y(m->num_observables());
+  m->Observe(0.0, x.data(), p.data(), y.data());
+  EXPECT_NEAR(y[Obs(*m, "BG")], 100.0, 1e-9);
+}
+
+// Each of the 30 UVA/Padova virtual patients stays at its basal glucose Gb for 24 h on its
+// basal insulin u2ss (pmol/kg/min; U/min = u2ss * BW / 6000, DOMAIN.md 4.1) and no meals.
+TEST(T1dUvaPadova, EveryVirtualPatientStaysAtBasalGlucoseFor24h) {
+  auto m = MakeT1dUvaPadova();
+  Result<ParameterTable> table = ParameterTable::ReadFile(kPatients);
+  ASSERT_TRUE(table.ok()) << table.status().ToString() << " (needs ../shared/data/t1d)";
+  const std::vector<std::string> names = table->SetNames();
+  ASSERT_EQ(names.size(), 30u);
+  for (const std::string& name : names) {
+    Result<std::vector<double>> theta = table->ParametersFor(m->spec(), name);
+    ASSERT_TRUE(theta.ok()) << theta.status().ToString();
+    const double u2ss = *table->Value(name, "u2ss"), bw = *table->Value(name, "BW");
+    const double gb = *table->Value(name, "Gb");
+    const SimOutput out = Simulate(*m, Regimen(u2ss * bw / kT1dPmolPerU, 1.0, 60.0), *theta);
+    ASSERT_EQ(out.rows(), 25u) << name;
+    for (size_t r = 0; r < out.rows(); ++r) {
+      const double bg = out.observables[r * m->num_observables() + Obs(*m, "BG")];
+      const double cgm = out.observables[r * m->num_observables() + Obs(*m, "CGM")];
+      EXPECT_NEAR(bg, gb, 0.01 * gb) << name << " at t=" << out.time_h[r] << " min";
+      EXPECT_NEAR(cgm, gb, 0.01 * gb) << name << " at t=" << out.time_h[r] << " min";
+    }
+  }
+}
+
+// Mass balance of the gut: carbohydrate eaten = what is still in stomach and gut + what was
+// absorbed, and the absorbed part appears in plasma with the fraction f (Dalla Man 2007: Ra =
+// f kabs Qgut / BW). The Ra integral is taken independently of the states (trapezoids of the Ra
+// observable on a 1-min grid).
+TEST(T1dUvaPadova, GutMassBalanceAndFractionAppearingInPlasma) {
+  auto m = MakeT1dUvaPadova();
+  const std::vector<double> p = testing::TypicalParameters(*m);
+  const double meal_g = 60.0;
+  const SimOutput out =
+      Simulate(*m, Regimen(BasalUPerMin(*m, p), 1.0, 1.0, {{{30.0, meal_g, 5.0}}}), p);
+  const int no = m->num_observables(), n = m->num_states();
+  const double bw = Par(*m, p, "BW"), f = Par(*m, p, "f");
+  double ra_integral = 0.0;  // mg/kg
+  for (size_t r = 1; r < out.rows(); ++r) {
+    const double dt = out.time_h[r] - out.time_h[r - 1];
+    ra_integral +=
+        0.5 * dt *
+        (out.observables[(r - 1) * no + Obs(*m, "Ra")] + out.observables[r * no + Obs(*m, "Ra")]);
+    if (out.time_h[r] < 42.0) continue;  // the meal is eaten by t = 42 min
+    const double* x = &out.states[r * n];
+    const double in_gut_mg =
+        x[State(*m, "meal")] * kT1dMgPerG + x[State(*m, "Qsto2")] + x[State(*m, "Qgut")];
+    const double absorbed_mg = ra_integral * bw / f;
+    EXPECT_NEAR(in_gut_mg + absorbed_mg, meal_g * kT1dMgPerG, 2e-3 * meal_g * kT1dMgPerG)
+        << "t=" << out.time_h[r];
+  }
+  // After 24 h essentially everything has been absorbed: Ra integral = f * D / BW.
+  EXPECT_NEAR(ra_integral, f * meal_g * kT1dMgPerG / bw, 2e-3 * f * meal_g * kT1dMgPerG / bw);
+}
+
+// Gastric emptying as described by Dalla Man 2007 (from Dalla Man et al., IEEE TBME 2006): kempt is
+// kmax while the stomach is full (Qsto = D), falls to kmin as it empties (between c*D and b*D)
+// and returns towards kmax when it is nearly empty. Read through the flux Qsto2 -> gut.
+TEST(T1dUvaPadova, GastricEmptyingRateFollowsThePaperShape) {
+  auto m = MakeT1dUvaPadova();
+  const std::vector<double> p = testing::TypicalParameters(*m);
+  const double kmax = Par(*m, p, "kmax"), kmin = Par(*m, p, "kmin");
+  const double b = Par(*m, p, "b"), c = Par(*m, p, "d");
+  auto kempt_at = [&](double q) {  // fraction q = Qsto / D, all in Qsto2, D = 50 g
+    std::vector<double> x(m->num_states(), 0.0), dx(m->num_states());
+    m->InitialState(p.data(), x.data());
+    const double d_mg = 50000.0;
+    x[State(*m, "meal")] = 0.0;
+    x[State(*m, "Qsto2")] = q * d_mg;
+    x[State(*m, "Qgut")] = 0.0;
+    x[State(*m, "emptied")] = (1.0 - q) * d_mg;
+    m->Rhs(0.0, x.data(), p.data(), dx.data());
+    return dx[State(*m, "Qgut")] / x[State(*m, "Qsto2")];
+  };
+  EXPECT_NEAR(kempt_at(1.0), kmax, 0.02 * (kmax - kmin));
+  EXPECT_NEAR(kempt_at(0.5 * (b + c)), kmin, 0.02 * kmin);
+  EXPECT_GT(kempt_at(1e-4), kmax - 0.02 * (kmax - kmin));
+  // Monotone fall from full to the middle of the plateau.
+  double prev = kempt_at(1.0);
+  for (double q = 0.95; q >= 0.5; q -= 0.05) {
+    const double k = kempt_at(q);
+    EXPECT_LE(k, prev + 1e-12) << "q=" << q;
+    prev = k;
+  }
+}
+
+// The meal size D of kempt is the meal being eaten: a second meal starts a new D. Two equal meals
+// 12 h apart (the first fully absorbed) give the same Ra curve; without the reset at the second
+// meal's start, D would be 120 g and the second curve would differ.
+TEST(T1dUvaPadova, EachMealStartsANewMealSize) {
+  auto m = MakeT1dUvaPadova();
+  const std::vector<double> p = testing::TypicalParameters(*m);
+  const SimOutput out = Simulate(
+      *m, Regimen(BasalUPerMin(*m, p), 1.0, 1.0, {{{60.0, 60.0, 5.0}}, {{780.0, 60.0, 5.0}}}), p);
+  const int no = m->num_observables();
+  double peak = 0.0;
+  for (int k = 0; k <= 600; ++k) peak = std::max(peak, out.observables[(60 + k) * no + 3]);
+  ASSERT_GT(peak, 1.0);  // mg/kg/min
+  for (int k = 0; k <= 600; k += 10) {
+    const double ra1 = out.observables[(60 + k) * no + Obs(*m, "Ra")];
+    const double ra2 = out.observables[(780 + k) * no + Obs(*m, "Ra")];
+    // The first meal leaves a trace (< 1e-3 of the peak) in the gut 12 h later.
+    EXPECT_NEAR(ra2, ra1, 1e-3 * peak) << "minute " << k << " after the meal";
+  }
+}
+
+// A meal given as a bolus (no RATE) is the paper's instantaneous ingestion D*delta(t): the whole
+// meal is in the solid stomach at once and D is its size.
+TEST(T1dUvaPadova, MealWithoutRateIsInstantaneousIngestion) {
+  auto m = MakeT1dUvaPadova();
+  const std::vector<double> p = testing::TypicalParameters(*m);
+  const std::string csv = "ID,TIME,EVID,CMT,AMT,RATE\n1,0,1,meal,45,.\n1,0,0,.,.,.\n1,1,0,.,.,.\n";
+  const SimOutput out = Simulate(*m, csv, p);
+  ASSERT_EQ(out.rows(), 2u);
+  EXPECT_DOUBLE_EQ(out.states[State(*m, "meal")], 45.0);
+  // After 1 min: solid stomach decays at kgri = kmax.
+  EXPECT_NEAR(out.states[m->num_states() + State(*m, "meal")], 45.0 * std::exp(-Par(*m, p, "kmax")),
+              1e-6);
+}
+
+TEST(T1dUvaPadova, BadMealsAreRejectedWithTheField) {
+  auto m = MakeT1dUvaPadova();
+  Result<Dataset> negative = ReadDataset("ID,TIME,CMT,AMT,RATE\n1,0,meal,-20,5\n", *m);
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.status().message().find("AMT"), std::string::npos)
+      << negative.status().ToString();
+  Result<Dataset> no_size = ReadDataset("ID,TIME,EVID,CMT,AMT,RATE\n1,0,1,meal,0,5\n", *m);
+  ASSERT_FALSE(no_size.ok());
+  EXPECT_NE(no_size.status().message().find("AMT"), std::string::npos);
+  Result<Dataset> bad_rate = ReadDataset("ID,TIME,CMT,AMT,RATE\n1,0,meal,50,-3\n", *m);
+  ASSERT_FALSE(bad_rate.ok());
+  EXPECT_NE(bad_rate.status().message().find("RATE"), std::string::npos);
+}
+
+TEST(T1dUvaPadova, ParameterTableErrorsNameFileLineAndColumn) {
+  auto m = MakeT1dUvaPadova();
+  Result<ParameterTable> table = ParameterTable::ReadFile(kPatients);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  Result<std::vector<double>> unknown = table->ParametersFor(m->spec(), "adult#999");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(unknown.status().message().find("adult#999"), std::string::npos);
+  EXPECT_NE(unknown.status().message().find("adult#001"), std::string::npos);  // lists known
+
+  Result<ParameterTable> missing = ParameterTable::Parse("Name,BW\np1,70\n", "mini.csv");
+  ASSERT_TRUE(missing.ok());
+  Result<std::vector<double>> no_column = missing->ParametersFor(m->spec(), "p1");
+  ASSERT_FALSE(no_column.ok());
+  EXPECT_NE(no_column.status().message().find("no column for parameter Vg"), std::string::npos)
+      << no_column.status().ToString();
+
+  Result<ParameterTable> text = ParameterTable::Parse("Name,BW\np1,70\np2,heavy\n", "mini.csv");
+  ASSERT_TRUE(text.ok());
+  Result<double> v = text->Value("p2", "BW");
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find("mini.csv line 3, column BW: 'heavy'"), std::string::npos)
+      << v.status().ToString();
+  EXPECT_FALSE(ParameterTable::Parse("Name,BW\np1,70\np1,71\n", "dup.csv").ok());
+  EXPECT_FALSE(ParameterTable::Parse("Name,BW\np1,70,3\n", "wide.csv").ok());
+}
+
+// The reference x0 columns are the patient's basal steady state (DOMAIN.md 4.1): the initial
+// state from the table agrees with the basal columns Gpb, Gtb, Ipb, Ib, Ilb, isc1ss, isc2ss.
+TEST(T1dUvaPadova, InitialStateFromTableIsTheBasalState) {
+  auto m = MakeT1dUvaPadova();
+  Result<ParameterTable> table = ParameterTable::ReadFile(kPatients);
+  ASSERT_TRUE(table.ok());
+  for (const std::string& name : table->SetNames()) {
+    const std::vector<double> p = *table->ParametersFor(m->spec(), name);
+    std::vector<double> x(m->num_states());
+    m->InitialState(p.data(), x.data());
+    const double bw = *table->Value(name, "BW");
+    EXPECT_NEAR(x[State(*m, "Gp")], *table->Value(name, "Gpb"), 1e-6) << name;
+    EXPECT_NEAR(x[State(*m, "Gt")], *table->Value(name, "Gtb"), 1e-6) << name;
+    EXPECT_NEAR(x[State(*m, "Ip")], *table->Value(name, "Ipb"), 1e-6) << name;
+    EXPECT_NEAR(x[State(*m, "Il")], *table->Value(name, "Ilb"), 1e-6) << name;
+    EXPECT_NEAR(x[State(*m, "Id")], *table->Value(name, "Ib"), 1e-6) << name;
+    EXPECT_NEAR(x[State(*m, "insulin")], *table->Value(name, "isc1ss") * bw / kT1dPmolPerU, 1e-9)
+        << name;
+    EXPECT_DOUBLE_EQ(x[State(*m, "meal")], 0.0);
+  }
+}
+
+// CGM sensor: at the noise knots the error is exactly the Johnson SU transform of a stationary
+// AR(1) driver with variance s2 = PACF^2 / (1 - PACF^2), so its mean is
+//   xi + lambda * exp(s2 / (2 delta^2)) * sinh(-gamma / delta)
+// (the mean of sinh(a Z + b) for Z ~ N(0, 1) is exp(a^2/2) sinh(b)).
+TEST(CgmSensor, DexcomNoiseHasTheJohnsonSuMeanAndIsSeeded) {
+  Result<ParameterTable> table = ParameterTable::ReadFile(kSensors);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  Result<CgmSensorOptions> opt = CgmSensorOptionsFromTable(*table, "Dexcom");
+  ASSERT_TRUE(opt.ok()) << opt.status().ToString();
+  EXPECT_DOUBLE_EQ(opt->sample_time_min, 3.0);
+  const int knots = 200000;
+  std::vector<double> t(knots), truth(knots, 150.0);
+  for (int k = 0; k < knots; ++k) t[k] = 15.0 * k;
+  Result<std::vector<double>> y = MeasureCgm(*opt, t, truth);
+  ASSERT_TRUE(y.ok());
+  double mean = 0.0, lag1 = 0.0, var = 0.0;
+  for (int k = 0; k < knots; ++k) mean += ((*y)[k] - 150.0) / knots;
+  for (int k = 0; k < knots; ++k) var += std::pow((*y)[k] - 150.0 - mean, 2) / knots;
+  for (int k = 1; k < knots; ++k) {
+    lag1 += ((*y)[k] - 150.0 - mean) * ((*y)[k - 1] - 150.0 - mean) / (knots - 1);
+  }
+  const double s2 = opt->pacf * opt->pacf / (1.0 - opt->pacf * opt->pacf);
+  const double expected = opt->xi + opt->lambda * std::exp(s2 / (2 * opt->delta * opt->delta)) *
+                                        std::sinh(-opt->gamma / opt->delta);
+  const double rho = lag1 / var;
+  EXPECT_GT(rho, 0.5);  // autocorrelated (driver PACF 0.7 per knot)
+  // Standard error of the mean of an AR(1)-like series: sqrt(var/n * (1 + rho)/(1 - rho)).
+  EXPECT_NEAR(mean, expected, 4.0 * std::sqrt(var / knots * (1.0 + rho) / (1.0 - rho)));
+  Result<std::vector<double>> again = MeasureCgm(*opt, t, truth);
+  EXPECT_EQ(*again, *y);
+  CgmSensorOptions other = *opt;
+  other.seed = 2;
+  EXPECT_NE(*MeasureCgm(other, t, truth), *y);
+  // Clipping to the sensor range.
+  std::vector<double> low(knots, 20.0);
+  Result<std::vector<double>> clipped = MeasureCgm(*opt, t, low);
+  ASSERT_TRUE(clipped.ok());
+  EXPECT_DOUBLE_EQ(*std::min_element(clipped->begin(), clipped->end()), opt->min_mg_per_dl);
+  opt->pacf = 1.0;
+  EXPECT_FALSE(MeasureCgm(*opt, t, truth).ok());
+}
+
+}  // namespace
+}  // namespace medtwin
