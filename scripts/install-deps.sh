@@ -9,6 +9,7 @@ packages=(
   libeigen3-dev        # linear algebra (matrix exponential checks, covariance factors)
   libcli11-dev         # command-line parsing
   libsbml5-dev         # SBML import (libSBML)
+  libnlopt-dev         # optimisation (MAP estimation, dose search)
   nlohmann-json3-dev   # JSON output
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan for the fuzz target

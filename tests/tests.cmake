@@ -36,3 +36,7 @@ target_link_libraries(sbml_expr_test PRIVATE PkgConfig::LIBSBML)
 medtwin_test(sbml_test_suite_test src/sbml/test_suite_test.cc)
 medtwin_test(sbml_conformance_test tests/sbml_conformance_test.cc)
 medtwin_test(sbml_model_test src/sbml/sbml_model_test.cc)
+
+# --- estimation (src/estimate)
+medtwin_test(estimate_test src/estimate/estimate_test.cc)
+target_link_libraries(estimate_test PRIVATE PkgConfig::NLOPT)

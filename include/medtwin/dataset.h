@@ -90,6 +90,8 @@ struct Record {
   int ss = 0;
   bool mdv = false;
   double dv = 0.0;                 // meaningful when !mdv
+  int observable = 0;              // DVID: the model observable the DV measures
+  bool censored = false;           // CENS=1: below the quantification limit, dv is the limit
   std::vector<double> covariates;  // model covariate order; NaN where allowed missing
   std::vector<double> modifiers;   // Dataset::modifier_columns order; NaN where "."/absent
 

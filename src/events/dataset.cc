@@ -24,9 +24,24 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Standard NONMEM columns, in kStdNames order.
-enum StdColumn { kId, kTime, kDv, kAmt, kEvid, kCmt, kRate, kIi, kAddl, kSs, kMdv, kNumStd };
+enum StdColumn {
+  kId,
+  kTime,
+  kDv,
+  kAmt,
+  kEvid,
+  kCmt,
+  kRate,
+  kIi,
+  kAddl,
+  kSs,
+  kMdv,
+  kDvid,
+  kCens,
+  kNumStd
+};
 constexpr std::array<const char*, kNumStd> kStdNames = {
-    "ID", "TIME", "DV", "AMT", "EVID", "CMT", "RATE", "II", "ADDL", "SS", "MDV"};
+    "ID", "TIME", "DV", "AMT", "EVID", "CMT", "RATE", "II", "ADDL", "SS", "MDV", "DVID", "CENS"};
 
 std::string Num(double v) {
   char buf[32];
@@ -336,6 +351,45 @@ Status ReadMdvDv(const Row& row, RawRow* raw, Record* rec) {
   return Status::Ok();
 }
 
+// DVID: which observable an observation measures (name or 1-based number; default the first).
+// CENS (nlmixr2/Monolix convention): 1 = below the quantification limit, DV holding the limit.
+Status ReadObservableAndCensoring(const Row& row, Record* rec) {
+  const int field = row.Std(kDvid);
+  const std::string_view text = row.Has(field) ? csv::Trim(row.Text(field)) : std::string_view();
+  if (!csv::IsMissing(text)) {
+    const ModelSpec& spec = row.ctx().spec();
+    double number = 0.0;
+    if (csv::ParseNumber(text, &number) == csv::NumberStatus::kOk) {
+      const int k = static_cast<int>(number);
+      if (k != number || k < 1 || k > static_cast<int>(spec.observables.size())) {
+        return row.FailStd(kDvid, "no observable number " + std::string(text) + "; model '" +
+                                      spec.name + "' has 1.." +
+                                      std::to_string(spec.observables.size()));
+      }
+      rec->observable = k - 1;
+    } else {
+      rec->observable = spec.ObservableIndex(std::string(text));
+      if (rec->observable < 0) {
+        std::string names;
+        for (const auto& o : spec.observables) names += (names.empty() ? "" : ", ") + o.name;
+        return row.FailStd(kDvid, "no observable '" + std::string(text) + "' in model '" +
+                                      spec.name + "' (observables: " + names + ")");
+      }
+    }
+  }
+  std::optional<int> cens;
+  MEDTWIN_RETURN_IF_ERROR(row.Integer(row.Std(kCens), &cens));
+  if (cens && *cens != 0 && *cens != 1) {
+    return row.FailStd(kCens,
+                       "CENS must be 0 or 1 (1: below the quantification limit, DV = the limit)");
+  }
+  rec->censored = cens.value_or(0) == 1;
+  if (rec->censored && (rec->evid != Evid::kObservation || rec->mdv)) {
+    return row.FailStd(kCens, "CENS=1 needs an observation record with a DV (the limit)");
+  }
+  return Status::Ok();
+}
+
 std::string StateLabel(const Context& ctx, int state) {
   return std::to_string(state + 1) + " '" + ctx.spec().states[state].name + "'";
 }
@@ -462,6 +516,7 @@ Status ReadStandardFields(const Row& row, Record* rec) {
   MEDTWIN_RETURN_IF_ERROR(ReadEvid(row, raw, rec));
   MEDTWIN_RETURN_IF_ERROR(ReadIntervalFields(row, &raw));
   MEDTWIN_RETURN_IF_ERROR(ReadMdvDv(row, &raw, rec));
+  MEDTWIN_RETURN_IF_ERROR(ReadObservableAndCensoring(row, rec));
   MEDTWIN_RETURN_IF_ERROR(ReadCmt(row, rec));
   rec->amt = raw.amt.value_or(0.0);
   rec->rate = raw.rate.value_or(0.0);

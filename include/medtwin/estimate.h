@@ -1,0 +1,102 @@
+// Individual estimation: a patient's parameters from their own data under the model's
+// population prior (maximum a posteriori), or from the data alone (maximum likelihood), with
+// Laplace and sampling-importance-resampling uncertainty.
+//
+// The objective is NONMEM-style -2 log posterior over the random effects eta of the model's
+// variability (DOMAIN.md 3.2):
+//   OFV(eta) = sum_j [ (y_j - f_j)^2 / s_j^2 + ln(2 pi s_j^2) ]        observed levels
+//            + sum_k [ -2 ln Phi((LLOQ_k - f_k) / s_k) ]                levels below the limit (M3)
+//            + eta' Omega^-1 eta + ln|2 pi Omega|                      prior (absent with kNone)
+// with f the model's prediction of the record's observable (DVID), s its residual SD at f
+// (an exponential error model works on the log scale). Individual parameters are
+// Individualize(typical, eta, covariates), so covariate models apply as in simulation.
+//
+// Thread safety: the functions are reentrant; each call owns its simulator.
+#ifndef MEDTWIN_ESTIMATE_H_
+#define MEDTWIN_ESTIMATE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "medtwin/dataset.h"
+#include "medtwin/model.h"
+#include "medtwin/simulator.h"
+#include "medtwin/status.h"
+
+namespace medtwin {
+
+enum class PriorKind { kPopulation, kNone };
+const char* ToString(PriorKind p);
+Result<PriorKind> PriorKindFromString(const std::string& s);
+
+struct FitOptions {
+  PriorKind prior = PriorKind::kPopulation;
+  // Residual error per observable (model order) replacing the model's; empty = the model's.
+  std::vector<ResidualError> error;
+  std::vector<double> theta;  // population typical values (spec order); empty = the spec's
+  SimOptions sim;
+  int max_evaluations = 20000;  // objective evaluations for the optimiser, > 0
+  double xtol = 1e-9;           // optimiser stop: change of every eta below this, > 0
+  // Sampling-importance-resampling (Tucuxi's scheme, DOMAIN.md 3.4): proposals from a
+  // multivariate Student-t with 1 degree of freedom around the MAP with the Laplace covariance,
+  // draws beyond 6 SD rejected, weighted by posterior / proposal, resampled. 0 = no SIR.
+  int sir_proposals = 0;
+  int sir_resamples = 1000;
+  uint64_t seed = 1;
+  Status Validate() const;
+};
+
+// One fitted observation.
+struct FittedObservation {
+  int record = 0;  // index in the subject's records
+  double time = 0.0;
+  int observable = 0;
+  double dv = 0.0;
+  bool censored = false;  // dv is the quantification limit
+  double pred = 0.0;      // population prediction (eta = 0)
+  double ipred = 0.0;     // individual prediction at the estimate
+  double res = 0.0;       // dv - ipred
+  double iwres = 0.0;     // res / residual SD at ipred (log scale for exponential); NaN if censored
+};
+
+struct SubjectFit {
+  std::string id;
+  std::vector<double> eta;         // variability order
+  std::vector<double> parameters;  // individual parameters (spec order) at the first record
+  // Laplace: covariance of eta (row-major, n x n) = inverse of half the Hessian of OFV.
+  std::vector<double> covariance;
+  double objective = 0.0;  // OFV at the estimate
+  int evaluations = 0;     // objective evaluations used by the optimiser
+  bool converged = false;
+  std::string stop_reason;
+  double condition_number = 0.0;      // of the Hessian at the estimate
+  std::vector<std::string> warnings;  // e.g. all levels below the limit: the prior dominates
+  std::vector<FittedObservation> observations;
+  std::vector<double> sir_draws;    // sir_resamples x n etas, row-major (empty without SIR)
+  double sir_effective_size = 0.0;  // Kish effective sample size of the importance weights
+};
+
+struct DatasetFit {
+  std::vector<SubjectFit> subjects;
+  // Eta shrinkage per variability parameter: 1 - SD(eta estimates) / omega SD (population
+  // prior only; NaN with fewer than two subjects).
+  std::vector<double> shrinkage;
+};
+
+// Fits subject `subject_index` of `data` (read for `model`). Errors name the subject and, where
+// one is at fault, the record's line: no observations, an observation the model predicts as 0
+// under a proportional error, parameters the data cannot identify (singular Hessian, naming the
+// parameters), a numerical failure with the solver's message.
+Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t subject_index,
+                              const FitOptions& options);
+Result<DatasetFit> FitDataset(const Model& model, const Dataset& data, const FitOptions& options);
+
+// -2 log posterior (the objective above) at `eta` for one subject; for tests and tools.
+Result<double> SubjectObjective(const Model& model, const Dataset& data, size_t subject_index,
+                                const FitOptions& options, const std::vector<double>& eta);
+
+}  // namespace medtwin
+
+#endif  // MEDTWIN_ESTIMATE_H_

@@ -1,0 +1,329 @@
+// MAP / maximum-likelihood estimation (NLopt L-BFGS), Laplace covariance and SIR.
+#include <nlopt.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "estimate/posterior.h"
+#include "medtwin/estimate.h"
+
+namespace medtwin {
+namespace {
+
+// Etas stay within +-kEtaBound (a factor e^10 on the parameter): a fit that runs there is
+// reported as unidentified, not returned.
+constexpr double kEtaBound = 10.0;
+constexpr double kGradientStep = 1e-5;  // central differences on eta (log scale)
+constexpr double kHessianStep = 2e-3;
+constexpr double kInfeasible = 1e20;  // objective where parameters leave the model's bounds
+constexpr double kMaxLogSd = 5.0;     // Laplace SD of a log parameter beyond which it is unknown
+
+struct OptimState {
+  Posterior* post;
+  int evaluations = 0;
+  Status error;
+};
+
+Result<double> Evaluate(OptimState* s, const double* eta) {
+  ++s->evaluations;
+  auto v = s->post->Objective(eta);
+  if (!v.ok() && v.status().code() == StatusCode::kInvalidArgument && s->evaluations > 1) {
+    return kInfeasible;  // out of the model's parameter bounds: the line search backs off
+  }
+  return v;
+}
+
+double NloptObjective(unsigned n, const double* x, double* grad, void* data) {
+  auto* s = static_cast<OptimState*>(data);
+  auto f = Evaluate(s, x);
+  if (!f.ok()) {
+    s->error = f.status();
+    return HUGE_VAL;
+  }
+  if (grad != nullptr) {
+    std::vector<double> xp(x, x + n);
+    for (unsigned i = 0; i < n; ++i) {
+      const double h = kGradientStep * std::max(1.0, std::fabs(x[i]));
+      xp[i] = x[i] + h;
+      auto up = Evaluate(s, xp.data());
+      xp[i] = x[i] - h;
+      auto down = Evaluate(s, xp.data());
+      xp[i] = x[i];
+      if (!up.ok() || !down.ok()) {
+        s->error = !up.ok() ? up.status() : down.status();
+        return HUGE_VAL;
+      }
+      grad[i] = (*up - *down) / (2.0 * h);
+    }
+  }
+  return *f;
+}
+
+const char* StopReason(nlopt_result r) {
+  switch (r) {
+    case NLOPT_SUCCESS:
+      return "converged";
+    case NLOPT_STOPVAL_REACHED:
+      return "objective reached the stop value";
+    case NLOPT_FTOL_REACHED:
+      return "converged (objective change below tolerance)";
+    case NLOPT_XTOL_REACHED:
+      return "converged (parameter change below tolerance)";
+    case NLOPT_MAXEVAL_REACHED:
+      return "stopped: evaluation limit reached";
+    case NLOPT_MAXTIME_REACHED:
+      return "stopped: time limit reached";
+    case NLOPT_ROUNDOFF_LIMITED:
+      return "stopped: roundoff limited (the optimum is as precise as the objective allows)";
+    case NLOPT_FORCED_STOP:
+      return "stopped: the objective failed";
+    default:
+      return "failed";
+  }
+}
+
+// Hessian of OFV at x by central differences (exact for quadratics up to rounding).
+Result<Eigen::MatrixXd> Hessian(Posterior* post, const std::vector<double>& x, double f0) {
+  const int n = static_cast<int>(x.size());
+  Eigen::MatrixXd h(n, n);
+  std::vector<double> y = x;
+  auto at = [&](int i, double di, int j, double dj) -> Result<double> {
+    y = x;
+    y[i] += di;
+    y[j] += dj;
+    return post->Objective(y.data());
+  };
+  for (int i = 0; i < n; ++i) {
+    const double hi = kHessianStep;
+    auto up = at(i, hi, i, 0.0), down = at(i, -hi, i, 0.0);
+    if (!up.ok()) return up.status();
+    if (!down.ok()) return down.status();
+    h(i, i) = (*up - 2.0 * f0 + *down) / (hi * hi);
+    for (int j = 0; j < i; ++j) {
+      const double hj = kHessianStep;
+      auto pp = at(i, hi, j, hj), pm = at(i, hi, j, -hj), mp = at(i, -hi, j, hj),
+           mm = at(i, -hi, j, -hj);
+      for (const auto* r : {&pp, &pm, &mp, &mm}) {
+        if (!r->ok()) return r->status();
+      }
+      h(i, j) = h(j, i) = (*pp - *pm - *mp + *mm) / (4.0 * hi * hj);
+    }
+  }
+  return h;
+}
+
+// The parameters that dominate an eigenvector, for "cannot identify" messages.
+std::string Dominant(const ModelSpec& spec, const Eigen::VectorXd& v) {
+  std::string names;
+  for (int i = 0; i < v.size(); ++i) {
+    if (std::fabs(v(i)) < 0.3) continue;
+    names += (names.empty() ? "" : " and ") + spec.variability.parameters[i];
+  }
+  return names;
+}
+
+// Sampling-importance-resampling around the MAP (DOMAIN.md 3.4).
+Status Sir(Posterior* post, const FitOptions& o, SubjectFit* fit) {
+  const int n = post->num_etas();
+  const Eigen::Map<const Eigen::MatrixXd> cov(fit->covariance.data(), n, n);
+  const Eigen::Map<const Eigen::VectorXd> mode(fit->eta.data(), n);
+  Eigen::LLT<Eigen::MatrixXd> llt(cov);
+  if (llt.info() != Eigen::Success) return Status::Numerical("SIR: Laplace covariance not usable");
+  const Eigen::MatrixXd l = llt.matrixL();
+  const Eigen::MatrixXd l_inv =
+      l.triangularView<Eigen::Lower>().solve(Eigen::MatrixXd::Identity(n, n));
+  std::mt19937_64 rng(o.seed);
+  std::normal_distribution<double> normal;
+  std::chi_squared_distribution<double> chi2(1.0);
+  std::vector<double> draws, log_w;
+  draws.reserve(static_cast<size_t>(o.sir_proposals) * n);
+  Eigen::VectorXd z(n), eta(n);
+  for (int k = 0; k < o.sir_proposals; ++k) {
+    for (int i = 0; i < n; ++i) z(i) = normal(rng);
+    const double scale = std::sqrt(1.0 / chi2(rng));  // t with 1 df = normal / sqrt(chi2_1)
+    const Eigen::VectorXd u = z * scale;              // standardised proposal
+    if (u.norm() > 6.0) continue;                     // beyond 6 SD: rejected
+    eta = mode + l * u;
+    auto ofv = post->Objective(eta.data());
+    if (!ofv.ok()) {
+      if (ofv.status().code() == StatusCode::kInvalidArgument) continue;  // out of bounds
+      return ofv.status().WithContext("SIR");
+    }
+    // log proposal density (up to a constant): multivariate t, 1 df: -(1 + n)/2 ln(1 + u'u).
+    const double log_q = -0.5 * (1.0 + n) * std::log1p((l_inv * (eta - mode)).squaredNorm());
+    log_w.push_back(-0.5 * *ofv - log_q);
+    draws.insert(draws.end(), eta.data(), eta.data() + n);
+  }
+  if (log_w.empty()) return Status::Numerical("SIR: no proposal had a finite posterior");
+  const double max_lw = *std::max_element(log_w.begin(), log_w.end());
+  std::vector<double> w(log_w.size());
+  double sum = 0.0, sum2 = 0.0;
+  for (size_t k = 0; k < w.size(); ++k) {
+    w[k] = std::exp(log_w[k] - max_lw);
+    sum += w[k];
+    sum2 += w[k] * w[k];
+  }
+  fit->sir_effective_size = sum * sum / sum2;
+  std::discrete_distribution<size_t> pick(w.begin(), w.end());
+  fit->sir_draws.clear();
+  fit->sir_draws.reserve(static_cast<size_t>(o.sir_resamples) * n);
+  for (int k = 0; k < o.sir_resamples; ++k) {
+    const size_t j = pick(rng);
+    fit->sir_draws.insert(fit->sir_draws.end(), draws.begin() + j * n, draws.begin() + (j + 1) * n);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* ToString(PriorKind p) { return p == PriorKind::kPopulation ? "population" : "none"; }
+
+Result<PriorKind> PriorKindFromString(const std::string& s) {
+  if (s == "population") return PriorKind::kPopulation;
+  if (s == "none") return PriorKind::kNone;
+  return Status::Invalid("unknown prior '" + s + "' (expected population or none)");
+}
+
+Status FitOptions::Validate() const {
+  MEDTWIN_RETURN_IF_ERROR(sim.Validate());
+  if (max_evaluations <= 0) return Status::Invalid("max_evaluations must be > 0");
+  if (!(xtol > 0.0)) return Status::Invalid("xtol must be > 0");
+  if (sir_proposals < 0) return Status::Invalid("sir_proposals must be >= 0");
+  if (sir_proposals > 0 && sir_resamples <= 0) return Status::Invalid("sir_resamples must be > 0");
+  return Status::Ok();
+}
+
+Result<double> SubjectObjective(const Model& model, const Dataset& data, size_t subject_index,
+                                const FitOptions& options, const std::vector<double>& eta) {
+  auto post = Posterior::Make(model, data, subject_index, options);
+  if (!post.ok()) return post.status();
+  if (static_cast<int>(eta.size()) != (*post)->num_etas()) {
+    return Status::Invalid("expected " + std::to_string((*post)->num_etas()) + " etas");
+  }
+  return (*post)->Objective(eta.data());
+}
+
+Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t subject_index,
+                              const FitOptions& options) {
+  auto made = Posterior::Make(model, data, subject_index, options);
+  if (!made.ok()) return made.status();
+  Posterior* post = made->get();
+  const ModelSpec& spec = model.spec();
+  const int n = post->num_etas();
+  SubjectFit fit;
+  fit.id = post->subject_id();
+  const std::string who = "subject " + fit.id;
+
+  // Minimise OFV from eta = 0 (the population typical individual).
+  std::vector<double> x(n, 0.0), lo(n, -kEtaBound), hi(n, kEtaBound);
+  OptimState state{post, 0, Status::Ok()};
+  nlopt_opt opt = nlopt_create(NLOPT_LD_LBFGS, n);
+  nlopt_set_min_objective(opt, NloptObjective, &state);
+  nlopt_set_lower_bounds(opt, lo.data());
+  nlopt_set_upper_bounds(opt, hi.data());
+  nlopt_set_xtol_abs1(opt, options.xtol);
+  nlopt_set_ftol_abs(opt, 1e-12);
+  nlopt_set_maxeval(opt, options.max_evaluations);
+  double f = 0.0;
+  const nlopt_result r = nlopt_optimize(opt, x.data(), &f);
+  nlopt_destroy(opt);
+  if (!state.error.ok()) return state.error.WithContext(who);
+  if (r < 0 && r != NLOPT_ROUNDOFF_LIMITED) {
+    return Status::Numerical(who + ": the optimiser failed (" + StopReason(r) + ")");
+  }
+  fit.evaluations = state.evaluations;
+  fit.converged = r > 0 || r == NLOPT_ROUNDOFF_LIMITED;
+  fit.stop_reason = StopReason(r);
+  auto at_mode = post->Objective(x.data());
+  if (!at_mode.ok()) return at_mode.status().WithContext(who);
+  fit.objective = *at_mode;
+  fit.eta = x;
+  for (int i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) > 0.999 * kEtaBound) {
+      return Status::Invalid(who + ": the estimate of " + spec.variability.parameters[i] +
+                             " ran to its bound (a factor e^" + std::to_string(kEtaBound) +
+                             "); the data do not determine it" +
+                             (post->has_prior() ? "" : " (fit with the population prior)"));
+    }
+  }
+
+  // Laplace: covariance = (H / 2)^-1, H the Hessian of OFV = -2 log posterior.
+  auto h = Hessian(post, x, fit.objective);
+  if (!h.ok()) return h.status().WithContext(who);
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(*h);
+  const Eigen::VectorXd lambda = eig.eigenvalues();
+  const double lmax = lambda.maxCoeff(), lmin = lambda.minCoeff();
+  if (!(lmin > 1e-9 * std::max(lmax, 1e-300))) {
+    return Status::Invalid(
+        who + ": the data cannot identify " + Dominant(spec, eig.eigenvectors().col(0)) +
+        " (the posterior is flat in that direction: Hessian eigenvalue " + std::to_string(lmin) +
+        ")" + (post->has_prior() ? "" : "; fit with the population prior"));
+  }
+  fit.condition_number = lmax / lmin;
+  const Eigen::MatrixXd cov = (0.5 * *h).inverse();
+  fit.covariance.assign(cov.data(), cov.data() + n * n);
+  // Practically flat: one SD of the estimate spans more than a factor e^kMaxLogSd.
+  for (int i = 0; i < n; ++i) {
+    if (std::sqrt(cov(i, i)) > kMaxLogSd) {
+      return Status::Invalid(who + ": the data cannot identify " +
+                             Dominant(spec, eig.eigenvectors().col(0)) + " (the SD of log " +
+                             spec.variability.parameters[i] + " is " +
+                             std::to_string(std::sqrt(cov(i, i))) + ")" +
+                             (post->has_prior() ? "" : "; fit with the population prior"));
+    }
+  }
+
+  MEDTWIN_RETURN_IF_ERROR(post->Parameters(x.data(), &fit.parameters));
+  std::vector<double> ipred, pred;
+  MEDTWIN_RETURN_IF_ERROR(post->Predict(x.data(), &ipred));
+  const std::vector<double> zero(n, 0.0);
+  MEDTWIN_RETURN_IF_ERROR(post->Predict(zero.data(), &pred));
+  int censored = 0;
+  for (size_t k = 0; k < post->observations().size(); ++k) {
+    FittedObservation o = post->observations()[k];
+    o.pred = pred[k];
+    o.ipred = ipred[k];
+    o.res = o.dv - o.ipred;
+    const ResidualError& e = post->error(o.observable);
+    const bool log_scale = e.model == ErrorModel::kExponential;
+    const double r_scaled = log_scale ? std::log(o.dv / o.ipred) : o.res;
+    o.iwres = o.censored ? std::nan("") : r_scaled / e.Sd(o.ipred);
+    censored += o.censored;
+    fit.observations.push_back(o);
+  }
+  if (censored == static_cast<int>(fit.observations.size())) {
+    fit.warnings.push_back("all " + std::to_string(censored) +
+                           " observations are below the quantification limit: the estimate "
+                           "rests on the prior and the limits");
+  }
+  if (options.sir_proposals > 0) MEDTWIN_RETURN_IF_ERROR(Sir(post, options, &fit));
+  return fit;
+}
+
+Result<DatasetFit> FitDataset(const Model& model, const Dataset& data, const FitOptions& options) {
+  DatasetFit out;
+  for (size_t s = 0; s < data.subjects.size(); ++s) {
+    auto fit = FitSubject(model, data, s, options);
+    if (!fit.ok()) return fit.status();
+    out.subjects.push_back(std::move(fit).value());
+  }
+  const ModelSpec& spec = model.spec();
+  const size_t n = spec.variability.parameters.size();
+  const size_t m = out.subjects.size();
+  out.shrinkage.assign(n, std::nan(""));
+  if (options.prior != PriorKind::kPopulation || m < 2) return out;
+  for (size_t i = 0; i < n; ++i) {
+    double mean = 0.0, ss = 0.0;
+    for (const auto& f : out.subjects) mean += f.eta[i];
+    mean /= static_cast<double>(m);
+    for (const auto& f : out.subjects) ss += (f.eta[i] - mean) * (f.eta[i] - mean);
+    const double sd = std::sqrt(ss / static_cast<double>(m - 1));
+    out.shrinkage[i] = 1.0 - sd / std::sqrt(spec.variability.omega[i * n + i]);
+  }
+  return out;
+}
+
+}  // namespace medtwin

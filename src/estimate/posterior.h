@@ -1,0 +1,60 @@
+// The -2 log posterior of one subject's random effects (include/medtwin/estimate.h): the
+// observations, the residual error models, the prior, and one simulator to predict with.
+#ifndef MEDTWIN_ESTIMATE_POSTERIOR_H_
+#define MEDTWIN_ESTIMATE_POSTERIOR_H_
+
+#include <Eigen/Dense>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "medtwin/estimate.h"
+
+namespace medtwin {
+
+class Posterior {
+ public:
+  // Validates the subject for fitting (observations present, error models usable, omega
+  // positive definite with a prior).
+  static Result<std::unique_ptr<Posterior>> Make(const Model& model, const Dataset& data,
+                                                 size_t subject_index, const FitOptions& options);
+
+  int num_etas() const { return n_; }
+  const std::string& subject_id() const { return data_.subjects[subject_].id; }
+  const std::vector<FittedObservation>& observations() const { return obs_; }
+  const Eigen::MatrixXd& omega() const { return omega_; }
+  bool has_prior() const { return options_.prior == PriorKind::kPopulation; }
+  // The residual error model in force for an observable (the model's, or the override).
+  const ResidualError& error(int observable) const { return error_[observable]; }
+
+  // OFV at eta (num_etas values). kInvalidArgument when the individual parameters are out of
+  // the model's bounds (the optimiser treats that as infeasible).
+  Result<double> Objective(const double* eta);
+  // Predictions of every observation at eta, into observations()' order.
+  Status Predict(const double* eta, std::vector<double>* f);
+  // Individual parameters at the first record's covariates.
+  Status Parameters(const double* eta, std::vector<double>* p) const;
+
+ private:
+  Posterior(const Model& model, const Dataset& data, size_t subject, const FitOptions& options);
+  // One observation's contribution to OFV at prediction f; errors name the record's line.
+  Result<double> Contribution(const FittedObservation& o, double f) const;
+
+  const Model& model_;
+  const Dataset& data_;
+  size_t subject_;
+  FitOptions options_;
+  int n_ = 0;
+  std::vector<double> theta_;
+  std::vector<ResidualError> error_;
+  Eigen::MatrixXd omega_, omega_inv_;
+  double prior_constant_ = 0.0;  // ln|2 pi Omega|
+  std::vector<FittedObservation> obs_;
+  std::vector<int> obs_of_record_;  // per record: index into obs_, or -1
+  std::unique_ptr<Simulator> sim_;
+  OutputRequest request_;
+};
+
+}  // namespace medtwin
+
+#endif  // MEDTWIN_ESTIMATE_POSTERIOR_H_
