@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "medtwin/estimate.h"
+
 namespace {
 
 using ::testing::HasSubstr;
@@ -433,4 +437,61 @@ TEST(Cli, SimulateT1dVirtualPatientFromParameterTable) {
       Medtwin("simulate pk1cmt --data " + pk + " --params-file " + bad + " --params-set p1");
   EXPECT_EQ(nonnum.exit_code, 2);
   EXPECT_THAT(nonnum.err, HasSubstr("bad_params.csv line 2, column CL: 'heavy'"));
+}
+
+// `medtwin fit`: one JSON document with every ID's estimates, uncertainty and diagnostics; the
+// estimate must match the library's FitSubject on the same data (the CLI adds nothing).
+TEST(Cli, FitWritesEstimatesPerId) {
+  const std::string csv =
+      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,CENS,WT,AGE,SEX,SCR\n"
+      "1,0,1,1000,1000,12,5,.,1,0,80,60,0,1.1\n"
+      "1,11.5,0,0,0,0,0,12.1,0,0,80,60,0,1.1\n"
+      "1,13,0,0,0,0,0,28.4,0,0,80,60,0,1.1\n"
+      "2,0,1,1500,750,12,5,.,1,0,95,45,1,0.9\n"
+      "2,23.5,0,0,0,0,0,4,0,1,95,45,1,0.9\n"
+      "2,25,0,0,0,0,0,22.0,0,0,95,45,1,0.9\n";
+  const std::string data = WriteFile("fit_levels.csv", csv);
+  const std::string out = TempDir() + "/fit.json";
+  CliRun r = Medtwin("fit vancomycin_goti2018 --data " + data + " --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(Slurp(out));
+  ASSERT_EQ(j["subjects"].size(), 2u);
+  EXPECT_EQ(j["model"], "vancomycin_goti2018");
+  EXPECT_EQ(j["shrinkage"].size(), 3u);
+  auto model = std::move(medtwin::MakeModel("vancomycin_goti2018")).value();
+  auto ds = medtwin::ReadDataset(csv, *model);
+  ASSERT_TRUE(ds.ok());
+  for (size_t s = 0; s < 2; ++s) {
+    const nlohmann::json& subject = j["subjects"][s];
+    auto fit = medtwin::FitSubject(*model, *ds, s, medtwin::FitOptions{});
+    ASSERT_TRUE(fit.ok());
+    EXPECT_EQ(subject["id"], fit->id);
+    EXPECT_TRUE(subject["summary"]["converged"].get<bool>());
+    const nlohmann::json& cl = subject["estimates"]["CL"];
+    EXPECT_DOUBLE_EQ(cl["value"].get<double>(), fit->parameters[0]);
+    EXPECT_LT(cl["ci90"][0].get<double>(), fit->parameters[0]);
+    EXPECT_GT(cl["ci90"][1].get<double>(), fit->parameters[0]);
+    EXPECT_EQ(subject["eta_covariance"].size(), 3u);
+    EXPECT_EQ(subject["observations"].size(), 2u);
+  }
+  // Subject 2's first level is below the limit: flagged, without a weighted residual.
+  EXPECT_TRUE(j["subjects"][1]["observations"][0]["censored"].get<bool>());
+  EXPECT_TRUE(j["subjects"][1]["observations"][0]["iwres"].is_null());
+}
+
+TEST(Cli, FitRefusesWhatItCannotFit) {
+  const std::string head = "ID,TIME,EVID,AMT,RATE,DV,MDV,WT,AGE,SEX,SCR\n";
+  const std::string dose = "1,0,1,1000,1000,.,1,80,60,0,1.1\n";
+  CliRun none =
+      Medtwin("fit vancomycin_goti2018 --data " + WriteFile("no_levels.csv", head + dose));
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_THAT(none.err, HasSubstr("subject 1 has no observations"));
+  const std::string one = WriteFile("one_level.csv", head + dose + "1,6,0,0,0,20,0,80,60,0,1.1\n");
+  CliRun bad_prior = Medtwin("fit vancomycin_goti2018 --prior flat --data " + one);
+  EXPECT_EQ(bad_prior.exit_code, 2);
+  EXPECT_THAT(bad_prior.err, HasSubstr("--prior: unknown prior 'flat'"));
+  CliRun bad_error =
+      Medtwin("fit vancomycin_goti2018 --error proportional --sigma-prop 0 --data " + one);
+  EXPECT_EQ(bad_error.exit_code, 2);
+  EXPECT_THAT(bad_error.err, HasSubstr("--error proportional needs --sigma-prop > 0"));
 }

@@ -26,6 +26,7 @@ medtwin_test(nmtests_conformance_test tests/nmtests_conformance_test.cc)
 if(TARGET medtwin)
   medtwin_test(cli_test tests/cli_test.cc)
   add_dependencies(cli_test medtwin)
+  target_link_libraries(cli_test PRIVATE nlohmann_json::nlohmann_json)
 endif()
 
 # --- SBML (src/sbml)

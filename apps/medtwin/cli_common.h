@@ -54,7 +54,7 @@ struct CommonArgs {
   std::string model, data, times, params_file, params_set;
   std::vector<std::string> params;
   SolverFlags solver;
-  void Add(CLI::App* app, const std::string& data_help);
+  void Add(CLI::App* app, const std::string& data_help, bool with_times = true);
 };
 
 // Everything a run needs, parsed and validated; the dataset is read last, so option errors are
@@ -75,6 +75,7 @@ void SetupModels(CLI::App& app, int* exit_code);
 void SetupSimulate(CLI::App& app, int* exit_code);
 void SetupPopulation(CLI::App& app, int* exit_code);
 void SetupSbmlTest(CLI::App& app, int* exit_code);
+void SetupFit(CLI::App& app, int* exit_code);
 
 }  // namespace medtwin::cli
 

@@ -148,7 +148,7 @@ Result<SimOptions> SolverFlags::ToOptions() const {
   return o;
 }
 
-void CommonArgs::Add(CLI::App* app, const std::string& data_help) {
+void CommonArgs::Add(CLI::App* app, const std::string& data_help, bool with_times) {
   app->add_option("MODEL", model, "model name (see `medtwin models`), e.g. pk2cmt")->required();
   app->add_option("--data", data, data_help)->required();
   app->add_option("--param", params, "override a typical value: NAME=VALUE (repeatable)");
@@ -156,9 +156,11 @@ void CommonArgs::Add(CLI::App* app, const std::string& data_help) {
                   "CSV of named parameter sets (first column: set name; other columns: "
                   "parameters), e.g. a virtual-patient table");
   app->add_option("--params-set", params_set, "the row of --params-file to use, e.g. adult#001");
-  app->add_option("--times", times,
-                  "output grid START:STEP:END in the model's time unit (default: the dataset's "
-                  "observation rows)");
+  if (with_times) {
+    app->add_option("--times", times,
+                    "output grid START:STEP:END in the model's time unit (default: the dataset's "
+                    "observation rows)");
+  }
   solver.Add(app);
 }
 

@@ -222,6 +222,36 @@ TEST(DatasetTest, CmtByNameAndCompartmentOff) {
   EXPECT_EQ(r[3].state, 0);
 }
 
+TEST(DatasetTest, DvidNamesTheObservableAndCensMarksLevelsBelowTheLimit) {
+  const std::unique_ptr<Model> pk = std::move(MakeModel("pk1cmt")).value();
+  Dataset ds = MustRead(
+      "ID,TIME,AMT,EVID,DV,DVID,CENS\n"
+      "1,0,100,1,.,.,.\n"
+      "1,1,0,0,5,CP,0\n"
+      "1,2,0,0,0.5,1,1\n"
+      "1,3,0,0,4,.,\n",
+      *pk);
+  const auto& r = ds.subjects.at(0).records;
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[1].observable, 0);
+  EXPECT_FALSE(r[1].censored);
+  EXPECT_EQ(r[2].observable, 0);
+  EXPECT_TRUE(r[2].censored);
+  EXPECT_DOUBLE_EQ(r[2].dv, 0.5);
+  EXPECT_EQ(r[3].observable, 0);
+  EXPECT_FALSE(r[3].censored);
+  const std::string head = "ID,TIME,AMT,EVID,DV,DVID\n1,0,100,1,.,.\n";
+  auto unknown = ReadDataset(head + "1,1,0,0,3,AUC\n", *pk);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(unknown.status().message(),
+              HasSubstr("line 3, column DVID: no observable 'AUC' in model 'pk1cmt' "
+                        "(observables: CP)"));
+  auto number = ReadDataset(head + "1,1,0,0,3,2\n", *pk);
+  ASSERT_FALSE(number.ok());
+  EXPECT_THAT(number.status().message(),
+              HasSubstr("line 3, column DVID: no observable number 2; model 'pk1cmt' has 1..1"));
+}
+
 TEST(DatasetTest, ReadsModifierColumns) {
   Dataset ds = MustRead(
       "ID,TIME,AMT,CMT,RATE,F1,alag1,R2,D2\n"
@@ -545,6 +575,14 @@ std::vector<BadCase> BadCases() {
        "ID,TIME,AMT\n\"1\"x,0,100\n",
        kInv,
        {"line 2", "text after the closing quote of field 1"}},
+      {"CensNotZeroOrOne",
+       "ID,TIME,AMT,EVID,DV,CENS\n1,0,100,1,.,0\n1,1,0,0,3,-1\n",
+       kInv,
+       {"line 3, column CENS", "CENS must be 0 or 1"}},
+      {"CensOnADose",
+       "ID,TIME,AMT,EVID,DV,CENS\n1,0,100,1,.,1\n",
+       kInv,
+       {"line 2, column CENS", "needs an observation record with a DV"}},
       {"TooManyBytes", Std(d), kInv, {"test: input is", "max_bytes=20"}, false, 20},
       {"TooManyRecords",
        Std(d + d + d),
