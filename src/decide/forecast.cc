@@ -1,0 +1,142 @@
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "medtwin/decide.h"
+
+namespace medtwin {
+namespace {
+
+// Percentile q (0..100) of sorted values, linear between order statistics (type 7).
+double Percentile(const std::vector<double>& sorted, double q) {
+  const double pos = q / 100.0 * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+// One observation drawn around prediction f.
+double WithResidual(const ResidualError& e, double f, double z) {
+  if (e.model == ErrorModel::kExponential) return f * std::exp(e.Sd(f) * z);
+  return f + e.Sd(f) * z;
+}
+
+}  // namespace
+
+IndividualPosterior IndividualPosterior::FromFit(const SubjectFit& fit, std::vector<double> theta,
+                                                 std::vector<ResidualError> error) {
+  IndividualPosterior p;
+  p.theta = std::move(theta);
+  p.error = std::move(error);
+  p.mode = fit.eta;
+  p.covariance = fit.covariance;
+  p.draws = fit.sir_draws;
+  return p;
+}
+
+Status ForecastOptions::Validate() const {
+  MEDTWIN_RETURN_IF_ERROR(sim.Validate());
+  if (percentiles.empty()) return Status::Invalid("percentiles: none given");
+  for (size_t i = 0; i < percentiles.size(); ++i) {
+    if (!(percentiles[i] >= 0.0 && percentiles[i] <= 100.0)) {
+      return Status::Invalid("percentile " + std::to_string(percentiles[i]) +
+                             " is outside [0, 100]");
+    }
+    if (i > 0 && !(percentiles[i] > percentiles[i - 1])) {
+      return Status::Invalid("percentiles must increase");
+    }
+  }
+  if (draws <= 0) return Status::Invalid("draws must be > 0");
+  return Status::Ok();
+}
+
+Result<std::vector<double>> PosteriorDraws(const IndividualPosterior& posterior, int m,
+                                           uint64_t seed) {
+  const size_t n = posterior.mode.size();
+  if (n == 0) return Status::Invalid("the posterior has no random effects");
+  std::vector<double> out;
+  out.reserve(static_cast<size_t>(m) * n);
+  if (!posterior.draws.empty()) {
+    const size_t available = posterior.draws.size() / n;
+    for (int k = 0; k < m; ++k) {
+      const size_t j = static_cast<size_t>(k) % available;
+      out.insert(out.end(), posterior.draws.begin() + j * n, posterior.draws.begin() + (j + 1) * n);
+    }
+    return out;
+  }
+  if (posterior.covariance.size() != n * n) {
+    return Status::Invalid("the posterior has no covariance (expected " + std::to_string(n * n) +
+                           " values)");
+  }
+  const Eigen::Map<const Eigen::MatrixXd> cov(posterior.covariance.data(), n, n);
+  Eigen::LLT<Eigen::MatrixXd> llt(cov);
+  if (llt.info() != Eigen::Success) {
+    return Status::Invalid("the posterior covariance is not positive definite");
+  }
+  const Eigen::MatrixXd l = llt.matrixL();
+  const Eigen::Map<const Eigen::VectorXd> mode(posterior.mode.data(), n);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal;
+  Eigen::VectorXd z(n);
+  for (int k = 0; k < m; ++k) {
+    for (size_t i = 0; i < n; ++i) z(i) = normal(rng);
+    const Eigen::VectorXd eta = mode + l * z;
+    out.insert(out.end(), eta.data(), eta.data() + n);
+  }
+  return out;
+}
+
+Result<SubjectForecast> ForecastSubject(const Model& model, const Dataset& regimen,
+                                        size_t subject_index, const IndividualPosterior& posterior,
+                                        const ForecastOptions& options) {
+  MEDTWIN_RETURN_IF_ERROR(options.Validate());
+  if (subject_index >= regimen.subjects.size()) {
+    return Status::Invalid("subject index " + std::to_string(subject_index) + " out of range");
+  }
+  const std::string who = "subject " + regimen.subjects[subject_index].id;
+  const int no = model.num_observables();
+  if (posterior.error.size() != static_cast<size_t>(no)) {
+    return Status::Invalid(who + ": expected a residual error model per observable");
+  }
+  const size_t n = posterior.mode.size();
+  auto draws = PosteriorDraws(posterior, options.draws, options.seed);
+  if (!draws.ok()) return draws.status().WithContext(who);
+  Simulator sim(model, options.sim);
+  MEDTWIN_RETURN_IF_ERROR(sim.Init());
+  std::mt19937_64 rng(options.seed ^ 0x9E3779B97F4A7C15ULL);
+  std::normal_distribution<double> normal;
+  SubjectForecast fc;
+  fc.id = regimen.subjects[subject_index].id;
+  fc.num_percentiles = static_cast<int>(options.percentiles.size());
+  std::vector<std::vector<double>> samples;  // per (row, observable): one value per draw
+  for (int k = 0; k < options.draws; ++k) {
+    const std::vector<double> eta(draws->begin() + k * n, draws->begin() + (k + 1) * n);
+    auto out =
+        sim.Run(regimen, subject_index, options.request, IndividualInput{posterior.theta, eta});
+    if (!out.ok()) return out.status().WithContext(who + ", posterior draw " + std::to_string(k));
+    if (k == 0) {
+      fc.time = out->time_h;
+      fc.record = out->record;
+      samples.assign(out->rows() * no, std::vector<double>(options.draws));
+    }
+    for (size_t r = 0; r < out->rows(); ++r) {
+      for (int j = 0; j < no; ++j) {
+        double y = out->observables[r * no + j];
+        if (options.interval == IntervalKind::kObservation) {
+          y = WithResidual(posterior.error[j], y, normal(rng));
+        }
+        samples[r * no + j][k] = y;
+      }
+    }
+  }
+  fc.quantiles.reserve(samples.size() * options.percentiles.size());
+  for (auto& s : samples) {
+    std::sort(s.begin(), s.end());
+    for (double q : options.percentiles) fc.quantiles.push_back(Percentile(s, q));
+  }
+  return fc;
+}
+
+}  // namespace medtwin
