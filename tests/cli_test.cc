@@ -495,3 +495,50 @@ TEST(Cli, FitRefusesWhatItCannotFit) {
   EXPECT_EQ(bad_error.exit_code, 2);
   EXPECT_THAT(bad_error.err, HasSubstr("--error proportional needs --sigma-prop > 0"));
 }
+
+// `medtwin forecast`: the CSV has one column per observable and percentile, the percentiles
+// increase, the chart marks levels and doses, and an ID without a fit is refused.
+TEST(Cli, ForecastFromAFitWithIntervalsAndAChart) {
+  const std::string levels =
+      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
+      "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
+      "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
+      "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n";
+  const std::string fit = TempDir() + "/fc_fit.json";
+  CliRun f = Medtwin("fit vancomycin_goti2018 --data " + WriteFile("fc_levels.csv", levels) +
+                     " --out " + fit);
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  const std::string future =
+      WriteFile("fc_future.csv", levels +
+                                     "1,72,1,1250,1250,12,3,.,1,80,60,0,1.1\n"
+                                     "1,107.5,0,0,0,0,0,.,1,80,60,0,1.1\n");
+  const std::string svg = TempDir() + "/fc.svg";
+  CliRun r = Medtwin("forecast --fit " + fit + " --data " + future +
+                     " --percentiles 5,25,50,75,95 --plot " + svg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string header, row;
+  std::getline(lines, header);
+  EXPECT_EQ(header, "ID,TIME,CP_P5,CP_P25,CP_P50,CP_P75,CP_P95");
+  int rows = 0;
+  while (std::getline(lines, row)) {
+    ++rows;
+    std::vector<double> v;
+    std::stringstream cells(row);
+    std::string cell;
+    while (std::getline(cells, cell, ',')) v.push_back(std::stod(cell));
+    ASSERT_EQ(v.size(), 7u) << row;
+    for (size_t i = 3; i < v.size(); ++i) EXPECT_GT(v[i], v[i - 1]) << row;
+  }
+  EXPECT_EQ(rows, 3);  // the three observation rows of the regimen
+  const std::string chart = Slurp(svg);
+  EXPECT_THAT(chart, HasSubstr("<svg"));
+  EXPECT_THAT(chart, HasSubstr("90 % prediction interval"));
+  EXPECT_THAT(chart, HasSubstr("<title>28.4 at 13</title>"));  // a measured level
+  EXPECT_THAT(chart, HasSubstr("<title>dose 1250 mg at 72 h</title>"));
+  CliRun other =
+      Medtwin("forecast --fit " + fit + " --data " +
+              WriteFile("fc_other.csv", "ID,TIME,AMT,WT,AGE,SEX,SCR\n7,0,1000,80,60,0,1.1\n"));
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_THAT(other.err, HasSubstr("ID 7 of --data has no fit"));
+}

@@ -76,6 +76,7 @@ void SetupSimulate(CLI::App& app, int* exit_code);
 void SetupPopulation(CLI::App& app, int* exit_code);
 void SetupSbmlTest(CLI::App& app, int* exit_code);
 void SetupFit(CLI::App& app, int* exit_code);
+void SetupForecast(CLI::App& app, int* exit_code);
 
 }  // namespace medtwin::cli
 

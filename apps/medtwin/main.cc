@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   medtwin::cli::SetupPopulation(app, &exit_code);
   medtwin::cli::SetupSbmlTest(app, &exit_code);
   medtwin::cli::SetupFit(app, &exit_code);
+  medtwin::cli::SetupForecast(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
