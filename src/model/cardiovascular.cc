@@ -107,13 +107,14 @@ enum Param : int {
   kTau0 = kGain0 + kNumEffectors,   // 8 time constants, same order
   kDelay0 = kTau0 + kNumEffectors,  // 8 pure delays, same order
   kPcsClamp = kDelay0 + kNumEffectors,
+  kBaro,
   kEvaso,
   kNumParams
 };
 
 constexpr char kCirc[] = "Ursino 1998 (circulation parameters; DOMAIN.md 4.4)";
 constexpr char kHeart[] = "Ursino 1998 (heart parameters)";
-constexpr char kBaro[] = "Ursino 1998 (carotid baroreflex parameters)";
+constexpr char kBaroSrc[] = "Ursino 1998 (carotid baroreflex parameters)";
 constexpr char kEff[] = "Ursino 1998 (effector parameters)";
 constexpr char kBasal[] =
     "Ursino 1998 (effector value without sympathetic drive; equals the basal value minus "
@@ -186,21 +187,23 @@ const ParamDef kParamDefs[kNumParams] = {
     {"T0", "s", 0.58, 0.2, 3.0, "heart period without autonomic drive", kBasal},
     {"TSYS0", "s", 0.5, 0.05, 2.0, "systolic duration at zero heart rate", kHeart},
     {"KSYS", "s^2", 0.075, 0, 1.0, "shortening of systole with heart rate", kHeart},
-    {"PN", "mmHg", 92.0, 0, 300, "carotid sinus pressure at the centre of the sigmoid", kBaro},
-    {"KA", "mmHg", 11.758, kPos, kHuge, "slope of the afferent sigmoid", kBaro},
-    {"FMIN", "spikes/s", 2.52, 0, kHuge, "lower saturation of afferent activity", kBaro},
-    {"FMAX", "spikes/s", 47.78, 0, kHuge, "upper saturation of afferent activity", kBaro},
-    {"TAUZ", "s", 6.37, 0, kHuge, "afferent derivative (zero) time constant", kBaro},
-    {"TAUP", "s", 2.076, kPos, kHuge, "afferent pole time constant", kBaro},
-    {"FESINF", "spikes/s", 2.10, 0, kHuge, "sympathetic activity at high afferent activity", kBaro},
-    {"FES0", "spikes/s", 16.11, 0, kHuge, "sympathetic activity at zero afferent activity", kBaro},
-    {"KES", "s", 0.0675, kPos, kHuge, "sympathetic decay with afferent activity", kBaro},
-    {"FESMIN", "spikes/s", 2.66, 0, kHuge, "sympathetic threshold of the effectors", kBaro},
-    {"FEV0", "spikes/s", 3.2, 0, kHuge, "vagal activity at zero afferent activity", kBaro},
-    {"FEVINF", "spikes/s", 6.3, 0, kHuge, "vagal activity at high afferent activity", kBaro},
-    {"KEV", "spikes/s", 7.06, kPos, kHuge, "slope of the vagal sigmoid", kBaro},
+    {"PN", "mmHg", 92.0, 0, 300, "carotid sinus pressure at the centre of the sigmoid", kBaroSrc},
+    {"KA", "mmHg", 11.758, kPos, kHuge, "slope of the afferent sigmoid", kBaroSrc},
+    {"FMIN", "spikes/s", 2.52, 0, kHuge, "lower saturation of afferent activity", kBaroSrc},
+    {"FMAX", "spikes/s", 47.78, 0, kHuge, "upper saturation of afferent activity", kBaroSrc},
+    {"TAUZ", "s", 6.37, 0, kHuge, "afferent derivative (zero) time constant", kBaroSrc},
+    {"TAUP", "s", 2.076, kPos, kHuge, "afferent pole time constant", kBaroSrc},
+    {"FESINF", "spikes/s", 2.10, 0, kHuge, "sympathetic activity at high afferent activity",
+     kBaroSrc},
+    {"FES0", "spikes/s", 16.11, 0, kHuge, "sympathetic activity at zero afferent activity",
+     kBaroSrc},
+    {"KES", "s", 0.0675, kPos, kHuge, "sympathetic decay with afferent activity", kBaroSrc},
+    {"FESMIN", "spikes/s", 2.66, 0, kHuge, "sympathetic threshold of the effectors", kBaroSrc},
+    {"FEV0", "spikes/s", 3.2, 0, kHuge, "vagal activity at zero afferent activity", kBaroSrc},
+    {"FEVINF", "spikes/s", 6.3, 0, kHuge, "vagal activity at high afferent activity", kBaroSrc},
+    {"KEV", "spikes/s", 7.06, kPos, kHuge, "slope of the vagal sigmoid", kBaroSrc},
     {"FCS0", "spikes/s", 25.0, 0, kHuge, "afferent activity at the centre of the vagal sigmoid",
-     kBaro},
+     kBaroSrc},
     {"G_EMAXLV", "mmHg/mL/(spikes/s)", 0.475, -kHuge, kHuge, "gain on Emax,lv", kEff},
     {"G_EMAXRV", "mmHg/mL/(spikes/s)", 0.282, -kHuge, kHuge, "gain on Emax,rv", kEff},
     {"G_RSP", "mmHg*s/mL/(spikes/s)", 0.695, -kHuge, kHuge, "gain on Rsp", kEff},
@@ -228,6 +231,10 @@ const ParamDef kParamDefs[kNumParams] = {
     {"PCS_CLAMP", "mmHg", 0, 0, 300,
      "0: closed loop (carotid sinus pressure = arterial pressure); > 0: the carotid sinus is "
      "held at this pressure (open loop, isolated carotid sinus)",
+     kUser},
+    {"BARO", "1", 1, 0, 1,
+     "1: baroreflex effectors follow their drive; 0: effectors held at their present values "
+     "(open loop); the BAROREFLEX covariate multiplies it",
      kUser},
     {"EVASO", "1", 0, -0.9, 10,
      "vasoactive drug effect: fractional change of Rsp and Rep (0.3 = +30 %); the VASO "
@@ -385,7 +392,11 @@ ModelSpec CvsSpec() {
   s.covariates = {{"VASO", "1",
                    "vasoactive drug effect on Rsp and Rep (fraction), added to EVASO; may change "
                    "between records",
-                   0.0, false, false, -0.9, 10.0}};
+                   0.0, false, false, -0.9, 10.0},
+                  {"BAROREFLEX", "1",
+                   "1: reflex intact; 0: effectors held at their values from this record on "
+                   "(open loop); multiplies BARO",
+                   1.0, false, false, 0.0, 1.0}};
   const ResidualError none{ErrorModel::kAdditive, 0.0, 0.0, 0.0};
   s.observables = {
       {"HR", "1/min", "heart rate of the last completed beat (60 / its duration)", none},
@@ -419,6 +430,7 @@ class CvsUrsino1998 final : public Model {
                        std::span<const double> covariates, std::span<double> out) const override {
     MEDTWIN_RETURN_IF_ERROR(Model::Individualize(theta, eta, covariates, out));
     out[kEvaso] += covariates[0];
+    out[kBaro] *= covariates[1];
     if (!(out[kEvaso] > -0.9)) {
       return Status::Invalid("EVASO + VASO = " + internal::FormatNumber(out[kEvaso]) +
                              ": the peripheral resistances would fall by 90 % or more; expected "
@@ -493,7 +505,7 @@ void CvsUrsino1998::Rhs(double t, const double* x, const double* p, double* dxdt
       p_aff = delay > 0.0 ? PastAfferent(t - delay, x) : x[kPaff];
       last_delay = delay;
     }
-    dxdt[kDEmaxLv + e] = (Drive(e, p_aff, p) - x[kDEmaxLv + e]) / p[kTau0 + e];
+    dxdt[kDEmaxLv + e] = p[kBaro] * (Drive(e, p_aff, p) - x[kDEmaxLv + e]) / p[kTau0 + e];
   }
   dxdt[kPhase] = 1.0 / h.period;
 }
