@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdio>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -232,9 +231,6 @@ TEST(CvsUrsino1998, BaroreflexDefendsPressureAfterTenPercentHaemorrhage) {
   EXPECT_GT(hr1[0] - hr0[0], 3.0);
   // Open loop holds the effectors at their values at the switch (within-beat ripple of T).
   EXPECT_NEAR(hr1[1], hr0[1], 2.0);
-  std::printf(
-      "MAP %.2f -> %.2f closed, %.2f -> %.2f open; HR %.2f -> %.2f closed, %.2f -> %.2f open\n",
-      map0[0], map1[0], map0[1], map1[1], hr0[0], hr1[0], hr0[1], hr1[1]);
 }
 
 // Fluids into the veins raise filling pressure and output; a vasopressor (VASO covariate, +50 %
