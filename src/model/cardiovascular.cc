@@ -417,7 +417,8 @@ ModelSpec CvsSpec() {
                         internal::OmegaSquaredFromCv(0.10)})};
   s.covariate_formulas = {
       "Rsp = (RSP0 + dRsp) * (1 + EVASO + VASO), Rep = (REP0 + dRep) * (1 + EVASO + VASO)",
-      "T = T0 + dTs + dTv; theta = theta0 + dtheta for Emax,lv, Emax,rv, Vu,sv, Vu,ev"};
+      "T = T0 + dTs + dTv; theta = theta0 + dtheta for Emax,lv, Emax,rv, Vu,sv, Vu,ev",
+      "effector dynamics scaled by BARO * BAROREFLEX (0 = open loop, effectors held)"};
   s.default_dose_state = kVev;
   return s;
 }
