@@ -385,6 +385,32 @@ TEST(Cli, ViralAntiviralLowersTheTitre) {
   EXPECT_LT(Cell(strong.out, "V", "1", 8), Cell(strong.out, "V", "1", 1));
 }
 
+// Cardiovascular (seconds): a 10 % bleed over 1 min from t = 60 s raises HR and lowers MAP by
+// t = 150 s; the population runs and reports percentiles; a negative bleed rate names RATE.
+TEST(Cli, CardiovascularHaemorrhageThroughSimulateAndPopulation) {
+  const std::string data = WriteFile("cvs.csv",
+                                     "ID,TIME,EVID,CMT,AMT,RATE\n"
+                                     "1,0,0,.,.,.\n"
+                                     "1,60,0,.,.,.\n"
+                                     "1,60,1,haemorrhage,530,8.8333333333333333\n"
+                                     "1,150,0,.,.,.\n");
+  CliRun r = Medtwin("simulate cvs_ursino1998 --data " + data + " --rtol 1e-5 --atol 1e-5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("ID,TIME,HR,SBP,DBP,MAP,CO,SV,CVP,", 0), 0u) << r.out;
+  EXPECT_GT(Cell(r.out, "HR", "1", 150), Cell(r.out, "HR", "1", 60) + 2.0);
+  EXPECT_LT(Cell(r.out, "MAP", "1", 150), Cell(r.out, "MAP", "1", 60) - 2.0);
+  EXPECT_NEAR(Cell(r.out, "BV", "1", 150), 5300.0 - 530.0, 1e-2);
+  CliRun pop = Medtwin("population cvs_ursino1998 --data " + data +
+                       " --n 3 --seed 1 --rtol 1e-4 --atol 1e-4");
+  ASSERT_EQ(pop.exit_code, 0) << pop.err;
+  EXPECT_THAT(pop.out, HasSubstr("MAP_P50"));
+  const std::string bad =
+      WriteFile("cvs_bad.csv", "ID,TIME,EVID,CMT,AMT,RATE\n1,0,1,haemorrhage,100,-3\n");
+  CliRun e = Medtwin("simulate cvs_ursino1998 --data " + bad);
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_THAT(e.err, HasSubstr("RATE"));
+}
+
 }  // namespace
 
 // T1D end to end: a virtual patient from the shared table, basal insulin (u2ss * BW / 6000 U/min

@@ -3,11 +3,12 @@
 
 #include "medtwin/model.h"
 #include "model/bergman.h"
+#include "model/cardiovascular.h"
 #include "model/model_internal.h"
 #include "model/pd_models.h"
 #include "model/pk_models.h"
-#include "model/tumour_growth.h"
 #include "model/t1d_uvapadova.h"
+#include "model/tumour_growth.h"
 #include "model/vancomycin.h"
 #include "model/viral.h"
 #include "model/warfarin.h"
@@ -31,6 +32,7 @@ constexpr BaseModelEntry kBaseModels[] = {
     {"tgi_simeoni2004", &MakeTgiSimeoni2004},
     {"viral_baccam2006", &MakeViralBaccam2006},
     {"t1d_uvapadova", &MakeT1dUvaPadova},
+    {"cvs_ursino1998", &MakeCvsUrsino1998},
 };
 
 std::string Join(const std::vector<std::string>& names) {

@@ -36,10 +36,10 @@ std::string SharedParameter(const std::string& base, const std::string& link) {
 }
 
 TEST(RegistryTest, Lists) {
-  EXPECT_EQ(ListModels(),
-            (std::vector<std::string>{
-                "pk1cmt", "pk2cmt", "pk3cmt", "pk1cmt_mm", "vancomycin_goti2018", "bergman_minimal",
-                "warfarin_hamberg2007", "tgi_simeoni2004", "viral_baccam2006", "t1d_uvapadova"}));
+  EXPECT_EQ(ListModels(), (std::vector<std::string>{
+                              "pk1cmt", "pk2cmt", "pk3cmt", "pk1cmt_mm", "vancomycin_goti2018",
+                              "bergman_minimal", "warfarin_hamberg2007", "tgi_simeoni2004",
+                              "viral_baccam2006", "t1d_uvapadova", "cvs_ursino1998"}));
   EXPECT_EQ(ListPdLinks(),
             (std::vector<std::string>{"emax", "irm1", "irm2", "irm3", "irm4", "simeoni"}));
 }
