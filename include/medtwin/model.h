@@ -191,6 +191,9 @@ class Model {
   // True if Rhs, Observe, Roots or the events read past states (SBML delay()) through
   // StateHistory::Current(): the simulator then records the run's trajectory.
   virtual bool reads_history() const { return false; }
+  // How far back (model time units) such a model ever reads, for parameters p; older records
+  // are discarded so long runs keep bounded memory. Default: everything is kept.
+  virtual double HistoryHorizon(const double* p) const { return kInf; }
 
  private:
   ModelSpec spec_;

@@ -37,6 +37,10 @@ class StateHistory {
   void SetLastDerivative(const double* dxdt);
   // Forgets the records after t (the solver stepped past a point where the state then jumped).
   void TruncateAfter(double t);
+  // Keeps only what lies within `horizon` of the latest record (plus the record just before
+  // that window, for interpolation); Record() then discards older records as it goes, in
+  // batches so that each record is moved O(1) times. Default: keep everything.
+  void set_horizon(double horizon) { horizon_ = horizon; }
   void Clear();
 
   // State at time tau into x (num_states values). REQUIRES: !empty().
@@ -57,7 +61,10 @@ class StateHistory {
   };
 
  private:
+  void DiscardOld();
+
   int n_;
+  double horizon_ = 1e300;
   std::vector<double> times_;
   std::vector<double> x_;   // size() x n_
   std::vector<double> dx_;  // size() x n_

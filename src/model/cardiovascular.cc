@@ -441,6 +441,12 @@ class CvsUrsino1998 final : public Model {
   }
 
   bool reads_history() const override { return true; }
+  // The longest effector delay, plus two beats of the longest period for LastBeat.
+  double HistoryHorizon(const double* p) const override {
+    double d = 0.0;
+    for (int e = 0; e < kNumEffectors; ++e) d = std::max(d, p[kDelay0 + e]);
+    return d + 2.0 * kTMax;
+  }
 
   void InitialState(const double* p, double* x) const override;
   void Rhs(double t, const double* x, const double* p, double* dxdt) const override;

@@ -14,6 +14,19 @@ void StateHistory::Record(double t, const double* x, const double* dxdt) {
   times_.insert(times_.begin() + k, t);
   x_.insert(x_.begin() + k * n_, x, x + n_);
   dx_.insert(dx_.begin() + k * n_, dxdt, dxdt + n_);
+  // Amortised: act only once the window is twice the horizon.
+  if (times_.back() - times_.front() > 2.0 * horizon_) DiscardOld();
+}
+
+void StateHistory::DiscardOld() {
+  const double cut = times_.back() - horizon_;
+  // Keep the last record at or before the cut: interpolation at the cut needs it.
+  size_t first = std::upper_bound(times_.begin(), times_.end(), cut) - times_.begin();
+  if (first > 0) --first;
+  if (first == 0) return;
+  times_.erase(times_.begin(), times_.begin() + first);
+  x_.erase(x_.begin(), x_.begin() + first * n_);
+  dx_.erase(dx_.begin(), dx_.begin() + first * n_);
 }
 
 void StateHistory::SetLastDerivative(const double* dxdt) {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <thread>
 
 namespace medtwin {
@@ -88,6 +89,23 @@ TEST(StateHistory, BindingIsPerThreadAndScoped) {
     EXPECT_EQ(seen, nullptr);
   }
   EXPECT_EQ(StateHistory::Current(), nullptr);
+}
+
+}  // namespace
+}  // namespace medtwin
+
+namespace medtwin {
+namespace {
+
+TEST(StateHistory, AHorizonBoundsMemoryAndKeepsTheWindowExact) {
+  StateHistory h(1);
+  h.set_horizon(1.0);
+  for (int i = 0; i <= 10000; ++i) RecordCubic(&h, i * 0.01);  // t = 0 .. 100
+  EXPECT_LE(h.size(), 301u);        // at most twice the horizon (plus one) of 0.01 steps
+  EXPECT_LE(h.first_time(), 99.0);  // the whole window [99, 100] is still there
+  for (double tau = 99.0; tau <= 100.0; tau += 0.05) {
+    EXPECT_NEAR(At(h, tau), Cubic(tau), 1e-9 * std::fabs(Cubic(tau))) << "tau=" << tau;
+  }
 }
 
 }  // namespace

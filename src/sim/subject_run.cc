@@ -273,6 +273,12 @@ Result<SimOutput> SubjectRun::Execute() {
   std::optional<HistoryRecording> recording;
   if (model_.reads_history()) {
     history_ = std::make_unique<StateHistory>(n_);
+    double horizon = 0.0;  // the longest look-back over the subject's parameter rows
+    for (size_t row = 0; row * np_ < params_.size() || row == 0; ++row) {
+      horizon = std::max(horizon, model_.HistoryHorizon(params_.data() + row * np_));
+      if (np_ == 0) break;
+    }
+    history_->set_horizon(horizon);
     const std::vector<double> zero(n_, 0.0);
     history_->Record(t_h_, x_.data(), zero.data());
     bind_history.emplace(history_.get());
