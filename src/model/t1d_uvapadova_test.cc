@@ -259,6 +259,23 @@ TEST(T1dUvaPadova, ParameterTableErrorsNameFileLineAndColumn) {
   EXPECT_FALSE(ParameterTable::Parse("Name,BW\np1,70,3\n", "wide.csv").ok());
 }
 
+// Headers are matched to parameters ignoring case and spaces, so `BW` and `b w` would both be
+// parameter BW: the table is refused naming both columns instead of silently using the first.
+TEST(ParameterTable, HeadersEqualIgnoringCaseAndSpacesAreAnError) {
+  for (const char* second : {"bw", "B W"}) {
+    const std::string text = std::string("Name,BW,Vg,") + second + "\np1,70,1.9,80\n";
+    Result<ParameterTable> t = ParameterTable::Parse(text, "twice.csv");
+    ASSERT_FALSE(t.ok()) << second;
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+    const std::string& msg = t.status().message();
+    EXPECT_NE(msg.find("twice.csv line 1"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'BW'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::string("'") + second + "'"), std::string::npos) << msg;
+  }
+  // Distinct names still parse.
+  EXPECT_TRUE(ParameterTable::Parse("Name,BW,Vg\np1,70,1.9\n", "ok.csv").ok());
+}
+
 // The reference x0 columns are the patient's basal steady state (DOMAIN.md 4.1): the initial
 // state from the table agrees with the basal columns Gpb, Gtb, Ipb, Ib, Ilb, isc1ss, isc2ss.
 TEST(T1dUvaPadova, InitialStateFromTableIsTheBasalState) {
