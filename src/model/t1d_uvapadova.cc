@@ -88,6 +88,20 @@ struct NormalSubject {
   double m30() const { return heb * m1 / (1.0 - heb); }  // paper: m3(0) = HEb*m1/(1 - HEb)
 };
 
+// Below this plasma glucose (mg/dL) insulin-independent utilisation fades smoothly to zero
+// (LowGlucoseFactor); above it the model is the paper's. A medtwin deviation, see
+// docs/models/t1d_uvapadova.md ("Glucose stays positive").
+constexpr double kFsncFadeMgPerDl = 10.0;
+
+// 1 for g >= g_full, 0 for g <= 0, the cubic smoothstep in between (continuous with its first
+// derivative, so CVODES sees no kink).
+double LowGlucoseFactor(double g, double g_full) {
+  if (g >= g_full) return 1.0;
+  if (g <= 0.0) return 0.0;
+  const double s = g / g_full;
+  return s * s * (3.0 - 2.0 * s);
+}
+
 // Basal steady state of the normal-subject kinetics without insulin secretion at fasting glucose
 // Gb: tissue glucose from the tissue balance, basal insulin Ib from the plasma balance (EGP
 // equation), then the insulin compartments and the s.c. depot that a constant basal infusion
@@ -276,12 +290,18 @@ class T1dUvaPadova final : public Model {
     dxdt[kEmptied] = empty_mg_per_min;
 
     // Glucose kinetics, EGP, utilisation, renal excretion. EGP is kept >= 0 as in the UVA/Padova
-    // simulator.
+    // simulator. Glucose stays positive (medtwin deviation, docs): the paper's constant Fsnc
+    // fades to 0 below kFsncFadeMgPerDl, and Uid, which the paper's Michaelis-Menten term already
+    // makes vanish as Gt -> 0, reads Gt clipped at 0 so solver round-off below 0 can neither
+    // turn it into production nor reach its pole at Gt = -Km0. With EGP, Ra >= 0 and renal
+    // excretion 0 below ke2, dGp/dt >= 0 at Gp = 0 and dGt/dt >= 0 at Gt = 0.
     const double ra = p[kF] * absorb_mg_per_min / p[kBw];
     const double egp = std::max(0.0, p[kKp1] - p[kKp2] * x[kGp] - p[kKp3] * x[kId]);
     const double renal = x[kGp] > p[kKe2] ? p[kKe1] * (x[kGp] - p[kKe2]) : 0.0;
-    const double uid = (p[kVm0] + p[kVmx] * x[kX]) * x[kGt] / (p[kKm0] + x[kGt]);
-    dxdt[kGp] = egp + ra - p[kFsnc] - renal - p[kK1] * x[kGp] + p[kK2] * x[kGt];
+    const double uii = p[kFsnc] * LowGlucoseFactor(x[kGp], kFsncFadeMgPerDl * p[kVg]);
+    const double gt = std::max(x[kGt], 0.0);
+    const double uid = (p[kVm0] + p[kVmx] * x[kX]) * gt / (p[kKm0] + gt);
+    dxdt[kGp] = egp + ra - uii - renal - p[kK1] * x[kGp] + p[kK2] * x[kGt];
     dxdt[kGt] = -uid + p[kK1] * x[kGp] - p[kK2] * x[kGt];
 
     // Insulin kinetics without secretion (m3 = m30) and s.c. absorption (Kovatchev 2009).

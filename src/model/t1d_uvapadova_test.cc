@@ -456,6 +456,66 @@ TEST(T1dUvaPadova, InsulinBolusLowersGlucoseThroughUtilisationAndEgp) {
   }
 }
 
+// Glucose stays positive (a medtwin deviation, docs/models/t1d_uvapadova.md): the paper's
+// constant insulin-independent utilisation Fsnc would drain Gp below 0 (adult#001 given 100 U
+// reached BG -45.8 mg/dL at 900 min) while EGP is clipped at 0. Fsnc fades to 0 below
+// BG 10 mg/dL; above, the model is the paper's.
+TEST(T1dUvaPadova, InsulinOverdoseDrivesGlucoseTowardsZeroButNotBelow) {
+  auto m = MakeT1dUvaPadova();
+  Result<ParameterTable> table = ParameterTable::ReadFile(kPatients);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  const std::vector<double> p = *table->ParametersFor(m->spec(), "adult#001");
+  const double u2ss = *table->Value("adult#001", "u2ss"), bw = *table->Value("adult#001", "BW");
+  std::string csv = Regimen(u2ss * bw / kT1dPmolPerU, 1.0, 10.0);
+  csv.insert(csv.find('\n') + 1, "1,0,1,insulin,100,0\n");
+  const SimOutput out = Simulate(*m, csv, p);
+  ASSERT_EQ(out.rows(), 145u);
+  const int no = m->num_observables(), n = m->num_states();
+  double min_bg = kInf;
+  for (size_t r = 0; r < out.rows(); ++r) {
+    const double bg = out.observables[r * no + Obs(*m, "BG")];
+    // Non-negative up to the solver's tolerance (atol 1e-8 on the states).
+    EXPECT_GT(bg, -1e-6) << "t=" << out.time_h[r] << " min";
+    EXPECT_GT(out.states[r * n + State(*m, "Gt")], -1e-6) << "t=" << out.time_h[r] << " min";
+    min_bg = std::min(min_bg, bg);
+  }
+  EXPECT_LT(min_bg, 20.0);  // the overdose does reach the range where the paper's model fails
+  // Glucose recovers as the insulin is cleared (EGP returns): BG at 24 h is back above 40 mg/dL.
+  EXPECT_GT(out.observables[(out.rows() - 1) * no + Obs(*m, "BG")], 40.0);
+}
+
+// The fluxes at and near zero glucose: with Gp = Gt = 0 and extreme insulin action, no flux can
+// push glucose below 0 (dGp/dt, dGt/dt >= 0, finite); Fsnc is the paper's constant at and above
+// BG 10 mg/dL and half of it at 5 mg/dL (cubic smoothstep, 3s^2 - 2s^3 at s = 1/2).
+TEST(T1dUvaPadova, UtilisationVanishesAtZeroGlucose) {
+  auto m = MakeT1dUvaPadova();
+  const std::vector<double> p = testing::TypicalParameters(*m);
+  const std::vector<double> no_fsnc = With(*m, p, {{"Fsnc", 0.0}});
+  const int gp = State(*m, "Gp"), gt = State(*m, "Gt");
+  std::vector<double> x(m->num_states()), dx(m->num_states()), dx0(m->num_states());
+  m->InitialState(p.data(), x.data());
+  x[State(*m, "X")] = x[State(*m, "Id")] = x[State(*m, "I1")] = 5000.0;  // pmol/L
+  x[gp] = x[gt] = 0.0;
+  m->Rhs(0.0, x.data(), p.data(), dx.data());
+  EXPECT_GE(dx[gp], 0.0);
+  EXPECT_GE(dx[gt], 0.0);
+  // Round-off below zero, down to the pole of Michaelis-Menten at Gt = -Km0: still finite and
+  // not a source of negative glucose.
+  x[gt] = -Par(*m, p, "Km0");
+  m->Rhs(0.0, x.data(), p.data(), dx.data());
+  EXPECT_TRUE(std::isfinite(dx[gt]));
+  EXPECT_GE(dx[gt], 0.0);
+  x[gt] = 100.0;
+  const double vg = Par(*m, p, "Vg"), fsnc = Par(*m, p, "Fsnc");
+  for (const auto& [bg, share] : std::vector<std::pair<double, double>>{
+           {0.0, 0.0}, {5.0, 0.5}, {10.0, 1.0}, {40.0, 1.0}, {100.0, 1.0}}) {
+    x[gp] = bg * vg;
+    m->Rhs(0.0, x.data(), p.data(), dx.data());
+    m->Rhs(0.0, x.data(), no_fsnc.data(), dx0.data());
+    EXPECT_NEAR(dx0[gp] - dx[gp], share * fsnc, 1e-12) << "BG " << bg << " mg/dL";
+  }
+}
+
 // CGM sensor: at the noise knots the error is exactly the Johnson SU transform of a stationary
 // AR(1) driver with variance s2 = PACF^2 / (1 - PACF^2), so its mean is
 //   xi + lambda * exp(s2 / (2 delta^2)) * sinh(-gamma / delta)
