@@ -7,9 +7,10 @@
 //
 // Matching a model: a column whose header equals a model parameter's name, ignoring ASCII case
 // and spaces ("x0_ 1" is parameter x0_1), gives that parameter's value; other columns are
-// ignored. Every parameter of the model needs a column (no silent defaults), every value of the
-// chosen row must be a finite number within the parameter's bounds. Errors name the file, the
-// line, the column and the problem, e.g.
+// ignored. Two headers that are equal ignoring case and spaces (`BW` and `bw`) are an error
+// naming both, whether or not they are model parameters. Every parameter of the model needs a
+// column (no silent defaults), every value of the chosen row must be a finite number within the
+// parameter's bounds. Errors name the file, the line, the column and the problem, e.g.
 //   "vpatient_params.csv line 4, column kabs: 'abc' is not a number".
 #ifndef MEDTWIN_PARAMETER_TABLE_H_
 #define MEDTWIN_PARAMETER_TABLE_H_

@@ -46,6 +46,18 @@ Result<ParameterTable> ParameterTable::Parse(std::string_view text, std::string 
     const std::string where = t.source_ + " line " + std::to_string(number);
     if (!csv::SplitLine(line, &fields, &problem)) return Status::Invalid(where + ": " + problem);
     if (t.header_.empty()) {
+      // Columns are matched to parameters ignoring spaces and case, so two headers that differ
+      // only there ("BW" and "bw") would name the same parameter: refuse rather than pick one.
+      for (size_t i = 1; i < fields.size(); ++i) {
+        for (size_t j = 1; j < i; ++j) {
+          if (Key(fields[i]) == Key(fields[j])) {
+            return Status::Invalid(where + ": columns '" + csv::Quote(fields[j]) + "' and '" +
+                                   csv::Quote(fields[i]) +
+                                   "' name the same parameter (names are matched ignoring "
+                                   "spaces and case)");
+          }
+        }
+      }
       t.header_ = fields;
       continue;
     }

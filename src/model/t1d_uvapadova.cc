@@ -70,8 +70,14 @@ constexpr int kNumX0 = 13;
 
 constexpr char kPaper[] = "Dalla Man 2007 Table 1 (normal subjects)";
 constexpr char kChoice[] = "medtwin default (see docs/models/t1d_uvapadova.md)";
+// The TBME 2007 paper models normal subjects with endogenous secretion and has no s.c. insulin
+// subsystem, so its Table 1 cannot hold kd, ka1, ka2; they are attributed to the GIM paper,
+// which adds s.c. insulin for type 1 diabetes. Not checked against the GIM text here.
+constexpr char kGim[] =
+    "Dalla Man 2007 GIM, J Diabetes Sci Technol 1(3):323-330 (attributed; value not checked "
+    "against the paper's text)";
 
-// Dalla Man 2007, Table 1, normal subjects (DOMAIN.md section 4.1).
+// Dalla Man 2007, Table 1, normal subjects (DOMAIN.md section 4.1), except kd, ka1, ka2 (kGim).
 struct NormalSubject {
   double vg = 1.88, k1 = 0.065, k2 = 0.079;
   double vi = 0.05, m1 = 0.190, m2 = 0.484, m4 = 0.194, heb = 0.6;
@@ -79,7 +85,7 @@ struct NormalSubject {
   double kp1 = 2.70, kp2 = 0.0021, kp3 = 0.009, ki = 0.0079;
   double fcns = 1.0, vm0 = 2.50, vmx = 0.047, km0 = 225.59, p2u = 0.0331;
   double ke1 = 0.0005, ke2 = 339.0;
-  double kd = 0.0164, ka1 = 0.0018, ka2 = 0.0182;
+  double kd = 0.0164, ka1 = 0.0018, ka2 = 0.0182;  // s.c. insulin: GIM 2007, not Table 1
   // Not in Table 1 (our choices, documented): body weight of the curated SBML version
   // BIOMD0000000379 (its 78,000 mg meal is the paper's 1 g/kg), a sensor rate inside the
   // range of the 30-patient table (0.050-0.152 /min), and the fasting glucose the basal
@@ -87,6 +93,20 @@ struct NormalSubject {
   double bw_kg = 78.0, ksc = 0.1, gb_mg_per_dl = 100.0;
   double m30() const { return heb * m1 / (1.0 - heb); }  // paper: m3(0) = HEb*m1/(1 - HEb)
 };
+
+// Below this plasma glucose (mg/dL) insulin-independent utilisation fades smoothly to zero
+// (LowGlucoseFactor); above it the model is the paper's. A medtwin deviation, see
+// docs/models/t1d_uvapadova.md ("Glucose stays positive").
+constexpr double kFsncFadeMgPerDl = 10.0;
+
+// 1 for g >= g_full, 0 for g <= 0, the cubic smoothstep in between (continuous with its first
+// derivative, so CVODES sees no kink).
+double LowGlucoseFactor(double g, double g_full) {
+  if (g >= g_full) return 1.0;
+  if (g <= 0.0) return 0.0;
+  const double s = g / g_full;
+  return s * s * (3.0 - 2.0 * s);
+}
 
 // Basal steady state of the normal-subject kinetics without insulin secretion at fasting glucose
 // Gb: tissue glucose from the tissue balance, basal insulin Ib from the plasma balance (EGP
@@ -166,9 +186,9 @@ std::vector<ParameterSpec> Parameters() {
        "half-way (the paper's c)",
        kPaper},
       {"f", "1", n.f, 0.0, 1.0, "fraction of intestinal absorption appearing in plasma", kPaper},
-      Rate("kd", "1/min", n.kd, "s.c. insulin: Isc1 to Isc2"),
-      Rate("ka1", "1/min", n.ka1, "s.c. insulin: Isc1 to plasma"),
-      Rate("ka2", "1/min", n.ka2, "s.c. insulin: Isc2 to plasma"),
+      Rate("kd", "1/min", n.kd, "s.c. insulin: Isc1 to Isc2", kGim),
+      Rate("ka1", "1/min", n.ka1, "s.c. insulin: Isc1 to plasma", kGim),
+      Rate("ka2", "1/min", n.ka2, "s.c. insulin: Isc2 to plasma", kGim),
       Rate("ksc", "1/min", n.ksc, "plasma to interstitial glucose rate", kChoice),
   };
   // Initial state in the reference table's units (its x0 columns); default: the basal steady state.
@@ -205,6 +225,9 @@ ModelSpec T1dSpec() {
   s.citation =
       "Dalla Man C, Rizza RA, Cobelli C. Meal simulation model of the glucose-insulin system. "
       "IEEE Trans Biomed Eng 2007;54(10):1740-1749. doi:10.1109/TBME.2007.893506; "
+      "Dalla Man C, Raimondo DM, Rizza RA, Cobelli C. GIM, simulation software of meal "
+      "glucose-insulin model. J Diabetes Sci Technol 2007;1(3):323-330. "
+      "doi:10.1177/193229680700100303 (s.c. insulin parameters kd, ka1, ka2); "
       "Kovatchev BP, Breton M, Dalla Man C, Cobelli C. In silico preclinical trials: a proof of "
       "concept in closed-loop control of type 1 diabetes. J Diabetes Sci Technol "
       "2009;3(1):44-55. doi:10.1177/193229680900300106";
@@ -276,12 +299,18 @@ class T1dUvaPadova final : public Model {
     dxdt[kEmptied] = empty_mg_per_min;
 
     // Glucose kinetics, EGP, utilisation, renal excretion. EGP is kept >= 0 as in the UVA/Padova
-    // simulator.
+    // simulator. Glucose stays positive (medtwin deviation, docs): the paper's constant Fsnc
+    // fades to 0 below kFsncFadeMgPerDl, and Uid, which the paper's Michaelis-Menten term already
+    // makes vanish as Gt -> 0, reads Gt clipped at 0 so solver round-off below 0 can neither
+    // turn it into production nor reach its pole at Gt = -Km0. With EGP, Ra >= 0 and renal
+    // excretion 0 below ke2, dGp/dt >= 0 at Gp = 0 and dGt/dt >= 0 at Gt = 0.
     const double ra = p[kF] * absorb_mg_per_min / p[kBw];
     const double egp = std::max(0.0, p[kKp1] - p[kKp2] * x[kGp] - p[kKp3] * x[kId]);
     const double renal = x[kGp] > p[kKe2] ? p[kKe1] * (x[kGp] - p[kKe2]) : 0.0;
-    const double uid = (p[kVm0] + p[kVmx] * x[kX]) * x[kGt] / (p[kKm0] + x[kGt]);
-    dxdt[kGp] = egp + ra - p[kFsnc] - renal - p[kK1] * x[kGp] + p[kK2] * x[kGt];
+    const double uii = p[kFsnc] * LowGlucoseFactor(x[kGp], kFsncFadeMgPerDl * p[kVg]);
+    const double gt = std::max(x[kGt], 0.0);
+    const double uid = (p[kVm0] + p[kVmx] * x[kX]) * gt / (p[kKm0] + gt);
+    dxdt[kGp] = egp + ra - uii - renal - p[kK1] * x[kGp] + p[kK2] * x[kGt];
     dxdt[kGt] = -uid + p[kK1] * x[kGp] - p[kK2] * x[kGt];
 
     // Insulin kinetics without secretion (m3 = m30) and s.c. absorption (Kovatchev 2009).

@@ -201,6 +201,47 @@ TEST_F(WarfarinTest, TransitChainsFollowTheirMeanTransitTimes) {
   EXPECT_GT(x[kA6], x[kA1]);
 }
 
+// Erlang CDF (regularised lower incomplete gamma function P(k, u) for integer k):
+// P(k, u) = 1 - exp(-u) * sum_{j<k} u^j / j!.
+double ErlangCdf(int k, double u) {
+  double term = 1.0, sum = 0.0;
+  for (int j = 0; j < k; ++j) {
+    sum += term;
+    term *= u / (j + 1);
+  }
+  return 1.0 - std::exp(-u) * sum;
+}
+
+// Time course of the whole chain at a held drug effect. From A = 1 everywhere, a step of the
+// synthesis to 1 - E gives, with ktr = 1/MTT per compartment (Hamberg 2007 Appendix), the
+// deficit 1 - A_k = E * P(k, t/MTT1) in compartment k of chain 1 (a k-fold convolution of the
+// exponential: the Erlang CDF) and 1 - A7 = E * (1 - exp(-t/MTT2)) in chain 2. INR reads the
+// last compartment of chain 1 (A6) and chain 2 (A7): INR = BASE + INRMAX (1 - A6 A7)^LAMBDA.
+// Reading any other compartment of chain 1 gives a different INR while the chain fills.
+TEST_F(WarfarinTest, TransitChainTimeCourseAndInrFollowTheErlangSolution) {
+  std::vector<double> p = Individual(Patient{});
+  p[kCl] = p[kQ] = 1e-9;  // concentration held at c (drift below 1e-7 over the run)
+  const double c = 2.0;   // mg/L
+  const double e = 1.0 / (1.0 + std::pow(4.61 / c, 0.424));
+  std::vector<double> x(10);
+  model_->InitialState(p.data(), x.data());
+  x[kCentral] = c * p[kV1];
+  double t = 0.0;
+  for (double t_next : {6.0, 24.0, 48.0, 96.0, 240.0}) {
+    testing::IntegrateRk4(*model_, p.data(), t, t_next - t, 0.01, x);
+    t = t_next;
+    for (int k = 1; k <= 6; ++k) {
+      EXPECT_NEAR(x[kA1 + k - 1], 1.0 - e * ErlangCdf(k, t / 11.6), 1e-7)
+          << "chain1_" << k << " at t=" << t << " h";
+    }
+    const double a7 = 1.0 - e * (1.0 - std::exp(-t / 120.0));
+    EXPECT_NEAR(x[kA7], a7, 1e-7) << "t=" << t;
+    const double a6 = 1.0 - e * ErlangCdf(6, t / 11.6);
+    EXPECT_NEAR(Inr(x, p), 1.0 + 20.0 * std::pow(1.0 - a6 * a7, 3.61), 1e-6 * Inr(x, p))
+        << "t=" << t;
+  }
+}
+
 // At a constant concentration the steady state of both chains is A = 1 - E(C), so
 // INR_ss = BASE + INRMAX (1 - (1 - E)^2)^LAMBDA. At C = 0.5 mg/L, VKORC1 GG:
 // (0.5/4.61)^0.424 = 0.38993, E = 0.28054, 1 - (1-E)^2 = 0.48238, INR = 1 + 20*0.48238^3.61 =
