@@ -1,0 +1,81 @@
+// Estimation benchmarks (issue 5): MAP per patient and SIR with 10,000 proposals.
+// The problem: vancomycin_goti2018 (2-compartment IV, 3 random effects), 1 g over 1 h every
+// 12 h, four levels (a trough and a peak on day 1, a trough and a peak on day 2) simulated from
+// a patient with eta = (0.3, -0.4, 0.2) plus residual error drawn with a fixed seed.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include "medtwin/estimate.h"
+
+namespace medtwin {
+namespace {
+
+struct Problem {
+  std::unique_ptr<Model> model;
+  Dataset data;
+};
+
+Problem MakeProblem() {
+  Problem p;
+  p.model = std::move(MakeModel("vancomycin_goti2018")).value();
+  const std::string cov = ",80,60,0,1.1\n";
+  std::string csv = "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n";
+  csv += "1,0,1,1000,1000,12,5,.,1" + cov;
+  const double times[] = {11.5, 13, 23.5, 25};
+  for (double t : times) csv += "1," + std::to_string(t) + ",0,0,0,0,0,.,1" + cov;
+  auto regimen = ReadDataset(csv, *p.model);
+  if (!regimen.ok()) std::abort();
+  Simulator sim(*p.model, {});
+  const std::vector<double> eta = {0.3, -0.4, 0.2};
+  auto out = sim.Run(*regimen, 0, {}, IndividualInput{{}, eta});
+  if (!out.ok()) std::abort();
+  std::mt19937_64 rng(42);
+  std::normal_distribution<double> normal;
+  const ResidualError& e = p.model->spec().observables[0].error;
+  p.data = *regimen;
+  for (size_t r = 0; r < out->rows(); ++r) {
+    Record& rec = p.data.subjects[0].records[1 + r];
+    const double f = out->observables[r];
+    rec.dv = f + e.Sd(f) * normal(rng);
+    rec.mdv = false;
+  }
+  return p;
+}
+
+void BM_Map(benchmark::State& state) {
+  Problem p = MakeProblem();
+  FitOptions o;
+  int evaluations = 0;
+  for (auto _ : state) {
+    auto fit = FitSubject(*p.model, p.data, 0, o);
+    if (!fit.ok()) state.SkipWithError(fit.status().ToString().c_str());
+    evaluations = fit->evaluations;
+    benchmark::DoNotOptimize(fit->eta);
+  }
+  state.counters["objective_evaluations"] = evaluations;
+}
+BENCHMARK(BM_Map)->Unit(benchmark::kMillisecond);
+
+void BM_Sir10000(benchmark::State& state) {
+  Problem p = MakeProblem();
+  FitOptions o;
+  o.sir_proposals = 10000;
+  o.sir_resamples = 1000;
+  double ess = 0;
+  for (auto _ : state) {
+    auto fit = FitSubject(*p.model, p.data, 0, o);
+    if (!fit.ok()) state.SkipWithError(fit.status().ToString().c_str());
+    ess = fit->sir_effective_size;
+    benchmark::DoNotOptimize(fit->sir_draws);
+  }
+  state.counters["effective_sample_size"] = ess;
+}
+BENCHMARK(BM_Sir10000)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace medtwin
+
+BENCHMARK_MAIN();
