@@ -2,11 +2,13 @@
 # `make run`: a short demo. Simulates vancomycin courses for three patients with the
 # Goti 2018 population model, then a 2,000-subject population for the first patient, and
 # prints a readable summary (peaks, troughs, AUC over 48-72 h against the 400-600 mg*h/L target
-# of the 2020 ASHP/IDSA vancomycin guideline).
+# of the 2020 ASHP/IDSA vancomycin guideline), and fits two patients with measured levels and
+# forecasts their next days.
 set -euo pipefail
 build=${1:-build}
 bin="$build/medtwin"
-data="$(dirname "$0")/../examples/vancomycin_course.csv"
+examples="$(dirname "$0")/../examples"
+data="$examples/vancomycin_course.csv"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -47,4 +49,19 @@ awk -F, 'NR == 1 || $1 == 1 || /^ID/' "$data" | grep -v '^#' > "$tmp/p1.csv"
 awk -F, 'NR > 1 { printf "  t = %4.0f h: trough CP 5th %6.1f, median %6.1f, 95th %6.1f mg/L\n", $2, $3, $4, $5 }' "$tmp/pop.csv"
 sed 's/^/  (/; s/$/)/' "$tmp/pop.log"
 echo
-echo "Next: '$bin models', '$bin model NAME', '$bin simulate --help', '$bin population --help'."
+echo "Two patients with measured levels: their own parameters (MAP under the population prior),"
+echo "then a forecast of day 5 under new doses (examples/vancomycin_next_days.csv):"
+"$bin" fit vancomycin_goti2018 --data "$examples/vancomycin_levels.csv" --out "$tmp/fit.json"
+/usr/bin/python3 -c '
+import json, sys
+fit = json.load(open(sys.argv[1]))
+for s in fit["subjects"]:
+    e = s["estimates"]
+    print("  patient %s: CL %.2f L/h (90 %% CI %.2f-%.2f), V1 %.1f L; %d levels, converged: %s" % (
+        s["id"], e["CL"]["value"], e["CL"]["ci90"][0], e["CL"]["ci90"][1], e["V1"]["value"],
+        len(s["observations"]), s["summary"]["converged"]))' "$tmp/fit.json"
+"$bin" forecast --fit "$tmp/fit.json" --data "$examples/vancomycin_next_days.csv" \
+  --plot "$tmp/forecast.svg" > "$tmp/forecast.csv"
+awk -F, 'NR > 1 && $2 > 100 { printf "  patient %s at %5.1f h: CP median %5.1f mg/L (90 %% interval %5.1f to %5.1f)\n", $1, $2, $4, $3, $5 }' "$tmp/forecast.csv"
+echo
+echo "Next: '$bin models', '$bin model NAME', '$bin simulate --help', '$bin fit --help', '$bin forecast --help'."
