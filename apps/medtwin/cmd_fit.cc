@@ -15,7 +15,7 @@ struct FitArgs {
   CommonArgs common;
   std::string prior = "population", error, out;
   double sigma_add = -1.0, sigma_prop = -1.0, sigma_exp = -1.0;
-  int sir = 0, sir_resamples = 1000;
+  int sir = 0, sir_resamples = 1000, mcmc = 0, mcmc_burn_in = 2000, mcmc_thin = 5;
   uint64_t seed = 1;
 };
 
@@ -121,6 +121,14 @@ nlohmann::json SubjectJson(const ModelSpec& s, const SubjectFit& f) {
     }
     j["sir"] = {{"effective_size", f.sir_effective_size}, {"eta_draws", draws}};
   }
+  if (!f.mcmc_draws.empty()) {
+    json draws = json::array();
+    for (size_t k = 0; k < f.mcmc_draws.size() / n; ++k) {
+      draws.push_back(
+          std::vector<double>(f.mcmc_draws.begin() + k * n, f.mcmc_draws.begin() + (k + 1) * n));
+    }
+    j["mcmc"] = {{"acceptance", f.mcmc_acceptance}, {"eta_draws", draws}};
+  }
   return j;
 }
 
@@ -139,6 +147,9 @@ int Run(const FitArgs& a) {
   o.sim = in->sim;
   o.sir_proposals = a.sir;
   o.sir_resamples = a.sir_resamples;
+  o.mcmc_samples = a.mcmc;
+  o.mcmc_burn_in = a.mcmc_burn_in;
+  o.mcmc_thin = a.mcmc_thin;
   o.seed = a.seed;
   auto fit = FitDataset(m, in->data, o);
   if (!fit.ok()) return Fail(fit.status());
@@ -176,7 +187,14 @@ void SetupFit(CLI::App& app, int* exit_code) {
                   "sampling-importance-resampling: number of proposals (0 = Laplace only)");
   cmd->add_option("--sir-resamples", a->sir_resamples, "posterior draws kept by SIR")
       ->capture_default_str();
-  cmd->add_option("--seed", a->seed, "random seed for SIR")->capture_default_str();
+  cmd->add_option("--mcmc", a->mcmc,
+                  "Markov chain Monte Carlo: posterior draws to keep (0 = none); for posteriors "
+                  "far from Gaussian");
+  cmd->add_option("--mcmc-burn-in", a->mcmc_burn_in, "MCMC iterations discarded (adaptation)")
+      ->capture_default_str();
+  cmd->add_option("--mcmc-thin", a->mcmc_thin, "keep every N-th MCMC iteration")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->seed, "random seed for SIR and MCMC")->capture_default_str();
   cmd->add_option("--out", a->out, "write fit.json here (default: stdout)");
   cmd->callback([a, exit_code] { *exit_code = Run(*a); });
 }

@@ -106,15 +106,20 @@ Result<FitFile> ReadFitFile(const std::string& path) {
         fit.covariance.push_back(v.get<double>());
       }
     }
-    if (sj.contains("sir")) {
-      for (const json& draw : sj["sir"].value("eta_draws", json::array())) {
+    // Forecasts use MCMC draws when present, else SIR draws, else the Laplace approximation.
+    const char* sampler = sj.contains("mcmc") ? "mcmc" : sj.contains("sir") ? "sir" : nullptr;
+    if (sampler != nullptr) {
+      std::vector<double>& kept = sampler[0] == 'm' ? fit.mcmc_draws : fit.sir_draws;
+      for (const json& draw : sj[sampler].value("eta_draws", json::array())) {
         if (!draw.is_array() || draw.size() != n) {
-          return Status::Invalid(where + ": every SIR draw must have " + std::to_string(n) +
-                                 " etas");
+          return Status::Invalid(where + ": every " + sampler + " draw must have " +
+                                 std::to_string(n) + " etas");
         }
         for (const json& v : draw) {
-          if (!v.is_number()) return Status::Invalid(where + ": SIR draws must be numbers");
-          fit.sir_draws.push_back(v.get<double>());
+          if (!v.is_number()) {
+            return Status::Invalid(where + ": " + sampler + " draws must be numbers");
+          }
+          kept.push_back(v.get<double>());
         }
       }
     }

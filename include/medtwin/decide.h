@@ -1,8 +1,8 @@
 // Decisions from an individual posterior: forecasts with prediction intervals under any regimen.
 //
-// A posterior is a set of random-effect draws for one patient: the SIR draws of a fit, or draws
-// from its Laplace approximation N(mode, covariance). A forecast simulates the regimen once per
-// draw and reads percentiles per output row; observation intervals add the residual error
+// A posterior is a set of random-effect draws for one patient: the MCMC or SIR draws of a fit,
+// or draws from its Laplace approximation N(mode, covariance). A forecast simulates the regimen
+// once per draw and reads percentiles per output row; observation intervals add the residual error
 // (one draw of epsilon per simulated row), parameter intervals do not.
 //
 // Thread safety: reentrant; each call owns its simulator.

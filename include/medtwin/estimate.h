@@ -44,6 +44,13 @@ struct FitOptions {
   // draws beyond 6 SD rejected, weighted by posterior / proposal, resampled. 0 = no SIR.
   int sir_proposals = 0;
   int sir_resamples = 1000;
+  // Markov chain Monte Carlo (for posteriors far from Gaussian, e.g. one level and three
+  // parameters): random-walk Metropolis on eta from the MAP, proposal covariance the Laplace
+  // covariance scaled by 2.38^2/n and adapted to the chain's own covariance during burn-in
+  // (Haario et al. 2001); `mcmc_samples` kept after `mcmc_burn_in`, every `mcmc_thin`-th. 0 = none.
+  int mcmc_samples = 0;
+  int mcmc_burn_in = 2000;
+  int mcmc_thin = 5;
   uint64_t seed = 1;
   Status Validate() const;
 };
@@ -76,6 +83,8 @@ struct SubjectFit {
   std::vector<FittedObservation> observations;
   std::vector<double> sir_draws;    // sir_resamples x n etas, row-major (empty without SIR)
   double sir_effective_size = 0.0;  // Kish effective sample size of the importance weights
+  std::vector<double> mcmc_draws;   // mcmc_samples x n etas, row-major (empty without MCMC)
+  double mcmc_acceptance = 0.0;     // fraction of proposals accepted after burn-in
 };
 
 struct DatasetFit {

@@ -32,7 +32,7 @@ IndividualPosterior IndividualPosterior::FromFit(const SubjectFit& fit, std::vec
   p.error = std::move(error);
   p.mode = fit.eta;
   p.covariance = fit.covariance;
-  p.draws = fit.sir_draws;
+  p.draws = !fit.mcmc_draws.empty() ? fit.mcmc_draws : fit.sir_draws;
   return p;
 }
 

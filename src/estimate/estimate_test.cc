@@ -257,6 +257,57 @@ TEST(Estimate, LaplaceAndSirDescribeTheSamePosteriorForARichlySampledPatient) {
   EXPECT_EQ(again->sir_draws, fit->sir_draws);
 }
 
+// One level for three parameters: the posterior is the prior bent by one measurement, not a
+// Gaussian. MCMC must reproduce its mean and SD of eta_CL and eta_V1 as quadrature does.
+TEST(Estimate, McmcMatchesQuadratureForASparselySampledPatient) {
+  auto m = Vancomycin();
+  const Dataset data = Read(SimulatedPatient(*m, {0.4, -0.3, 0.0}, {13}, 5), *m);
+  FitOptions o;
+  o.mcmc_samples = 4000;
+  o.mcmc_burn_in = 3000;
+  o.mcmc_thin = 10;
+  o.seed = 21;
+  auto fit = FitSubject(*m, data, 0, o);
+  ASSERT_TRUE(fit.ok()) << fit.status().ToString();
+  ASSERT_EQ(fit->mcmc_draws.size(), 4000u * 3);
+  EXPECT_GT(fit->mcmc_acceptance, 0.1);
+  EXPECT_LT(fit->mcmc_acceptance, 0.6);
+  auto post = Posterior::Make(*m, data, 0, o);
+  ASSERT_TRUE(post.ok());
+  const int k = 41;
+  double wsum = 0.0, m1[2] = {0, 0}, m2[2] = {0, 0};
+  std::vector<double> x(3);
+  for (int a = 0; a < k; ++a) {
+    for (int b = 0; b < k; ++b) {
+      for (int c = 0; c < k; ++c) {
+        const int idx[3] = {a, b, c};
+        for (int i = 0; i < 3; ++i) {
+          x[i] = fit->eta[i] + (-6.0 + 12.0 * idx[i] / (k - 1)) * std::sqrt(fit->covariance[i * 4]);
+        }
+        auto ofv = (*post)->Objective(x.data());
+        const double w = ofv.ok() ? std::exp(-0.5 * (*ofv - fit->objective)) : 0.0;
+        wsum += w;
+        for (int i = 0; i < 2; ++i) {
+          m1[i] += w * x[i];
+          m2[i] += w * x[i] * x[i];
+        }
+      }
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(m->spec().variability.parameters[i]);
+    const double mean_ref = m1[i] / wsum;
+    const double sd_ref = std::sqrt(m2[i] / wsum - mean_ref * mean_ref);
+    double mean = 0.0, ss = 0.0;
+    for (size_t j = 0; j < 4000; ++j) mean += fit->mcmc_draws[j * 3 + i];
+    mean /= 4000;
+    for (size_t j = 0; j < 4000; ++j) ss += std::pow(fit->mcmc_draws[j * 3 + i] - mean, 2);
+    const double sd = std::sqrt(ss / 3999);
+    EXPECT_NEAR(mean, mean_ref, 0.1 * sd_ref);
+    EXPECT_NEAR(sd, sd_ref, 0.1 * sd_ref);
+  }
+}
+
 TEST(Estimate, BadInputIsRefusedWithTheReason) {
   auto m = Vancomycin();
   FitOptions o;

@@ -177,6 +177,61 @@ Status Sir(Posterior* post, const FitOptions& o, SubjectFit* fit) {
   return Status::Ok();
 }
 
+// Adaptive random-walk Metropolis (Haario et al. 2001, Bernoulli 7:223) around the MAP.
+Status Mcmc(Posterior* post, const FitOptions& o, SubjectFit* fit) {
+  const int n = post->num_etas();
+  const double scale = 2.38 * 2.38 / n;
+  Eigen::MatrixXd prop = scale * Eigen::Map<const Eigen::MatrixXd>(fit->covariance.data(), n, n);
+  Eigen::MatrixXd l = prop.llt().matrixL();
+  std::mt19937_64 rng(o.seed ^ 0x5DEECE66DULL);
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> unif(0.0, 1.0);
+  Eigen::VectorXd x = Eigen::Map<const Eigen::VectorXd>(fit->eta.data(), n), z(n);
+  double f = fit->objective;
+  // Running mean and covariance of the burn-in, for the adaptation.
+  Eigen::VectorXd mean = x;
+  Eigen::MatrixXd m2 = Eigen::MatrixXd::Zero(n, n);
+  const long total = o.mcmc_burn_in + static_cast<long>(o.mcmc_samples) * o.mcmc_thin;
+  long accepted = 0, proposals = 0;
+  fit->mcmc_draws.clear();
+  fit->mcmc_draws.reserve(static_cast<size_t>(o.mcmc_samples) * n);
+  for (long it = 0; it < total; ++it) {
+    for (int i = 0; i < n; ++i) z(i) = normal(rng);
+    const Eigen::VectorXd y = x + l * z;
+    auto fy = post->Objective(y.data());
+    if (!fy.ok() && fy.status().code() != StatusCode::kInvalidArgument) {
+      return fy.status().WithContext("MCMC");
+    }
+    // Out of the model's bounds: zero posterior, rejected.
+    const bool accept = fy.ok() && std::log(unif(rng)) < -0.5 * (*fy - f);
+    if (it >= o.mcmc_burn_in) {
+      ++proposals;
+      accepted += accept;
+    }
+    if (accept) {
+      x = y;
+      f = *fy;
+    }
+    if (it < o.mcmc_burn_in) {
+      // Welford update; adapt every 200 iterations once the estimate has settled.
+      const Eigen::VectorXd d = x - mean;
+      mean += d / static_cast<double>(it + 2);
+      m2 += d * (x - mean).transpose();
+      if (it >= 500 && (it + 1) % 200 == 0) {
+        Eigen::MatrixXd c = m2 / static_cast<double>(it + 1);
+        c += 1e-8 * Eigen::MatrixXd::Identity(n, n);
+        Eigen::LLT<Eigen::MatrixXd> llt(scale * c);
+        if (llt.info() == Eigen::Success) l = llt.matrixL();
+      }
+    } else if ((it - o.mcmc_burn_in) % o.mcmc_thin == o.mcmc_thin - 1) {
+      fit->mcmc_draws.insert(fit->mcmc_draws.end(), x.data(), x.data() + n);
+    }
+  }
+  fit->mcmc_acceptance =
+      proposals > 0 ? static_cast<double>(accepted) / static_cast<double>(proposals) : 0.0;
+  return Status::Ok();
+}
+
 }  // namespace
 
 const char* ToString(PriorKind p) { return p == PriorKind::kPopulation ? "population" : "none"; }
@@ -193,6 +248,10 @@ Status FitOptions::Validate() const {
   if (!(xtol > 0.0)) return Status::Invalid("xtol must be > 0");
   if (sir_proposals < 0) return Status::Invalid("sir_proposals must be >= 0");
   if (sir_proposals > 0 && sir_resamples <= 0) return Status::Invalid("sir_resamples must be > 0");
+  if (mcmc_samples < 0) return Status::Invalid("mcmc_samples must be >= 0");
+  if (mcmc_samples > 0 && (mcmc_burn_in < 0 || mcmc_thin <= 0)) {
+    return Status::Invalid("mcmc_burn_in must be >= 0 and mcmc_thin > 0");
+  }
   return Status::Ok();
 }
 
@@ -300,6 +359,7 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
                            "rests on the prior and the limits");
   }
   if (options.sir_proposals > 0) MEDTWIN_RETURN_IF_ERROR(Sir(post, options, &fit));
+  if (options.mcmc_samples > 0) MEDTWIN_RETURN_IF_ERROR(Mcmc(post, options, &fit));
   return fit;
 }
 
