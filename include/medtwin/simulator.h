@@ -76,6 +76,15 @@ struct IndividualInput {
   std::span<const double> eta;
 };
 
+// Continue a run from a known state (data assimilation, twins): the state at `time` is `state`
+// (num_states values). Records before `time` only set up what is still running then (infusions,
+// additional and lagged doses still due); records at `time` and later act as usual, and output
+// rows start at `time`. Models reading their past see `state` held constant before `time`.
+struct RunStart {
+  double time = 0.0;
+  std::span<const double> state;
+};
+
 struct SimSummary {
   SimPath path = SimPath::kAuto;  // path actually taken (kOde or kClosedForm)
   std::string path_reason;        // why (e.g. "model is nonlinear")
@@ -115,7 +124,7 @@ class Simulator {
   // Simulates subject `subject_index` of `data` (read for this model). Errors carry the
   // subject id and time.
   Result<SimOutput> Run(const Dataset& data, size_t subject_index, const OutputRequest& request,
-                        const IndividualInput& individual = {});
+                        const IndividualInput& individual = {}, const RunStart* start = nullptr);
 
   const SimOptions& options() const { return options_; }
 

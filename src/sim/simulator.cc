@@ -82,8 +82,8 @@ class Simulator::Impl {
   }
 
   Result<SimOutput> Run(const Dataset& data, const Subject& subject, const OutputRequest& request,
-                        const IndividualInput& individual) {
-    const auto start = std::chrono::steady_clock::now();
+                        const IndividualInput& individual, const RunStart* start) {
+    const auto clock_start = std::chrono::steady_clock::now();
     RunContext ctx{&model_, &options_, ode_.get(), closed_.get(), linear_};
     SimSummary summary;
     summary.path = SimPath::kOde;
@@ -95,7 +95,7 @@ class Simulator::Impl {
       ctx.propagator = closed_.get();
       summary.path = SimPath::kClosedForm;
     }
-    Result<SimOutput> out = RunWith(ctx, data, subject, request, individual);
+    Result<SimOutput> out = RunWith(ctx, data, subject, request, individual, start);
     if (!out.ok() && summary.path == SimPath::kClosedForm &&
         out.status().code() == StatusCode::kUnsupported && options_.path == SimPath::kAuto) {
       // The system matrix of this subject is not diagonalisable with real eigenvalues
@@ -103,7 +103,7 @@ class Simulator::Impl {
       summary.path = SimPath::kOde;
       summary.path_reason = "closed form unavailable: " + out.status().message();
       ctx.propagator = ode_.get();
-      out = RunWith(ctx, data, subject, request, individual);
+      out = RunWith(ctx, data, subject, request, individual, start);
     }
     if (!out.ok()) return out;
     SimSummary& s = out->summary;
@@ -112,16 +112,18 @@ class Simulator::Impl {
     s.ss_cycles = ss_cycles;
     ode_->AddCounters(&s);
     if (closed_) closed_->AddCounters(&s);
-    s.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    s.wall_time_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();
     return out;
   }
 
  private:
   Result<SimOutput> RunWith(const RunContext& ctx, const Dataset& data, const Subject& subject,
-                            const OutputRequest& request, const IndividualInput& individual) {
+                            const OutputRequest& request, const IndividualInput& individual,
+                            const RunStart* start) {
     ode_->ResetCounters();
     if (closed_) closed_->ResetCounters();
-    SubjectRun run(ctx, subject, &data, request, individual);
+    SubjectRun run(ctx, subject, &data, request, individual, start);
     return run.Execute();
   }
 
@@ -144,12 +146,18 @@ Status Simulator::Init() {
 }
 
 Result<SimOutput> Simulator::Run(const Dataset& data, size_t subject_index,
-                                 const OutputRequest& request, const IndividualInput& individual) {
+                                 const OutputRequest& request, const IndividualInput& individual,
+                                 const RunStart* start) {
   if (!initialized_) MEDTWIN_RETURN_IF_ERROR(Init());
   if (subject_index >= data.subjects.size()) {
     return Status::Invalid("subject index " + std::to_string(subject_index) + " out of range");
   }
-  return impl_->Run(data, data.subjects[subject_index], request, individual);
+  if (start != nullptr && start->state.size() != static_cast<size_t>(model_.num_states())) {
+    return Status::Invalid("start state has " + std::to_string(start->state.size()) +
+                           " values; model '" + model_.spec().name + "' has " +
+                           std::to_string(model_.num_states()) + " states");
+  }
+  return impl_->Run(data, data.subjects[subject_index], request, individual, start);
 }
 
 }  // namespace medtwin

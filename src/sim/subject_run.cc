@@ -29,7 +29,8 @@ bool SubjectRun::Later::operator()(const Pending& a, const Pending& b) const {
 }
 
 SubjectRun::SubjectRun(const RunContext& ctx, const Subject& subject, const Dataset* dataset_info,
-                       const OutputRequest& request, const IndividualInput& individual)
+                       const OutputRequest& request, const IndividualInput& individual,
+                       const RunStart* start)
     : ctx_(ctx),
       model_(*ctx.model),
       subject_(subject),
@@ -42,7 +43,8 @@ SubjectRun::SubjectRun(const RunContext& ctx, const Subject& subject, const Data
       no_(ctx.model->num_observables()),
       x_(n_, 0.0),
       rate_(n_, 0.0),
-      ss_rate_(n_, 0.0) {}
+      ss_rate_(n_, 0.0),
+      start_(start) {}
 
 std::string SubjectRun::Where(double t_h) const {
   return "subject " + subject_.id + " at t=" + std::to_string(t_h) + " h";
@@ -122,7 +124,25 @@ double SubjectRun::NextDiscontinuity(size_t i) const {
   return t;
 }
 
+Status SubjectRun::TakeStartState() {
+  replaying_ = false;
+  t_h_ = start_->time;
+  std::copy(start_->state.begin(), start_->state.end(), x_.begin());
+  dirty_ = true;
+  if (history_) {
+    history_->Clear();
+    const std::vector<double> zero(n_, 0.0);
+    history_->Record(t_h_, x_.data(), zero.data());
+  }
+  if (events_) MEDTWIN_RETURN_IF_ERROR(UpdateEvents(nullptr));
+  return Status::Ok();
+}
+
 Status SubjectRun::AdvanceTo(double t_h, size_t timeline_index) {
+  if (replaying_) {  // before the start state: time moves, the state is not integrated
+    t_h_ = std::max(t_h_, t_h);
+    return Status::Ok();
+  }
   while (t_h_ < t_h) {
     // Delayed model events are discontinuities too: integrate up to the next one at most.
     const double t_event = events_ ? events_->NextScheduledTime() : kInf;
@@ -245,6 +265,7 @@ Status SubjectRun::HandleRecord(int r) {
 }
 
 void SubjectRun::Output(double t_h, int record, const double* p) {
+  if (replaying_) return;
   out_.time_h.push_back(t_h);
   out_.record.push_back(record);
   out_.states.insert(out_.states.end(), x_.begin(), x_.end());
@@ -290,9 +311,19 @@ Result<SimOutput> SubjectRun::Execute() {
     Status st = events_->Initialize(t_h_, x_.data(), p_cur_, &changed);
     if (!st.ok()) return st.WithContext(Where(t_h_));
   }
+  replaying_ = start_ != nullptr;
+  if (replaying_ && start_->time < t_h_) {
+    return Status::Invalid("subject " + subject_.id + ": start time " +
+                           std::to_string(start_->time) + " is before the first record (" +
+                           std::to_string(t_h_) + ")");
+  }
   size_t i = 0;
   while (i < timeline_.size()) {
     const TimelineItem& item = timeline_[i];
+    if (replaying_) {
+      const double next = queue_.empty() ? item.t_h : std::min(item.t_h, queue_.top().t_h);
+      if (next >= start_->time) MEDTWIN_RETURN_IF_ERROR(TakeStartState());
+    }
     if (!queue_.empty() && queue_.top().t_h <= item.t_h) {
       const Pending e = queue_.top();
       queue_.pop();
@@ -310,6 +341,7 @@ Result<SimOutput> SubjectRun::Execute() {
     }
     ++i;
   }
+  if (replaying_) MEDTWIN_RETURN_IF_ERROR(TakeStartState());  // every record came before
   for (double y : out_.observables) {
     if (!std::isfinite(y)) {
       return Status::Numerical("subject " + subject_.id + ": an observable is not finite");

@@ -37,7 +37,8 @@ struct RunContext {
 class SubjectRun {
  public:
   SubjectRun(const RunContext& ctx, const Subject& subject, const Dataset* dataset_info,
-             const OutputRequest& request, const IndividualInput& individual);
+             const OutputRequest& request, const IndividualInput& individual,
+             const RunStart* start = nullptr);
   Result<SimOutput> Execute();
 
  private:
@@ -107,6 +108,10 @@ class SubjectRun {
   std::unique_ptr<EventState> events_;     // the model's discrete events, if it has any
   std::unique_ptr<StateHistory> history_;  // the trajectory, if the model reads past states
   bool dirty_ = true;  // state, rates or parameters changed: the propagator must restart
+  const RunStart* start_ = nullptr;  // continue from this state (null: from the initial state)
+  bool replaying_ = false;           // before start_->time: set up doses, no integration/output
+  // Ends the replay: the state becomes start_->state at start_->time.
+  Status TakeStartState();
   SimOutput out_;
 };
 
