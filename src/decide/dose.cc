@@ -85,18 +85,21 @@ const char* ToString(TargetKind k) {
 }
 
 std::string Target::ToString() const {
-  std::string head = medtwin::ToString(kind);
-  if (kind == TargetKind::kTimeAbove) head += "(" + Num(threshold) + ")";
-  if (kind == TargetKind::kPeak && peak_offset_h >= 0) head += "(" + Num(peak_offset_h) + ")";
-  std::string s;
-  if (std::isinf(low)) {
-    s = head + "<=" + Num(high);
-  } else if (std::isinf(high)) {
-    s = head + ">=" + Num(low);
-  } else {
-    s = head + "=" + Num(low) + ".." + Num(high);
+  // Appends rather than operator+ chains: g++ 12 reports a false -Wrestrict on those (GCC
+  // bug 105329).
+  std::string s = medtwin::ToString(kind);
+  if (kind == TargetKind::kTimeAbove) s.append("(").append(Num(threshold)).append(")");
+  if (kind == TargetKind::kPeak && peak_offset_h >= 0) {
+    s.append("(").append(Num(peak_offset_h)).append(")");
   }
-  if (!std::isnan(preferred)) s += "@" + Num(preferred);
+  if (std::isinf(low)) {
+    s.append("<=").append(Num(high));
+  } else if (std::isinf(high)) {
+    s.append(">=").append(Num(low));
+  } else {
+    s.append("=").append(Num(low)).append("..").append(Num(high));
+  }
+  if (!std::isnan(preferred)) s.append("@").append(Num(preferred));
   return s;
 }
 
