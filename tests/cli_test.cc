@@ -568,3 +568,57 @@ TEST(Cli, ForecastFromAFitWithIntervalsAndAChart) {
   EXPECT_EQ(other.exit_code, 2);
   EXPECT_THAT(other.err, HasSubstr("ID 7 of --data has no fit"));
 }
+
+// `medtwin dose`: the recommended regimen is the first ranked, its PTA is the best listed, the
+// chart shows the trough target, and an unreachable target or a bad flag is a named error.
+TEST(Cli, DoseRecommendsARegimenWithItsPta) {
+  const std::string levels =
+      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
+      "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
+      "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
+      "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n";
+  const std::string data = WriteFile("dose_levels.csv", levels);
+  const std::string fit = TempDir() + "/dose_fit.json";
+  CliRun f = Medtwin("fit vancomycin_goti2018 --data " + data + " --out " + fit);
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  const std::string svg = TempDir() + "/dose.svg";
+  CliRun r = Medtwin("dose --fit " + fit + " --data " + data +
+                     " --target auc24=400..600 --target 'trough<=15' --interval 8,12,24"
+                     " --amounts 250:250:3000 --durations 1,2 --start 24 --draws 300 --top 4"
+                     " --plot " +
+                     svg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ID 1: 72 regimens, 300 posterior draws, at steady state"));
+  std::istringstream lines(r.out);
+  std::string line, recommended;
+  std::vector<std::string> ranked;
+  std::vector<double> pta;
+  while (std::getline(lines, line)) {
+    if (line.rfind("  recommended: ", 0) == 0) recommended = line.substr(15);
+    const size_t pct = line.find("%  |");
+    if (pct != std::string::npos) {
+      ranked.push_back(line.substr(8, 38));
+      pta.push_back(std::stod(line.substr(pct - 5, 5)));
+    }
+  }
+  ASSERT_EQ(ranked.size(), 4u) << r.out;
+  EXPECT_EQ(ranked[0].substr(0, recommended.size()), recommended);
+  for (size_t i = 1; i < pta.size(); ++i) EXPECT_LE(pta[i], pta[i - 1]);
+  EXPECT_GT(pta[0], 10.0);
+  const std::string chart = Slurp(svg);
+  EXPECT_THAT(chart, HasSubstr("<svg"));
+  EXPECT_THAT(chart, HasSubstr("target 0-15"));
+  EXPECT_THAT(chart, HasSubstr("auc24=400..600 (predicted "));
+  CliRun none = Medtwin("dose --fit " + fit + " --data " + data +
+                        " --target auc24=400..600 --amounts 250 --interval 24");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_THAT(none.err, HasSubstr("no allowed regimen reaches the targets"));
+  EXPECT_THAT(none.err, HasSubstr("the best, 250 mg q24h over 1 h, reaches them jointly in"));
+  CliRun bad = Medtwin("dose --fit " + fit + " --data " + data + " --target auc24=600..400");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--target: target auc24=600..400: needs a range low <= high"));
+  CliRun amounts = Medtwin("dose --fit " + fit + " --data " + data +
+                           " --target auc24=400..600 --amounts 250:0:1000");
+  EXPECT_EQ(amounts.exit_code, 2);
+  EXPECT_THAT(amounts.err, HasSubstr("--amounts '250:0:1000': expected START:STEP:END"));
+}

@@ -45,3 +45,4 @@ target_link_libraries(estimate_test PRIVATE PkgConfig::NLOPT)
 
 # --- decisions (src/decide)
 medtwin_test(forecast_test src/decide/forecast_test.cc)
+medtwin_test(dose_test src/decide/dose_test.cc)

@@ -77,6 +77,7 @@ void SetupPopulation(CLI::App& app, int* exit_code);
 void SetupSbmlTest(CLI::App& app, int* exit_code);
 void SetupFit(CLI::App& app, int* exit_code);
 void SetupForecast(CLI::App& app, int* exit_code);
+void SetupDose(CLI::App& app, int* exit_code);
 
 }  // namespace medtwin::cli
 

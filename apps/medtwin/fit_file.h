@@ -9,6 +9,7 @@
 
 #include "medtwin/decide.h"
 #include "medtwin/model.h"
+#include "svg_plot.h"
 
 namespace medtwin::cli {
 
@@ -23,6 +24,12 @@ Result<FitFile> ReadFitFile(const std::string& path);
 
 // Median and percentile-band labels: 5 -> "P5", 2.5 -> "P2.5".
 std::string PercentileLabel(double q);
+
+// A chart panel of subject `s` of `data` under its regimen: the median and the band between the
+// outermost of o.percentiles (which must straddle 50) on a 400-point grid, the measured levels of
+// the first observable and the doses. Shared by `medtwin forecast` and `medtwin dose`.
+Result<PlotPanel> ForecastPanel(const Model& m, const Dataset& data, size_t s,
+                                const IndividualPosterior& post, ForecastOptions o);
 
 }  // namespace medtwin::cli
 

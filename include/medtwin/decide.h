@@ -10,6 +10,7 @@
 #define MEDTWIN_DECIDE_H_
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,121 @@ Result<SubjectForecast> ForecastSubject(const Model& model, const Dataset& regim
 // The draws a forecast uses (m x n etas): the SIR draws cycled, or Laplace samples.
 Result<std::vector<double>> PosteriorDraws(const IndividualPosterior& posterior, int m,
                                            uint64_t seed);
+
+// ---------------------------------------------------------------------------------------------
+// Dose optimization (DOMAIN.md 3.5). A target is a range on one exposure metric of observable
+// `observable` (mg/L for the PK library) over the evaluation window W of a candidate regimen:
+//   kAuc24      24 * AUC(W) / |W|  (mg*h/L; at steady state the usual AUC24 = daily dose / CL)
+//   kTrough     level at the end of W, just before the next dose would be given
+//   kPeak       the highest level in W (peak_offset_h < 0), or the level peak_offset_h after the
+//               end of the infusion of the last dose in W
+//   kTimeAbove  fraction of W (0..1) with the level above `threshold`
+// W is a whole number of dosing intervals, the fewest covering 24 h (k = ceil(24 / tau)).
+enum class TargetKind { kAuc24, kTrough, kPeak, kTimeAbove };
+const char* ToString(TargetKind k);
+
+struct Target {
+  TargetKind kind = TargetKind::kAuc24;
+  double low = -kInf;  // inclusive bounds of the range (metric's unit); at least one finite
+  double high = kInf;
+  // Value within [low, high] that is best, for tie-breaks; NaN: the geometric mean of finite
+  // positive bounds, else none.
+  double preferred = std::numeric_limits<double>::quiet_NaN();
+  double threshold = 0.0;       // kTimeAbove: level (observable unit), > 0
+  double peak_offset_h = -1.0;  // kPeak: < 0 maximum in W, else time after the infusion end
+  int observable = 0;
+  bool Met(double value) const { return value >= low && value <= high; }
+  std::string ToString() const;  // in the syntax TargetFromString reads
+  Status Validate() const;
+};
+
+// Parses "auc24=400..600", "auc24=400..600@500" (preferred 500), "trough<=20", "trough>=10",
+// "trough=10..20", "peak=20..40", "peak(1)=20..40" (1 h after the infusion end),
+// "time_above(10)>=0.6". Errors quote the text and say what was expected.
+Result<Target> TargetFromString(const std::string& text);
+
+// The regimens searched. Every candidate starts at `start_h`: optionally a loading dose, then
+// maintenance doses of `amount` every `interval` h (the first one interval after a loading
+// dose), each infused over `duration` h. Doses of the patient's dataset at or after start_h
+// are dropped (ADDL series are cut), so the dataset may hold the old regimen's future.
+struct DoseSearchSpace {
+  // Maintenance amounts (dose state unit, mg): the allowed set, increasing, > 0. Or, when
+  // amount_max > amount_min > 0 and `amounts` is empty, the continuous range [amount_min,
+  // amount_max] searched on a grid of amount_steps + 1 equally spaced amounts.
+  std::vector<double> amounts;
+  double amount_min = 0.0, amount_max = 0.0;
+  int amount_steps = 200;
+  std::vector<double> intervals_h = {8, 12, 24};  // > 0
+  std::vector<double> durations_h = {1};          // infusion durations, > 0
+  bool loading = false;                 // also search a loading dose (the amounts, >= maintenance)
+  std::vector<double> loading_amounts;  // empty: the maintenance amounts
+  double start_h = 0.0;                 // time of the first dose of the new regimen, >= 0
+  // 0: evaluate at steady state (an SS=1 dose at start_h; past doses and loading ignored);
+  // N >= 1: W starts at the first maintenance dose at or after start_h + 24 (N - 1) h.
+  int day = 0;
+  Status Validate() const;
+};
+
+struct DoseOptions {
+  int draws = 500;  // posterior draws (SIR draws cycled, or Laplace samples), > 0
+  uint64_t seed = 1;
+  // The search fails (kNotFound, naming the best regimen and its PTA) when no candidate reaches
+  // the targets jointly in at least this fraction of draws, [0, 1].
+  double min_pta = 0.1;
+  int top = 5;  // candidates reported, > 0
+  SimOptions sim;
+  Status Validate() const;
+};
+
+struct Regimen {
+  double amount = 0.0;  // maintenance, dose state unit
+  double interval_h = 0.0;
+  double duration_h = 0.0;
+  double loading = 0.0;  // 0: none
+  double DailyDose() const { return amount * 24.0 / interval_h; }
+  std::string ToString() const;  // "1250 mg q12h over 1 h (loading 2000 mg)"
+};
+
+struct CandidateResult {
+  Regimen regimen;
+  double pta = 0.0;                // all targets met, fraction of draws
+  std::vector<double> target_pta;  // per target
+  std::vector<double> point;       // per target: the metric at the posterior mode
+  std::vector<double> median;      // per target: the median metric over the draws
+  double preference = 0.0;         // sum over targets of (ln point - ln preferred)^2
+};
+
+struct DoseSummary {
+  std::vector<CandidateResult> best;  // the top candidates, best first
+  size_t candidates = 0;              // regimens evaluated
+  long simulations = 0;               // simulator runs
+  bool superposition = false;   // every schedule's profiles combined (linear), not re-simulated
+  double window_start_h = 0.0;  // W of the best regimen
+  double window_end_h = 0.0;
+  double wall_time_s = 0.0;
+};
+
+// Searches every regimen of `space` for subject `subject_index` of `data` (its past doses and
+// covariates), ranking by joint PTA over the posterior draws, then by closeness of the point
+// prediction to the preferred values, then by lower daily dose, then by shorter infusion.
+// Linear models (Model::LinearMatrix) are simulated twice per draw, interval and duration (the
+// profile is affine in the amounts); others once per draw and candidate.
+Result<DoseSummary> OptimizeDose(const Model& model, const Dataset& data, size_t subject_index,
+                                 const IndividualPosterior& posterior,
+                                 const std::vector<Target>& targets, const DoseSearchSpace& space,
+                                 const DoseOptions& options);
+
+// The dataset `OptimizeDose` simulates for `regimen`: the subject's records before
+// space.start_h plus the new doses, and the window W as {start, end}.
+Result<Dataset> RegimenDataset(const Model& model, const Dataset& data, size_t subject_index,
+                               const Regimen& regimen, const DoseSearchSpace& space,
+                               double* window_start_h, double* window_end_h);
+
+// The metric of `target` for observable levels `level` at sorted times `time_h` covering W
+// (the window's ends included); AUC by the trapezoid rule on that grid.
+double TargetMetric(const Target& target, const std::vector<double>& time_h,
+                    const std::vector<double>& level, double window_start_h, double window_end_h,
+                    double last_dose_end_h);
 
 }  // namespace medtwin
 
