@@ -67,6 +67,9 @@ struct OutputRequest {
   // Extra values per output row, f(t, x, p) with p the individual parameters, evaluated during
   // the run (so they may read the run's StateHistory), e.g. SBML probes of assigned symbols.
   std::vector<std::function<double(double t, const double* x, const double* p)>> probes;
+  // >= 0: the run stops once this record has been handled (filters advance one observation at a
+  // time); -1: the whole subject.
+  int last_record = -1;
 };
 
 // Population-level inputs for one run: typical values (spec order; empty = spec typical) and
@@ -83,6 +86,10 @@ struct IndividualInput {
 struct RunStart {
   double time = 0.0;
   std::span<const double> state;
+  // >= 0: `state` is the state right after this record (e.g. the output row of an observation
+  // at `time`): records up to and including it are replayed, those after it at the same time
+  // act. -1: every record at `time` acts.
+  int after_record = -1;
 };
 
 struct SimSummary {

@@ -457,6 +457,31 @@ TEST(Simulator, ContinuingFromAStateReproducesTheRestOfTheRun) {
       }
     }
   }
+  // Starting right after a record: the state of an observation row at t = 26 that precedes the
+  // bolus at 26 in the file; the bolus must act once (after the start), not be lost or doubled.
+  {
+    auto m = Make("pk2cmt");
+    const std::string with_obs =
+        csv.substr(0, csv.find("1,26,")) + "1,26,0,.,0,0,0,0\n" + csv.substr(csv.find("1,26,"));
+    const Dataset d = Read(with_obs, *m);
+    ASSERT_EQ(d.subjects[0].records[2].evid, Evid::kObservation);
+    Simulator sim(*m, {});
+    OutputRequest r;  // the observation rows (26 and the EVID 2 row at 60)
+    auto full = sim.Run(d, 0, r);
+    ASSERT_TRUE(full.ok());
+    const int n = m->num_states();
+    ASSERT_EQ(full->record[0], 2);
+    const std::vector<double> x26(full->states.begin(), full->states.begin() + n);
+    RunStart start{26.0, x26, /*after_record=*/2};
+    auto rest = sim.Run(d, 0, r, {}, &start);
+    ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+    ASSERT_EQ(rest->rows(), 1u);  // the row of record 2 itself is not repeated
+    for (int j = 0; j < n; ++j) {
+      EXPECT_NEAR(rest->states[j], full->states[n + j], 1e-6 * std::max(1.0, full->states[n + j]));
+    }
+    RunStart wrong_record{30.0, x26, 2};
+    EXPECT_FALSE(sim.Run(d, 0, r, {}, &wrong_record).ok());
+  }
   auto m = Make("pk2cmt");
   Simulator sim(*m, {});
   const std::vector<double> wrong(1, 0.0);

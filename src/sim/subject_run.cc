@@ -312,6 +312,13 @@ Result<SimOutput> SubjectRun::Execute() {
     if (!st.ok()) return st.WithContext(Where(t_h_));
   }
   replaying_ = start_ != nullptr;
+  if (replaying_ && start_->after_record >= 0 &&
+      (start_->after_record >= static_cast<int>(subject_.records.size()) ||
+       subject_.records[start_->after_record].time_h != start_->time)) {
+    return Status::Invalid("subject " + subject_.id + ": start record " +
+                           std::to_string(start_->after_record) + " is not a record at time " +
+                           std::to_string(start_->time));
+  }
   if (replaying_ && start_->time < t_h_) {
     return Status::Invalid("subject " + subject_.id + ": start time " +
                            std::to_string(start_->time) + " is before the first record (" +
@@ -322,7 +329,10 @@ Result<SimOutput> SubjectRun::Execute() {
     const TimelineItem& item = timeline_[i];
     if (replaying_) {
       const double next = queue_.empty() ? item.t_h : std::min(item.t_h, queue_.top().t_h);
-      if (next >= start_->time) MEDTWIN_RETURN_IF_ERROR(TakeStartState());
+      const bool reached = start_->after_record >= 0
+                               ? (next > start_->time || start_record_replayed_)
+                               : next >= start_->time;
+      if (reached) MEDTWIN_RETURN_IF_ERROR(TakeStartState());
     }
     if (!queue_.empty() && queue_.top().t_h <= item.t_h) {
       const Pending e = queue_.top();
@@ -334,12 +344,14 @@ Result<SimOutput> SubjectRun::Execute() {
     }
     MEDTWIN_RETURN_IF_ERROR(AdvanceTo(item.t_h, i));
     if (item.record >= 0) {
+      if (replaying_ && item.record == start_->after_record) start_record_replayed_ = true;
       MEDTWIN_RETURN_IF_ERROR(HandleRecord(item.record));
       if (events_ && dirty_) MEDTWIN_RETURN_IF_ERROR(UpdateEvents(nullptr));
     } else {
       Output(item.t_h, -1, p_cur_);
     }
     ++i;
+    if (item.record >= 0 && item.record == request_.last_record && !replaying_) break;
   }
   if (replaying_) MEDTWIN_RETURN_IF_ERROR(TakeStartState());  // every record came before
   for (double y : out_.observables) {

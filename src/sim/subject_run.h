@@ -108,8 +108,9 @@ class SubjectRun {
   std::unique_ptr<EventState> events_;     // the model's discrete events, if it has any
   std::unique_ptr<StateHistory> history_;  // the trajectory, if the model reads past states
   bool dirty_ = true;  // state, rates or parameters changed: the propagator must restart
-  const RunStart* start_ = nullptr;  // continue from this state (null: from the initial state)
-  bool replaying_ = false;           // before start_->time: set up doses, no integration/output
+  const RunStart* start_ = nullptr;     // continue from this state (null: from the initial state)
+  bool replaying_ = false;              // before start_->time: set up doses, no integration/output
+  bool start_record_replayed_ = false;  // start_->after_record has been replayed
   // Ends the replay: the state becomes start_->state at start_->time.
   Status TakeStartState();
   SimOutput out_;

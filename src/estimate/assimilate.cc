@@ -1,0 +1,178 @@
+#include "medtwin/assimilate.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+
+namespace medtwin {
+namespace {
+
+double Quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+std::string Line(const Subject& s, int r) {
+  return "subject " + s.id + " line " + std::to_string(s.records[r].line);
+}
+
+}  // namespace
+
+const char* ToString(FilterMethod m) { return "enkf"; }
+
+Result<FilterMethod> FilterMethodFromString(const std::string& s) {
+  if (s == "enkf") return FilterMethod::kEnkf;
+  return Status::Unsupported("filter method '" + s + "' is not available (available: enkf)");
+}
+
+Status AssimilationOptions::Validate() const {
+  MEDTWIN_RETURN_IF_ERROR(sim.Validate());
+  if (members < 2) return Status::Invalid("members must be >= 2");
+  if (!(inflation >= 1.0)) return Status::Invalid("inflation must be >= 1");
+  return Status::Ok();
+}
+
+Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, const Dataset& data,
+                                                        size_t subject_index,
+                                                        const AssimilationOptions& options) {
+  MEDTWIN_RETURN_IF_ERROR(options.Validate());
+  if (subject_index >= data.subjects.size()) {
+    return Status::Invalid("subject index " + std::to_string(subject_index) + " out of range");
+  }
+  const Subject& subject = data.subjects[subject_index];
+  const std::string who = "subject " + subject.id;
+  const ModelSpec& spec = model.spec();
+  const int n = model.num_states(), q = static_cast<int>(spec.variability.parameters.size());
+  const int no = model.num_observables(), m = options.members;
+  if (q == 0) {
+    return Status::Invalid("model '" + spec.name + "' has no between-subject variability");
+  }
+  std::vector<double> theta = options.theta;
+  if (theta.empty()) {
+    for (const auto& p : spec.parameters) theta.push_back(p.typical);
+  }
+  const Eigen::Map<const Eigen::MatrixXd> omega(spec.variability.omega.data(), q, q);
+  Eigen::LLT<Eigen::MatrixXd> llt(omega);
+  if (llt.info() != Eigen::Success) {
+    return Status::Invalid("model '" + spec.name + "': omega is not positive definite");
+  }
+  const Eigen::MatrixXd l = llt.matrixL();
+  std::vector<int> obs;
+  for (size_t r = 0; r < subject.records.size(); ++r) {
+    const Record& rec = subject.records[r];
+    if (rec.evid != Evid::kObservation || rec.mdv) continue;
+    if (rec.censored) {
+      return Status::Unsupported(Line(subject, static_cast<int>(r)) +
+                                 ": a level below the quantification limit (CENS=1) cannot be "
+                                 "assimilated by the Kalman update; use medtwin fit");
+    }
+    obs.push_back(static_cast<int>(r));
+  }
+  if (obs.empty()) return Status::Invalid(who + " has no observations to assimilate");
+
+  std::mt19937_64 rng(options.seed);
+  std::normal_distribution<double> normal;
+  // Members: rows of z = [state (n), eta (q)].
+  Eigen::MatrixXd z(m, n + q);
+  for (int i = 0; i < m; ++i) {
+    Eigen::VectorXd e(q);
+    for (int j = 0; j < q; ++j) e(j) = normal(rng);
+    z.block(i, n, 1, q) = (l * e).transpose();
+  }
+  Simulator sim(model, options.sim);
+  MEDTWIN_RETURN_IF_ERROR(sim.Init());
+  OutputRequest request;
+  request.observation_records = true;
+  std::vector<AssimilationStep> steps;
+  std::vector<double> x(n), eta(q), p(model.num_parameters());
+  Eigen::VectorXd h(m);
+  int previous = -1;
+  for (int r : obs) {
+    const Record& rec = subject.records[r];
+    const ResidualError& err = spec.observables[rec.observable].error;
+    const bool log_scale = err.model == ErrorModel::kExponential;
+    // Forecast: every member from its analysed state to this observation.
+    request.last_record = r;
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < q; ++j) eta[j] = z(i, n + j);
+      for (int j = 0; j < n; ++j) x[j] = z(i, j);
+      RunStart start{previous >= 0 ? subject.records[previous].time_h : 0.0, x, previous};
+      auto out = sim.Run(data, subject_index, request, IndividualInput{theta, eta},
+                         previous >= 0 ? &start : nullptr);
+      if (!out.ok()) return out.status().WithContext(who + ", member " + std::to_string(i));
+      size_t row = out->rows();
+      for (size_t k = 0; k < out->rows(); ++k) {
+        if (out->record[k] == r) row = k;
+      }
+      if (row == out->rows()) return Status::Internal(Line(subject, r) + ": no output row");
+      for (int j = 0; j < n; ++j) z(i, j) = out->states[row * n + j];
+      const double f = out->observables[row * no + rec.observable];
+      if (log_scale && !(f > 0.0)) {
+        return Status::Invalid(Line(subject, r) + ": member " + std::to_string(i) + " predicts " +
+                               std::to_string(f) + ", which a log-normal error model cannot use");
+      }
+      h(i) = log_scale ? std::log(f) : f;
+    }
+    // One-step-ahead predictive distribution of the observation, before it is used.
+    AssimilationStep step;
+    step.record = r;
+    step.time = rec.time_h;
+    step.observable = rec.observable;
+    step.dv = rec.dv;
+    std::vector<double> predictive(m);
+    for (int i = 0; i < m; ++i) {
+      const double f = log_scale ? std::exp(h(i)) : h(i);
+      const double sd = err.Sd(f);
+      predictive[i] = log_scale ? f * std::exp(sd * normal(rng)) : f + sd * normal(rng);
+    }
+    step.pred = Quantile(predictive, 0.5);
+    step.pred_lo = Quantile(predictive, 0.05);
+    step.pred_hi = Quantile(predictive, 0.95);
+    // Analysis: inflate, then update [state, eta] with perturbed observations.
+    const Eigen::RowVectorXd z_mean = z.colwise().mean();
+    z = (z.rowwise() - z_mean) * options.inflation;
+    z.rowwise() += z_mean;
+    const double h_mean = h.mean();
+    h = (h.array() - h_mean) * options.inflation + h_mean;
+    const double f_mean = log_scale ? std::exp(h_mean) : h_mean;
+    const double sd = err.Sd(f_mean);
+    const double r_var = sd * sd;
+    if (!(r_var > 0.0)) {
+      return Status::Invalid(Line(subject, r) + ": the residual SD at the predicted " +
+                             spec.observables[rec.observable].name + " (" + std::to_string(f_mean) +
+                             ") is 0; the update needs a positive one");
+    }
+    const Eigen::MatrixXd za = z.rowwise() - z.colwise().mean();
+    const Eigen::VectorXd ha = h.array() - h.mean();
+    const Eigen::VectorXd c_zh = za.transpose() * ha / (m - 1);
+    const double c_hh = ha.squaredNorm() / (m - 1);
+    const Eigen::VectorXd gain = c_zh / (c_hh + r_var);
+    const double y = log_scale ? std::log(rec.dv) : rec.dv;
+    for (int i = 0; i < m; ++i) {
+      const double innovation = y + std::sqrt(r_var) * normal(rng) - h(i);
+      z.row(i) += (gain * innovation).transpose();
+    }
+    // Report: median individual parameters and mean state after the update.
+    std::vector<std::vector<double>> values(q, std::vector<double>(m));
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < q; ++j) eta[j] = z(i, n + j);
+      MEDTWIN_RETURN_IF_ERROR(model.Individualize(theta, eta, rec.covariates, p));
+      for (int j = 0; j < q; ++j) {
+        values[j][i] = p[spec.ParameterIndex(spec.variability.parameters[j])];
+      }
+    }
+    for (int j = 0; j < q; ++j) step.parameters.push_back(Quantile(values[j], 0.5));
+    const Eigen::RowVectorXd mean_after = z.colwise().mean();
+    step.state_mean.assign(mean_after.data(), mean_after.data() + n);
+    steps.push_back(std::move(step));
+    previous = r;
+  }
+  return steps;
+}
+
+}  // namespace medtwin
