@@ -622,3 +622,41 @@ TEST(Cli, DoseRecommendsARegimenWithItsPta) {
   EXPECT_EQ(amounts.exit_code, 2);
   EXPECT_THAT(amounts.err, HasSubstr("--amounts '250:0:1000': expected START:STEP:END"));
 }
+
+// `medtwin assimilate`: one row per observation, the interval made before the level was seen
+// brackets its median, the parameters follow; methods not implemented are refused by name.
+TEST(Cli, AssimilatePrintsOneStepAheadPredictionsAndParameters) {
+  const std::string data = WriteFile("assim.csv",
+                                     "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
+                                     "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
+                                     "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
+                                     "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n"
+                                     "1,47.5,0,0,0,0,0,15.2,0,80,60,0,1.1\n");
+  for (const char* method : {"enkf", "map"}) {
+    SCOPED_TRACE(method);
+    CliRun r = Medtwin(std::string("assimilate vancomycin_goti2018 --data ") + data +
+                       " --members 100 --method " + method);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::istringstream lines(r.out);
+    std::string header, row;
+    std::getline(lines, header);
+    EXPECT_EQ(header, "ID,TIME,OBS,DV,PRED,PRED_LO,PRED_HI,CL,V1,V2");
+    int rows = 0;
+    while (std::getline(lines, row)) {
+      ++rows;
+      std::vector<std::string> cells;
+      std::stringstream ss(row);
+      std::string cell;
+      while (std::getline(ss, cell, ',')) cells.push_back(cell);
+      ASSERT_EQ(cells.size(), 10u) << row;
+      EXPECT_EQ(cells[2], "CP");
+      EXPECT_LT(std::stod(cells[5]), std::stod(cells[4]));
+      EXPECT_LT(std::stod(cells[4]), std::stod(cells[6]));
+      EXPECT_GT(std::stod(cells[7]), 0.0);
+    }
+    EXPECT_EQ(rows, 3);
+  }
+  CliRun bad = Medtwin("assimilate vancomycin_goti2018 --data " + data + " --method pf");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--method: filter method 'pf' is not available"));
+}

@@ -43,7 +43,8 @@ struct SolverFlags {
   std::string covariates = "nocb";
   double rtol = 1e-8;
   double atol = 1e-10;
-  void Add(CLI::App* app);
+  // method_flag: the CVODES method option's name (`--ode-method` where --method means else).
+  void Add(CLI::App* app, const std::string& method_flag = "--method");
   Result<SimOptions> ToOptions() const;
 };
 
@@ -54,7 +55,8 @@ struct CommonArgs {
   std::string model, data, times, params_file, params_set;
   std::vector<std::string> params;
   SolverFlags solver;
-  void Add(CLI::App* app, const std::string& data_help, bool with_times = true);
+  void Add(CLI::App* app, const std::string& data_help, bool with_times = true,
+           const std::string& method_flag = "--method");
 };
 
 // Everything a run needs, parsed and validated; the dataset is read last, so option errors are
@@ -77,6 +79,7 @@ void SetupPopulation(CLI::App& app, int* exit_code);
 void SetupSbmlTest(CLI::App& app, int* exit_code);
 void SetupFit(CLI::App& app, int* exit_code);
 void SetupForecast(CLI::App& app, int* exit_code);
+void SetupAssimilate(CLI::App& app, int* exit_code);
 void SetupDose(CLI::App& app, int* exit_code);
 
 }  // namespace medtwin::cli

@@ -122,8 +122,8 @@ Result<std::vector<double>> ParseNumberList(const std::string& spec, const std::
   return out;
 }
 
-void SolverFlags::Add(CLI::App* app) {
-  app->add_option("--method", method, "CVODES method: bdf or adams")->capture_default_str();
+void SolverFlags::Add(CLI::App* app, const std::string& method_flag) {
+  app->add_option(method_flag, method, "CVODES method: bdf or adams")->capture_default_str();
   app->add_option("--path", path, "auto, ode or closed-form")->capture_default_str();
   app->add_option("--covariates", covariates, "covariates between records: nocb or locf")
       ->capture_default_str();
@@ -148,7 +148,8 @@ Result<SimOptions> SolverFlags::ToOptions() const {
   return o;
 }
 
-void CommonArgs::Add(CLI::App* app, const std::string& data_help, bool with_times) {
+void CommonArgs::Add(CLI::App* app, const std::string& data_help, bool with_times,
+                     const std::string& method_flag) {
   app->add_option("MODEL", model, "model name (see `medtwin models`), e.g. pk2cmt")->required();
   app->add_option("--data", data, data_help)->required();
   app->add_option("--param", params, "override a typical value: NAME=VALUE (repeatable)");
@@ -161,7 +162,7 @@ void CommonArgs::Add(CLI::App* app, const std::string& data_help, bool with_time
                     "output grid START:STEP:END in the model's time unit (default: the dataset's "
                     "observation rows)");
   }
-  solver.Add(app);
+  solver.Add(app, method_flag);
 }
 
 Result<std::unique_ptr<Model>> LoadModel(const std::string& name) {

@@ -26,7 +26,10 @@
 
 namespace medtwin {
 
-enum class FilterMethod { kEnkf };
+// kEnkf: the ensemble Kalman filter above. kMap: the comparator of refitting the MAP (with its
+// Laplace posterior) on all levels so far at every observation; its one-step-ahead prediction
+// samples the previous fit's Laplace posterior (the prior before the first level).
+enum class FilterMethod { kEnkf, kMap };
 const char* ToString(FilterMethod m);
 Result<FilterMethod> FilterMethodFromString(const std::string& s);
 
@@ -51,7 +54,7 @@ struct AssimilationStep {
   double pred = 0.0, pred_lo = 0.0, pred_hi = 0.0;
   std::vector<double> parameters;  // after the update: median individual value per variability
                                    // parameter (variability order)
-  std::vector<double> state_mean;  // after the update: ensemble mean of the model state
+  std::vector<double> state_mean;  // after the update: ensemble mean of the model state (EnKF)
 };
 
 // Assimilates the observations (EVID 0 rows with a DV; CENS rows are refused) of subject

@@ -1,5 +1,7 @@
 #include "medtwin/assimilate.h"
 
+#include "medtwin/estimate.h"
+
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
@@ -23,11 +25,14 @@ std::string Line(const Subject& s, int r) {
 
 }  // namespace
 
-const char* ToString(FilterMethod m) { return "enkf"; }
+const char* ToString(FilterMethod m) { return m == FilterMethod::kEnkf ? "enkf" : "map"; }
 
 Result<FilterMethod> FilterMethodFromString(const std::string& s) {
   if (s == "enkf") return FilterMethod::kEnkf;
-  return Status::Unsupported("filter method '" + s + "' is not available (available: enkf)");
+  if (s == "map") return FilterMethod::kMap;
+  return Status::Unsupported("filter method '" + s +
+                             "' is not available (available: enkf, map; ukf and pf are not "
+                             "implemented yet)");
 }
 
 Status AssimilationOptions::Validate() const {
@@ -36,6 +41,76 @@ Status AssimilationOptions::Validate() const {
   if (!(inflation >= 1.0)) return Status::Invalid("inflation must be >= 1");
   return Status::Ok();
 }
+
+namespace {
+
+// The MAP comparator: refit on the levels so far at every observation.
+Result<std::vector<AssimilationStep>> RefitMap(const Model& model, const Dataset& data,
+                                               size_t subject_index, const std::vector<int>& obs,
+                                               const std::vector<double>& theta,
+                                               const AssimilationOptions& options) {
+  const ModelSpec& spec = model.spec();
+  const int q = static_cast<int>(spec.variability.parameters.size());
+  const int no = model.num_observables();
+  Dataset seen = data;  // levels not yet seen are hidden (MDV=1)
+  Subject& s = seen.subjects[subject_index];
+  for (int r : obs) s.records[r].mdv = true;
+  std::vector<double> mode(q, 0.0), cov = spec.variability.omega;
+  FitOptions fo;
+  fo.theta = theta;
+  fo.sim = options.sim;
+  Simulator sim(model, options.sim);
+  MEDTWIN_RETURN_IF_ERROR(sim.Init());
+  std::mt19937_64 rng(options.seed);
+  std::normal_distribution<double> normal;
+  OutputRequest request;
+  std::vector<AssimilationStep> steps;
+  std::vector<double> p(model.num_parameters());
+  for (int r : obs) {
+    const Record& rec = data.subjects[subject_index].records[r];
+    const ResidualError& err = spec.observables[rec.observable].error;
+    const Eigen::Map<const Eigen::MatrixXd> c(cov.data(), q, q);
+    const Eigen::MatrixXd l = c.llt().matrixL();
+    request.last_record = r;
+    std::vector<double> predictive(options.members), eta(q);
+    for (int i = 0; i < options.members; ++i) {
+      Eigen::VectorXd z(q);
+      for (int j = 0; j < q; ++j) z(j) = normal(rng);
+      const Eigen::VectorXd e = Eigen::Map<const Eigen::VectorXd>(mode.data(), q) + l * z;
+      eta.assign(e.data(), e.data() + q);
+      auto out = sim.Run(seen, subject_index, request, IndividualInput{theta, eta});
+      if (!out.ok()) return out.status();
+      double f = 0.0;
+      for (size_t k = 0; k < out->rows(); ++k) {
+        if (out->record[k] == r) f = out->observables[k * no + rec.observable];
+      }
+      const double sd = err.Sd(f);
+      predictive[i] = err.model == ErrorModel::kExponential ? f * std::exp(sd * normal(rng))
+                                                            : f + sd * normal(rng);
+    }
+    AssimilationStep step;
+    step.record = r;
+    step.time = rec.time_h;
+    step.observable = rec.observable;
+    step.dv = rec.dv;
+    step.pred = Quantile(predictive, 0.5);
+    step.pred_lo = Quantile(predictive, 0.05);
+    step.pred_hi = Quantile(predictive, 0.95);
+    s.records[r].mdv = false;  // now seen
+    auto fit = FitSubject(model, seen, subject_index, fo);
+    if (!fit.ok()) return fit.status();
+    mode = fit->eta;
+    cov = fit->covariance;
+    MEDTWIN_RETURN_IF_ERROR(model.Individualize(theta, mode, rec.covariates, p));
+    for (int j = 0; j < q; ++j) {
+      step.parameters.push_back(p[spec.ParameterIndex(spec.variability.parameters[j])]);
+    }
+    steps.push_back(std::move(step));
+  }
+  return steps;
+}
+
+}  // namespace
 
 Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, const Dataset& data,
                                                         size_t subject_index,
@@ -74,6 +149,9 @@ Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, cons
     obs.push_back(static_cast<int>(r));
   }
   if (obs.empty()) return Status::Invalid(who + " has no observations to assimilate");
+  if (options.method == FilterMethod::kMap) {
+    return RefitMap(model, data, subject_index, obs, theta, options);
+  }
 
   std::mt19937_64 rng(options.seed);
   std::normal_distribution<double> normal;

@@ -137,6 +137,30 @@ TEST(Assimilate, EnkfAgreesWithTheBatchPosterior) {
   EXPECT_NEAR(eta_filter, median_eta, 0.35 * sd);
 }
 
+// The MAP comparator ends where the batch fit of every level is, and predicts each level from
+// the fit of the ones before it.
+TEST(Assimilate, RefittingTheMapEndsAtTheBatchFit) {
+  auto m = Vancomycin();
+  std::mt19937_64 rng(8);
+  const Dataset d = Patient(*m, {-0.2, 0.3, 0.0}, {11.5, 13, 35.5, 37}, &rng);
+  AssimilationOptions o;
+  o.method = FilterMethod::kMap;
+  o.members = 300;
+  auto steps = AssimilateSubject(*m, d, 0, o);
+  ASSERT_TRUE(steps.ok()) << steps.status().ToString();
+  ASSERT_EQ(steps->size(), 4u);
+  auto fit = FitSubject(*m, d, 0, FitOptions{});
+  ASSERT_TRUE(fit.ok());
+  for (int j = 0; j < 3; ++j) {
+    EXPECT_NEAR(steps->back().parameters[j], fit->parameters[j], 1e-9 * fit->parameters[j]);
+  }
+  for (const AssimilationStep& s : *steps) {
+    EXPECT_LT(s.pred_lo, s.pred);
+    EXPECT_LT(s.pred, s.pred_hi);
+  }
+  EXPECT_FALSE(FilterMethodFromString("ukf").ok());
+}
+
 TEST(Assimilate, RefusesWhatItCannotUse) {
   auto m = Vancomycin();
   AssimilationOptions o;
