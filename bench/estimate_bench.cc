@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+#include "medtwin/assimilate.h"
 #include "medtwin/estimate.h"
 
 namespace medtwin {
@@ -74,6 +75,24 @@ void BM_Sir10000(benchmark::State& state) {
   state.counters["effective_sample_size"] = ess;
 }
 BENCHMARK(BM_Sir10000)->Unit(benchmark::kMillisecond);
+
+// Ensemble Kalman filter (issue 6): the four levels assimilated one by one with 64 members;
+// the counter is the time per observation (forecast of every member plus the update).
+void BM_Enkf64(benchmark::State& state) {
+  Problem p = MakeProblem();
+  AssimilationOptions o;
+  o.members = 64;
+  size_t observations = 0;
+  for (auto _ : state) {
+    auto steps = AssimilateSubject(*p.model, p.data, 0, o);
+    if (!steps.ok()) state.SkipWithError(steps.status().ToString().c_str());
+    observations += steps->size();
+    benchmark::DoNotOptimize(steps->back().parameters);
+  }
+  state.counters["us_per_observation"] = benchmark::Counter(
+      static_cast<double>(observations), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_Enkf64)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace medtwin
