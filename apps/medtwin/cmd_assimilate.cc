@@ -1,4 +1,4 @@
-// `medtwin assimilate MODEL --data FILE.csv --method enkf|map`: one CSV row per observation with
+// `medtwin assimilate MODEL --data FILE.csv --method enkf|pf|map`: one CSV row per observation with
 // the one-step-ahead prediction made before it was seen and the filtered parameters after it.
 #include <cstdio>
 #include <iostream>
@@ -67,8 +67,10 @@ void SetupAssimilate(CLI::App& app, int* exit_code) {
   auto a = std::make_shared<AssimilateArgs>();
   a->common.Add(cmd, "NONMEM-style CSV: doses and observations (DV; DVID)", /*with_times=*/false,
                 "--ode-method");
-  cmd->add_option("--method", a->method,
-                  "enkf (ensemble Kalman filter) or map (refit the MAP at each observation)")
+  cmd->add_option(
+         "--method", a->method,
+         "enkf (ensemble Kalman filter), pf (particle filter) or map (refit the MAP at each "
+         "observation)")
       ->capture_default_str();
   cmd->add_option("--members", a->members, "ensemble members (map: prediction draws)")
       ->capture_default_str();

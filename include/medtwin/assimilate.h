@@ -29,7 +29,8 @@ namespace medtwin {
 // kEnkf: the ensemble Kalman filter above. kMap: the comparator of refitting the MAP (with its
 // Laplace posterior) on all levels so far at every observation; its one-step-ahead prediction
 // samples the previous fit's Laplace posterior (the prior before the first level).
-enum class FilterMethod { kEnkf, kMap };
+// kPf: bootstrap particle filter with systematic resampling and a Liu-West kernel on eta.
+enum class FilterMethod { kEnkf, kMap, kPf };
 const char* ToString(FilterMethod m);
 Result<FilterMethod> FilterMethodFromString(const std::string& s);
 

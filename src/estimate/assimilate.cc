@@ -23,15 +23,121 @@ std::string Line(const Subject& s, int r) {
   return "subject " + s.id + " line " + std::to_string(s.records[r].line);
 }
 
+// Quantile q of values with weights (summing to 1): the smallest value whose cumulative weight
+// reaches q.
+double WeightedQuantile(const std::vector<double>& v, const std::vector<double>& w, double q) {
+  std::vector<size_t> order(v.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
+  double cum = 0.0;
+  for (size_t i : order) {
+    cum += w[i];
+    if (cum >= q) return v[i];
+  }
+  return v[order.back()];
+}
+
+// Median individual parameters and weighted mean state of the members after an update.
+Status Report(const Model& model, const std::vector<double>& theta, const Record& rec,
+              const Eigen::MatrixXd& z, const std::vector<double>& weights, int n,
+              AssimilationStep* step) {
+  const ModelSpec& spec = model.spec();
+  const int m = static_cast<int>(z.rows()), q = static_cast<int>(z.cols()) - n;
+  std::vector<double> eta(q), p(model.num_parameters());
+  std::vector<std::vector<double>> values(q, std::vector<double>(m));
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < q; ++j) eta[j] = z(i, n + j);
+    MEDTWIN_RETURN_IF_ERROR(model.Individualize(theta, eta, rec.covariates, p));
+    for (int j = 0; j < q; ++j) {
+      values[j][i] = p[spec.ParameterIndex(spec.variability.parameters[j])];
+    }
+  }
+  for (int j = 0; j < q; ++j) step->parameters.push_back(WeightedQuantile(values[j], weights, 0.5));
+  step->state_mean.assign(n, 0.0);
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < n; ++j) step->state_mean[j] += weights[i] * z(i, j);
+  }
+  return Status::Ok();
+}
+
+// Bootstrap particle filter update (Gordon et al. 1993): weights times the likelihood of the
+// observation; systematic resampling when the effective sample size falls below half the
+// particles, then a Liu-West (2001) kernel on eta (shrinkage a = 0.98) so parameters do not
+// collapse onto a few values.
+Status ParticleUpdate(const Record& rec, const ResidualError& err, const Eigen::VectorXd& h, int n,
+                      Eigen::MatrixXd* z, std::vector<double>* w, std::mt19937_64* rng) {
+  const int m = static_cast<int>(z->rows()), q = static_cast<int>(z->cols()) - n;
+  const bool log_scale = err.model == ErrorModel::kExponential;
+  const double y = log_scale ? std::log(rec.dv) : rec.dv;
+  std::vector<double> loglik(m);
+  double best = -INFINITY;
+  for (int i = 0; i < m; ++i) {
+    const double f = log_scale ? std::exp(h(i)) : h(i);
+    const double sd = err.Sd(f);
+    if (!(sd > 0.0)) return Status::Invalid("the residual SD at a particle's prediction is 0");
+    const double r = (y - h(i)) / sd;
+    loglik[i] = -0.5 * r * r - std::log(sd);
+    best = std::max(best, loglik[i]);
+  }
+  double sum = 0.0;
+  for (int i = 0; i < m; ++i) sum += (*w)[i] *= std::exp(loglik[i] - best);
+  if (!(sum > 0.0) || !std::isfinite(sum)) {
+    return Status::Numerical("no particle explains the observation (all weights are 0)");
+  }
+  double sum2 = 0.0;
+  for (double& x : *w) {
+    x /= sum;
+    sum2 += x * x;
+  }
+  if (1.0 / sum2 >= 0.5 * m) return Status::Ok();
+  // Systematic resampling.
+  std::uniform_real_distribution<double> unif(0.0, 1.0 / m);
+  const double u0 = unif(*rng);
+  Eigen::MatrixXd resampled(m, z->cols());
+  double cum = (*w)[0];
+  for (int i = 0, k = 0; i < m; ++i) {
+    const double u = u0 + static_cast<double>(i) / m;
+    while (u > cum && k < m - 1) cum += (*w)[++k];
+    resampled.row(i) = z->row(k);
+  }
+  *z = resampled;
+  std::fill(w->begin(), w->end(), 1.0 / m);
+  constexpr double a = 0.98;
+  const Eigen::MatrixXd eta = z->rightCols(q);
+  const Eigen::RowVectorXd mean = eta.colwise().mean();
+  const Eigen::MatrixXd centred = eta.rowwise() - mean;
+  Eigen::MatrixXd cov = centred.transpose() * centred / (m - 1);
+  cov += 1e-12 * Eigen::MatrixXd::Identity(q, q);
+  const Eigen::MatrixXd l = cov.llt().matrixL();
+  std::normal_distribution<double> normal;
+  Eigen::VectorXd e(q);
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < q; ++j) e(j) = normal(*rng);
+    const Eigen::RowVectorXd kernel = (std::sqrt(1.0 - a * a) * (l * e)).transpose();
+    z->block(i, n, 1, q) = a * eta.row(i) + (1.0 - a) * mean + kernel;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
-const char* ToString(FilterMethod m) { return m == FilterMethod::kEnkf ? "enkf" : "map"; }
+const char* ToString(FilterMethod m) {
+  switch (m) {
+    case FilterMethod::kEnkf:
+      return "enkf";
+    case FilterMethod::kPf:
+      return "pf";
+    default:
+      return "map";
+  }
+}
 
 Result<FilterMethod> FilterMethodFromString(const std::string& s) {
   if (s == "enkf") return FilterMethod::kEnkf;
   if (s == "map") return FilterMethod::kMap;
+  if (s == "pf") return FilterMethod::kPf;
   return Status::Unsupported("filter method '" + s +
-                             "' is not available (available: enkf, map; ukf and pf are not "
+                             "' is not available (available: enkf, pf, map; ukf is not "
                              "implemented yet)");
 }
 
@@ -166,6 +272,8 @@ Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, cons
   MEDTWIN_RETURN_IF_ERROR(sim.Init());
   OutputRequest request;
   request.observation_records = true;
+  const bool particle = options.method == FilterMethod::kPf;
+  std::vector<double> weights(m, 1.0 / m);
   std::vector<AssimilationStep> steps;
   std::vector<double> x(n), eta(q), p(model.num_parameters());
   Eigen::VectorXd h(m);
@@ -203,14 +311,24 @@ Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, cons
     step.observable = rec.observable;
     step.dv = rec.dv;
     std::vector<double> predictive(m);
+    std::discrete_distribution<int> pick(weights.begin(), weights.end());
     for (int i = 0; i < m; ++i) {
-      const double f = log_scale ? std::exp(h(i)) : h(i);
+      const int k = particle ? pick(rng) : i;  // particles: draw by weight
+      const double f = log_scale ? std::exp(h(k)) : h(k);
       const double sd = err.Sd(f);
       predictive[i] = log_scale ? f * std::exp(sd * normal(rng)) : f + sd * normal(rng);
     }
     step.pred = Quantile(predictive, 0.5);
     step.pred_lo = Quantile(predictive, 0.05);
     step.pred_hi = Quantile(predictive, 0.95);
+    if (particle) {
+      MEDTWIN_RETURN_IF_ERROR(
+          ParticleUpdate(rec, err, h, n, &z, &weights, &rng).WithContext(Line(subject, r)));
+      MEDTWIN_RETURN_IF_ERROR(Report(model, theta, rec, z, weights, n, &step));
+      steps.push_back(std::move(step));
+      previous = r;
+      continue;
+    }
     // Analysis: inflate, then update [state, eta] with perturbed observations.
     const Eigen::RowVectorXd z_mean = z.colwise().mean();
     z = (z.rowwise() - z_mean) * options.inflation;
@@ -235,18 +353,7 @@ Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, cons
       const double innovation = y + std::sqrt(r_var) * normal(rng) - h(i);
       z.row(i) += (gain * innovation).transpose();
     }
-    // Report: median individual parameters and mean state after the update.
-    std::vector<std::vector<double>> values(q, std::vector<double>(m));
-    for (int i = 0; i < m; ++i) {
-      for (int j = 0; j < q; ++j) eta[j] = z(i, n + j);
-      MEDTWIN_RETURN_IF_ERROR(model.Individualize(theta, eta, rec.covariates, p));
-      for (int j = 0; j < q; ++j) {
-        values[j][i] = p[spec.ParameterIndex(spec.variability.parameters[j])];
-      }
-    }
-    for (int j = 0; j < q; ++j) step.parameters.push_back(Quantile(values[j], 0.5));
-    const Eigen::RowVectorXd mean_after = z.colwise().mean();
-    step.state_mean.assign(mean_after.data(), mean_after.data() + n);
+    MEDTWIN_RETURN_IF_ERROR(Report(model, theta, rec, z, weights, n, &step));
     steps.push_back(std::move(step));
     previous = r;
   }

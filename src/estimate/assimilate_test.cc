@@ -46,15 +46,15 @@ Dataset Patient(const Model& m, const std::vector<double>& eta, const std::vecto
 // Twin experiment (issue 6, (c)): patients drawn from the population, six sparse levels over
 // four days; the 90 % one-step-ahead interval must cover the next level at about its nominal
 // rate, and the filter must learn clearance (error well below that of the typical value).
-TEST(Assimilate, EnkfTwinExperimentOnVirtualVancomycinPatients) {
+TEST(Assimilate, TwinExperimentOnVirtualVancomycinPatients) {
   auto m = Vancomycin();
   const ModelSpec& spec = m->spec();
   const Eigen::Map<const Eigen::MatrixXd> omega(spec.variability.omega.data(), 3, 3);
   const Eigen::MatrixXd l = omega.llt().matrixL();
   std::mt19937_64 rng(77);
   std::normal_distribution<double> normal;
-  int covered = 0, total = 0;
-  double sq_prior = 0.0, sq_filter = 0.0, sq_map = 0.0;
+  int covered = 0, total = 0, pf_covered = 0;
+  double sq_prior = 0.0, sq_filter = 0.0, sq_map = 0.0, sq_pf = 0.0;
   const int patients = 40;
   for (int p = 0; p < patients; ++p) {
     Eigen::VectorXd z(3);
@@ -85,6 +85,15 @@ TEST(Assimilate, EnkfTwinExperimentOnVirtualVancomycinPatients) {
                     .ok());
     sq_prior += std::pow(std::log(typical[0] / truth[0]), 2);
     sq_filter += std::pow(std::log(steps->back().parameters[0] / truth[0]), 2);
+    // The particle filter on the same levels.
+    AssimilationOptions po;
+    po.method = FilterMethod::kPf;
+    po.members = 500;
+    po.seed = 900 + p;
+    auto pf = AssimilateSubject(*m, d, 0, po);
+    ASSERT_TRUE(pf.ok()) << pf.status().ToString();
+    for (const AssimilationStep& s : *pf) pf_covered += s.dv >= s.pred_lo && s.dv <= s.pred_hi;
+    sq_pf += std::pow(std::log(pf->back().parameters[0] / truth[0]), 2);
     // The batch answer on the same levels: the MAP of all six.
     auto fit = FitSubject(*m, d, 0, FitOptions{});
     ASSERT_TRUE(fit.ok()) << fit.status().ToString();
@@ -94,10 +103,15 @@ TEST(Assimilate, EnkfTwinExperimentOnVirtualVancomycinPatients) {
   const double rmse_prior = std::sqrt(sq_prior / patients);
   const double rmse_filter = std::sqrt(sq_filter / patients);
   const double rmse_map = std::sqrt(sq_map / patients);
+  const double rmse_pf = std::sqrt(sq_pf / patients);
+  const double pf_coverage = static_cast<double>(pf_covered) / total;
   std::printf(
-      "EnKF twin experiment: coverage %.3f of %d levels; RMSE of log CL: prior %.3f, "
-      "EnKF after six levels %.3f, MAP of the six %.3f\n",
-      coverage, total, rmse_prior, rmse_filter, rmse_map);
+      "twin experiment: coverage EnKF %.3f, PF %.3f of %d levels; RMSE of log CL: prior %.3f, "
+      "EnKF after six levels %.3f, PF %.3f, MAP of the six %.3f\n",
+      coverage, pf_coverage, total, rmse_prior, rmse_filter, rmse_pf, rmse_map);
+  EXPECT_GE(pf_coverage, 0.82);
+  EXPECT_LE(pf_coverage, 0.97);
+  EXPECT_LT(rmse_pf, 1.25 * rmse_map);
   // 240 levels: the binomial SD of the coverage is about 2 %.
   EXPECT_GE(coverage, 0.82);
   EXPECT_LE(coverage, 0.97);
@@ -159,6 +173,7 @@ TEST(Assimilate, RefittingTheMapEndsAtTheBatchFit) {
     EXPECT_LT(s.pred, s.pred_hi);
   }
   EXPECT_FALSE(FilterMethodFromString("ukf").ok());
+  EXPECT_TRUE(FilterMethodFromString("pf").ok());
 }
 
 TEST(Assimilate, RefusesWhatItCannotUse) {
