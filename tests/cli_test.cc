@@ -632,7 +632,7 @@ TEST(Cli, AssimilatePrintsOneStepAheadPredictionsAndParameters) {
                                      "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
                                      "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n"
                                      "1,47.5,0,0,0,0,0,15.2,0,80,60,0,1.1\n");
-  for (const char* method : {"enkf", "pf", "map"}) {
+  for (const char* method : {"enkf", "ukf", "pf", "map"}) {
     SCOPED_TRACE(method);
     CliRun r = Medtwin(std::string("assimilate vancomycin_goti2018 --data ") + data +
                        " --members 100 --method " + method);
@@ -656,7 +656,7 @@ TEST(Cli, AssimilatePrintsOneStepAheadPredictionsAndParameters) {
     }
     EXPECT_EQ(rows, 3);
   }
-  CliRun bad = Medtwin("assimilate vancomycin_goti2018 --data " + data + " --method ukf");
+  CliRun bad = Medtwin("assimilate vancomycin_goti2018 --data " + data + " --method kalman");
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_THAT(bad.err, HasSubstr("--method: filter method 'ukf' is not available"));
+  EXPECT_THAT(bad.err, HasSubstr("--method: filter method 'kalman' is not available"));
 }

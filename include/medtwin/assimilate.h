@@ -30,7 +30,9 @@ namespace medtwin {
 // Laplace posterior) on all levels so far at every observation; its one-step-ahead prediction
 // samples the previous fit's Laplace posterior (the prior before the first level).
 // kPf: bootstrap particle filter with systematic resampling and a Liu-West kernel on eta.
-enum class FilterMethod { kEnkf, kMap, kPf };
+// kUkf: unscented Kalman filter on the Gaussian of [state, eta] (reported parameters at the
+// mean of eta, i.e. the median of the log-normal).
+enum class FilterMethod { kEnkf, kMap, kPf, kUkf };
 const char* ToString(FilterMethod m);
 Result<FilterMethod> FilterMethodFromString(const std::string& s);
 

@@ -127,6 +127,8 @@ const char* ToString(FilterMethod m) {
       return "enkf";
     case FilterMethod::kPf:
       return "pf";
+    case FilterMethod::kUkf:
+      return "ukf";
     default:
       return "map";
   }
@@ -136,9 +138,9 @@ Result<FilterMethod> FilterMethodFromString(const std::string& s) {
   if (s == "enkf") return FilterMethod::kEnkf;
   if (s == "map") return FilterMethod::kMap;
   if (s == "pf") return FilterMethod::kPf;
+  if (s == "ukf") return FilterMethod::kUkf;
   return Status::Unsupported("filter method '" + s +
-                             "' is not available (available: enkf, pf, map; ukf is not "
-                             "implemented yet)");
+                             "' is not available (available: enkf, ukf, pf, map)");
 }
 
 Status AssimilationOptions::Validate() const {
@@ -216,6 +218,129 @@ Result<std::vector<AssimilationStep>> RefitMap(const Model& model, const Dataset
   return steps;
 }
 
+// Unscented Kalman filter (Julier & Uhlmann 2004; scaled sigma points, alpha 1, beta 2,
+// kappa 0) on the Gaussian of [state, eta]. Before the first level the state is a function of
+// eta: the sigma points span eta only and the state's mean and covariance come from their
+// forecasts. The predictive distribution of a level is Normal(h mean, S) (on the log scale for
+// exponential error), S the innovation variance.
+Result<std::vector<AssimilationStep>> Unscented(const Model& model, const Dataset& data,
+                                                size_t subject_index, const std::vector<int>& obs,
+                                                const std::vector<double>& theta,
+                                                const AssimilationOptions& options) {
+  const ModelSpec& spec = model.spec();
+  const Subject& subject = data.subjects[subject_index];
+  const int n = model.num_states(), q = static_cast<int>(spec.variability.parameters.size());
+  const int no = model.num_observables(), dim = n + q;
+  Eigen::VectorXd mean = Eigen::VectorXd::Zero(dim);
+  Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(dim, dim);
+  cov.bottomRightCorner(q, q) =
+      Eigen::Map<const Eigen::MatrixXd>(spec.variability.omega.data(), q, q);
+  Simulator sim(model, options.sim);
+  MEDTWIN_RETURN_IF_ERROR(sim.Init());
+  OutputRequest request;
+  request.observation_records = true;
+  std::vector<AssimilationStep> steps;
+  std::vector<double> x(n), eta(q), p(model.num_parameters());
+  int previous = -1;
+  for (int r : obs) {
+    const Record& rec = subject.records[r];
+    const ResidualError& err = spec.observables[rec.observable].error;
+    const bool log_scale = err.model == ErrorModel::kExponential;
+    // Sigma points over eta only before the first level, over [state, eta] after.
+    const int first = previous < 0 ? n : 0, len = dim - first;
+    const double alpha = 1.0, beta = 2.0, kappa = 0.0;
+    const double lambda = alpha * alpha * (len + kappa) - len;
+    Eigen::MatrixXd c = (len + lambda) * cov.bottomRightCorner(len, len);
+    c += 1e-12 * (1.0 + c.trace() / len) * Eigen::MatrixXd::Identity(len, len);
+    Eigen::LLT<Eigen::MatrixXd> llt(c);
+    if (llt.info() != Eigen::Success) {
+      return Status::Numerical(Line(subject, r) +
+                               ": the UKF covariance lost positive definiteness");
+    }
+    const Eigen::MatrixXd root = llt.matrixL();
+    const int points = 2 * len + 1;
+    Eigen::MatrixXd z(points, dim);
+    for (int k = 0; k < points; ++k) {
+      Eigen::VectorXd sigma = mean;
+      if (k > 0) {
+        const int col = (k - 1) % len;
+        sigma.tail(len) += (k <= len ? 1.0 : -1.0) * root.col(col);
+      }
+      z.row(k) = sigma.transpose();
+    }
+    std::vector<double> wm(points, 1.0 / (2.0 * (len + lambda))), wc = wm;
+    wm[0] = lambda / (len + lambda);
+    wc[0] = wm[0] + (1.0 - alpha * alpha + beta);
+    request.last_record = r;
+    Eigen::VectorXd h(points);
+    for (int k = 0; k < points; ++k) {
+      for (int j = 0; j < q; ++j) eta[j] = z(k, n + j);
+      for (int j = 0; j < n; ++j) x[j] = z(k, j);
+      RunStart start{previous >= 0 ? subject.records[previous].time_h : 0.0, x, previous};
+      auto out = sim.Run(data, subject_index, request, IndividualInput{theta, eta},
+                         previous >= 0 ? &start : nullptr);
+      if (!out.ok()) return out.status().WithContext("sigma point " + std::to_string(k));
+      size_t row = out->rows();
+      for (size_t i = 0; i < out->rows(); ++i) {
+        if (out->record[i] == r) row = i;
+      }
+      if (row == out->rows()) return Status::Internal(Line(subject, r) + ": no output row");
+      for (int j = 0; j < n; ++j) z(k, j) = out->states[row * n + j];
+      const double f = out->observables[row * no + rec.observable];
+      if (log_scale && !(f > 0.0)) {
+        return Status::Invalid(Line(subject, r) + ": a sigma point predicts " + std::to_string(f) +
+                               ", which a log-normal error model cannot use");
+      }
+      h(k) = log_scale ? std::log(f) : f;
+    }
+    mean.setZero();
+    double h_mean = 0.0;
+    for (int k = 0; k < points; ++k) {
+      mean += wm[k] * z.row(k).transpose();
+      h_mean += wm[k] * h(k);
+    }
+    cov.setZero();
+    Eigen::VectorXd c_zh = Eigen::VectorXd::Zero(dim);
+    double s = 0.0;
+    for (int k = 0; k < points; ++k) {
+      const Eigen::VectorXd d = z.row(k).transpose() - mean;
+      cov += wc[k] * d * d.transpose();
+      c_zh += wc[k] * d * (h(k) - h_mean);
+      s += wc[k] * (h(k) - h_mean) * (h(k) - h_mean);
+    }
+    const double f_mean = log_scale ? std::exp(h_mean) : h_mean;
+    const double sd = err.Sd(f_mean);
+    if (!(sd > 0.0)) {
+      return Status::Invalid(Line(subject, r) + ": the residual SD at the predicted level is 0");
+    }
+    s += sd * sd;
+    AssimilationStep step;
+    step.record = r;
+    step.time = rec.time_h;
+    step.observable = rec.observable;
+    step.dv = rec.dv;
+    const double z90 = 1.6448536269514722, spread = std::sqrt(s);
+    auto back = [&](double v) { return log_scale ? std::exp(v) : v; };
+    step.pred = back(h_mean);
+    step.pred_lo = back(h_mean - z90 * spread);
+    step.pred_hi = back(h_mean + z90 * spread);
+    const Eigen::VectorXd gain = c_zh / s;
+    const double y = log_scale ? std::log(rec.dv) : rec.dv;
+    mean += gain * (y - h_mean);
+    cov -= gain * s * gain.transpose();
+    cov = 0.5 * (cov + cov.transpose());
+    for (int j = 0; j < q; ++j) eta[j] = mean(n + j);
+    MEDTWIN_RETURN_IF_ERROR(model.Individualize(theta, eta, rec.covariates, p));
+    for (int j = 0; j < q; ++j) {
+      step.parameters.push_back(p[spec.ParameterIndex(spec.variability.parameters[j])]);
+    }
+    step.state_mean.assign(mean.data(), mean.data() + n);
+    steps.push_back(std::move(step));
+    previous = r;
+  }
+  return steps;
+}
+
 }  // namespace
 
 Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, const Dataset& data,
@@ -257,6 +382,11 @@ Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, cons
   if (obs.empty()) return Status::Invalid(who + " has no observations to assimilate");
   if (options.method == FilterMethod::kMap) {
     return RefitMap(model, data, subject_index, obs, theta, options);
+  }
+  if (options.method == FilterMethod::kUkf) {
+    auto steps = Unscented(model, data, subject_index, obs, theta, options);
+    if (!steps.ok()) return steps.status().WithContext(who);
+    return steps;
   }
 
   std::mt19937_64 rng(options.seed);

@@ -53,8 +53,8 @@ TEST(Assimilate, TwinExperimentOnVirtualVancomycinPatients) {
   const Eigen::MatrixXd l = omega.llt().matrixL();
   std::mt19937_64 rng(77);
   std::normal_distribution<double> normal;
-  int covered = 0, total = 0, pf_covered = 0;
-  double sq_prior = 0.0, sq_filter = 0.0, sq_map = 0.0, sq_pf = 0.0;
+  int covered = 0, total = 0, pf_covered = 0, ukf_covered = 0;
+  double sq_prior = 0.0, sq_filter = 0.0, sq_map = 0.0, sq_pf = 0.0, sq_ukf = 0.0;
   const int patients = 40;
   for (int p = 0; p < patients; ++p) {
     Eigen::VectorXd z(3);
@@ -94,6 +94,13 @@ TEST(Assimilate, TwinExperimentOnVirtualVancomycinPatients) {
     ASSERT_TRUE(pf.ok()) << pf.status().ToString();
     for (const AssimilationStep& s : *pf) pf_covered += s.dv >= s.pred_lo && s.dv <= s.pred_hi;
     sq_pf += std::pow(std::log(pf->back().parameters[0] / truth[0]), 2);
+    // The unscented Kalman filter on the same levels.
+    AssimilationOptions uo;
+    uo.method = FilterMethod::kUkf;
+    auto ukf = AssimilateSubject(*m, d, 0, uo);
+    ASSERT_TRUE(ukf.ok()) << ukf.status().ToString();
+    for (const AssimilationStep& s : *ukf) ukf_covered += s.dv >= s.pred_lo && s.dv <= s.pred_hi;
+    sq_ukf += std::pow(std::log(ukf->back().parameters[0] / truth[0]), 2);
     // The batch answer on the same levels: the MAP of all six.
     auto fit = FitSubject(*m, d, 0, FitOptions{});
     ASSERT_TRUE(fit.ok()) << fit.status().ToString();
@@ -109,6 +116,12 @@ TEST(Assimilate, TwinExperimentOnVirtualVancomycinPatients) {
       "twin experiment: coverage EnKF %.3f, PF %.3f of %d levels; RMSE of log CL: prior %.3f, "
       "EnKF after six levels %.3f, PF %.3f, MAP of the six %.3f\n",
       coverage, pf_coverage, total, rmse_prior, rmse_filter, rmse_pf, rmse_map);
+  const double rmse_ukf = std::sqrt(sq_ukf / patients);
+  const double ukf_coverage = static_cast<double>(ukf_covered) / total;
+  std::printf("twin experiment: UKF coverage %.3f, RMSE of log CL %.3f\n", ukf_coverage, rmse_ukf);
+  EXPECT_GE(ukf_coverage, 0.82);
+  EXPECT_LE(ukf_coverage, 0.97);
+  EXPECT_LT(rmse_ukf, 1.25 * rmse_map);
   EXPECT_GE(pf_coverage, 0.82);
   EXPECT_LE(pf_coverage, 0.97);
   EXPECT_LT(rmse_pf, 1.25 * rmse_map);
@@ -172,7 +185,8 @@ TEST(Assimilate, RefittingTheMapEndsAtTheBatchFit) {
     EXPECT_LT(s.pred_lo, s.pred);
     EXPECT_LT(s.pred, s.pred_hi);
   }
-  EXPECT_FALSE(FilterMethodFromString("ukf").ok());
+  EXPECT_FALSE(FilterMethodFromString("kalman").ok());
+  EXPECT_TRUE(FilterMethodFromString("ukf").ok());
   EXPECT_TRUE(FilterMethodFromString("pf").ok());
 }
 
