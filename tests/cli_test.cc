@@ -624,7 +624,7 @@ TEST(Cli, DoseRecommendsARegimenWithItsPta) {
 }
 
 // `medtwin assimilate`: one row per observation, the interval made before the level was seen
-// brackets its median, the parameters follow; methods not implemented are refused by name.
+// brackets its median, the parameters follow; an unknown method is refused by name.
 TEST(Cli, AssimilatePrintsOneStepAheadPredictionsAndParameters) {
   const std::string data = WriteFile("assim.csv",
                                      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"

@@ -67,8 +67,7 @@ TEST_P(NmtestsConformance, ReproducesNonmemForEveryRow) {
   auto model = MakeModel("pk1cmt");
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   const ModelSpec& spec = (*model)->spec();
-  std::vector<double> theta;
-  for (const auto& p : spec.parameters) theta.push_back(p.typical);
+  std::vector<double> theta = spec.TypicalValues();
   theta[spec.ParameterIndex("CL")] = 1.1;
   theta[spec.ParameterIndex("V")] = 20.0;
   theta[spec.ParameterIndex("KA")] = 1.5;

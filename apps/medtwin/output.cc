@@ -47,9 +47,7 @@ Result<double> ParseNumber(const std::string& text, const std::string& what) {
 
 Result<std::vector<double>> ThetaWithOverrides(const Model& model,
                                                const std::vector<std::string>& overrides) {
-  std::vector<double> theta;
-  for (const auto& p : model.spec().parameters) theta.push_back(p.typical);
-  return ApplyOverrides(model, std::move(theta), overrides);
+  return ApplyOverrides(model, model.spec().TypicalValues(), overrides);
 }
 
 Result<std::vector<double>> ApplyOverrides(const Model& model, std::vector<double> theta,

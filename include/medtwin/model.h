@@ -113,6 +113,10 @@ struct ModelSpec {
   int ObservableIndex(const std::string& name) const;  // -1 if none
   // Checks names are unique, omega is square and positive semi-definite, bounds hold.
   Status Validate() const;
+  // The typical value of every parameter (spec order) and the residual error model of every
+  // observable (spec order).
+  std::vector<double> TypicalValues() const;
+  std::vector<ResidualError> ResidualErrors() const;
 };
 
 // Discrete events of one simulation run (SBML events): which trigger fired, what is pending.

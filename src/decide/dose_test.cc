@@ -17,16 +17,10 @@ using ::testing::HasSubstr;
 
 std::unique_ptr<Model> Vancomycin() { return std::move(MakeModel("vancomycin_goti2018")).value(); }
 
-std::vector<double> Typical(const Model& m) {
-  std::vector<double> t;
-  for (const auto& p : m.spec().parameters) t.push_back(p.typical);
-  return t;
-}
-
 IndividualPosterior Posterior(const Model& m, std::vector<double> mode) {
   IndividualPosterior post;
-  post.theta = Typical(m);
-  for (const auto& o : m.spec().observables) post.error.push_back(o.error);
+  post.theta = m.spec().TypicalValues();
+  post.error = m.spec().ResidualErrors();
   post.mode = std::move(mode);
   post.covariance = {0.04, 0.01, 0.0, 0.01, 0.09, 0.0, 0.0, 0.0, 0.05};
   return post;
@@ -45,7 +39,8 @@ Dataset Patient(const Model& m) {
 // dose over CL whatever the distribution (the dose balance of a linear model).
 double Clearance(const Model& m, const Dataset& d, std::span<const double> eta) {
   std::vector<double> p(m.num_parameters());
-  EXPECT_TRUE(m.Individualize(Typical(m), eta, d.subjects[0].records[0].covariates, p).ok());
+  EXPECT_TRUE(
+      m.Individualize(m.spec().TypicalValues(), eta, d.subjects[0].records[0].covariates, p).ok());
   return p[m.spec().ParameterIndex("CL")];
 }
 
@@ -275,7 +270,7 @@ TEST(Dose, RecommendationBeatsFixedDosingOnVirtualPatients) {
   std::normal_distribution<double> normal;
   std::uniform_real_distribution<double> unif(0.0, 1.0);
   const ResidualError& err = spec.observables[0].error;
-  const std::vector<double> theta = Typical(*m);
+  const std::vector<double> theta = m->spec().TypicalValues();
   const std::vector<Target> targets = {*TargetFromString("auc24=400..600")};
   DoseSearchSpace space;
   for (double a = 250; a <= 4000; a += 250) space.amounts.push_back(a);

@@ -18,18 +18,6 @@ using ::testing::HasSubstr;
 
 std::unique_ptr<Model> Vancomycin() { return std::move(MakeModel("vancomycin_goti2018")).value(); }
 
-std::vector<double> Typical(const Model& m) {
-  std::vector<double> t;
-  for (const auto& p : m.spec().parameters) t.push_back(p.typical);
-  return t;
-}
-
-std::vector<ResidualError> Errors(const Model& m) {
-  std::vector<ResidualError> e;
-  for (const auto& o : m.spec().observables) e.push_back(o.error);
-  return e;
-}
-
 // With a Laplace posterior and parameter intervals, the forecast of CL-driven levels must
 // reproduce the percentiles of the same draws simulated one by one.
 TEST(Forecast, PercentilesAreThoseOfTheSimulatedDraws) {
@@ -40,8 +28,8 @@ TEST(Forecast, PercentilesAreThoseOfTheSimulatedDraws) {
       *m);
   ASSERT_TRUE(data.ok()) << data.status().ToString();
   IndividualPosterior post;
-  post.theta = Typical(*m);
-  post.error = Errors(*m);
+  post.theta = m->spec().TypicalValues();
+  post.error = m->spec().ResidualErrors();
   post.mode = {0.1, -0.1, 0.0};
   post.covariance = {0.04, 0.01, 0.0, 0.01, 0.09, 0.0, 0.0, 0.0, 0.05};
   ForecastOptions o;
@@ -93,8 +81,8 @@ TEST(Forecast, BadOptionsAreRefused) {
   auto data = ReadDataset("ID,TIME,AMT,WT,AGE,SEX,SCR\n1,0,1000,80,60,0,1.1\n", *m);
   ASSERT_TRUE(data.ok());
   IndividualPosterior post;
-  post.theta = Typical(*m);
-  post.error = Errors(*m);
+  post.theta = m->spec().TypicalValues();
+  post.error = m->spec().ResidualErrors();
   post.mode = {0, 0, 0};
   post.covariance = {1, 2, 0, 2, 1, 0, 0, 0, 1};  // not positive definite
   ForecastOptions o;
@@ -122,7 +110,7 @@ TEST(Forecast, HeldOutLevelsAreCoveredAtTheNominalRate) {
   std::normal_distribution<double> normal;
   std::uniform_real_distribution<double> unif(0.0, 1.0);
   const ResidualError& err = spec.observables[0].error;
-  const std::vector<double> theta = Typical(*m);
+  const std::vector<double> theta = m->spec().TypicalValues();
   // Candidate sampling times (h) before the held-out trough at 71.5 h.
   const std::vector<double> times = {2.5, 11.5, 14, 23.5, 26, 35.5, 38, 47.5};
   int covered = 0;
@@ -170,8 +158,8 @@ TEST(Forecast, HeldOutLevelsAreCoveredAtTheNominalRate) {
     ForecastOptions o;
     o.draws = 500;
     o.seed = 1000 + p;
-    auto fc =
-        ForecastSubject(*m, *regimen, 0, IndividualPosterior::FromFit(*fit, theta, Errors(*m)), o);
+    auto fc = ForecastSubject(
+        *m, *regimen, 0, IndividualPosterior::FromFit(*fit, theta, m->spec().ResidualErrors()), o);
     ASSERT_TRUE(fc.ok()) << fc.status().ToString();
     const size_t row = fc->time.size() - 1;  // the held-out trough
     ASSERT_DOUBLE_EQ(fc->time[row], 71.5);

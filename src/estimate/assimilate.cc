@@ -360,7 +360,7 @@ Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, cons
   }
   std::vector<double> theta = options.theta;
   if (theta.empty()) {
-    for (const auto& p : spec.parameters) theta.push_back(p.typical);
+    theta = spec.TypicalValues();
   }
   const Eigen::Map<const Eigen::MatrixXd> omega(spec.variability.omega.data(), q, q);
   Eigen::LLT<Eigen::MatrixXd> llt(omega);

@@ -205,6 +205,54 @@ TEST(Estimate, ACensoredLevelContributesTheProbabilityOfBeingBelowTheLimit) {
   EXPECT_NEAR(*a - *b, -2.0 * std::log(phi), 1e-9);
 }
 
+struct Moments {
+  double mean = 0.0, sd = 0.0;
+};
+
+// Posterior mean and SD of each eta by quadrature of exp(-OFV/2) on a k^3 grid spanning
+// +-span Laplace SDs around the MAP (points outside the model's bounds weigh 0).
+std::vector<Moments> QuadratureMoments(Posterior* post, const SubjectFit& fit, double span,
+                                       int k = 41) {
+  double wsum = 0.0, m1[3] = {0, 0, 0}, m2[3] = {0, 0, 0};
+  std::vector<double> x(3);
+  for (int a = 0; a < k; ++a) {
+    for (int b = 0; b < k; ++b) {
+      for (int c = 0; c < k; ++c) {
+        const int idx[3] = {a, b, c};
+        for (int i = 0; i < 3; ++i) {
+          x[i] = fit.eta[i] +
+                 (-span + 2.0 * span * idx[i] / (k - 1)) * std::sqrt(fit.covariance[i * 4]);
+        }
+        auto ofv = post->Objective(x.data());
+        const double w = ofv.ok() ? std::exp(-0.5 * (*ofv - fit.objective)) : 0.0;
+        wsum += w;
+        for (int i = 0; i < 3; ++i) {
+          m1[i] += w * x[i];
+          m2[i] += w * x[i] * x[i];
+        }
+      }
+    }
+  }
+  std::vector<Moments> out(3);
+  for (int i = 0; i < 3; ++i) {
+    out[i].mean = m1[i] / wsum;
+    out[i].sd = std::sqrt(m2[i] / wsum - out[i].mean * out[i].mean);
+  }
+  return out;
+}
+
+// Mean and SD of column i of row-major draws with n columns.
+Moments DrawMoments(const std::vector<double>& draws, int n, int i) {
+  const size_t m = draws.size() / n;
+  Moments r;
+  for (size_t j = 0; j < m; ++j) r.mean += draws[j * n + i];
+  r.mean /= static_cast<double>(m);
+  double ss = 0.0;
+  for (size_t j = 0; j < m; ++j) ss += std::pow(draws[j * n + i] - r.mean, 2);
+  r.sd = std::sqrt(ss / static_cast<double>(m - 1));
+  return r;
+}
+
 TEST(Estimate, LaplaceAndSirDescribeTheSamePosteriorForARichlySampledPatient) {
   auto m = Vancomycin();
   const Dataset data = Read(
@@ -223,34 +271,12 @@ TEST(Estimate, LaplaceAndSirDescribeTheSamePosteriorForARichlySampledPatient) {
   // (a Gaussian at the mode) within 25 %.
   auto post = Posterior::Make(*m, data, 0, o);
   ASSERT_TRUE(post.ok());
-  const int k = 41;
-  double wsum = 0.0, m1 = 0.0, m2 = 0.0;
-  std::vector<double> x(3);
-  for (int a = 0; a < k; ++a) {
-    for (int b = 0; b < k; ++b) {
-      for (int c = 0; c < k; ++c) {
-        const int idx[3] = {a, b, c};
-        for (int i = 0; i < 3; ++i) {
-          x[i] = fit->eta[i] + (-5.0 + 10.0 * idx[i] / (k - 1)) * std::sqrt(fit->covariance[i * 4]);
-        }
-        auto ofv = (*post)->Objective(x.data());
-        ASSERT_TRUE(ofv.ok());
-        const double w = std::exp(-0.5 * (*ofv - fit->objective));
-        wsum += w;
-        m1 += w * x[0];
-        m2 += w * x[0] * x[0];
-      }
-    }
-  }
-  const double mean_ref = m1 / wsum, sd_ref = std::sqrt(m2 / wsum - mean_ref * mean_ref);
-  double mean = 0.0, ss = 0.0;
-  for (size_t j = 0; j < 2000; ++j) mean += fit->sir_draws[j * 3];
-  mean /= 2000;
-  for (size_t j = 0; j < 2000; ++j) ss += std::pow(fit->sir_draws[j * 3] - mean, 2);
-  const double sd_sir = std::sqrt(ss / 1999), sd_laplace = std::sqrt(fit->covariance[0]);
-  EXPECT_NEAR(mean, mean_ref, 4.0 * sd_ref / std::sqrt(fit->sir_effective_size));
-  EXPECT_NEAR(sd_sir, sd_ref, 0.1 * sd_ref);
-  EXPECT_NEAR(sd_laplace, sd_ref, 0.25 * sd_ref);
+  const Moments ref = QuadratureMoments(post->get(), *fit, 5.0)[0];
+  const Moments sir = DrawMoments(fit->sir_draws, 3, 0);
+  const double sd_laplace = std::sqrt(fit->covariance[0]);
+  EXPECT_NEAR(sir.mean, ref.mean, 4.0 * ref.sd / std::sqrt(fit->sir_effective_size));
+  EXPECT_NEAR(sir.sd, ref.sd, 0.1 * ref.sd);
+  EXPECT_NEAR(sd_laplace, ref.sd, 0.25 * ref.sd);
   // Same seed, same draws.
   auto again = FitSubject(*m, data, 0, o);
   ASSERT_TRUE(again.ok());
@@ -274,37 +300,12 @@ TEST(Estimate, McmcMatchesQuadratureForASparselySampledPatient) {
   EXPECT_LT(fit->mcmc_acceptance, 0.6);
   auto post = Posterior::Make(*m, data, 0, o);
   ASSERT_TRUE(post.ok());
-  const int k = 41;
-  double wsum = 0.0, m1[2] = {0, 0}, m2[2] = {0, 0};
-  std::vector<double> x(3);
-  for (int a = 0; a < k; ++a) {
-    for (int b = 0; b < k; ++b) {
-      for (int c = 0; c < k; ++c) {
-        const int idx[3] = {a, b, c};
-        for (int i = 0; i < 3; ++i) {
-          x[i] = fit->eta[i] + (-6.0 + 12.0 * idx[i] / (k - 1)) * std::sqrt(fit->covariance[i * 4]);
-        }
-        auto ofv = (*post)->Objective(x.data());
-        const double w = ofv.ok() ? std::exp(-0.5 * (*ofv - fit->objective)) : 0.0;
-        wsum += w;
-        for (int i = 0; i < 2; ++i) {
-          m1[i] += w * x[i];
-          m2[i] += w * x[i] * x[i];
-        }
-      }
-    }
-  }
+  const std::vector<Moments> ref = QuadratureMoments(post->get(), *fit, 6.0);
   for (int i = 0; i < 2; ++i) {
     SCOPED_TRACE(m->spec().variability.parameters[i]);
-    const double mean_ref = m1[i] / wsum;
-    const double sd_ref = std::sqrt(m2[i] / wsum - mean_ref * mean_ref);
-    double mean = 0.0, ss = 0.0;
-    for (size_t j = 0; j < 4000; ++j) mean += fit->mcmc_draws[j * 3 + i];
-    mean /= 4000;
-    for (size_t j = 0; j < 4000; ++j) ss += std::pow(fit->mcmc_draws[j * 3 + i] - mean, 2);
-    const double sd = std::sqrt(ss / 3999);
-    EXPECT_NEAR(mean, mean_ref, 0.1 * sd_ref);
-    EXPECT_NEAR(sd, sd_ref, 0.1 * sd_ref);
+    const Moments mcmc = DrawMoments(fit->mcmc_draws, 3, i);
+    EXPECT_NEAR(mcmc.mean, ref[i].mean, 0.1 * ref[i].sd);
+    EXPECT_NEAR(mcmc.sd, ref[i].sd, 0.1 * ref[i].sd);
   }
 }
 

@@ -44,14 +44,14 @@ Result<std::unique_ptr<Posterior>> Posterior::Make(const Model& model, const Dat
   }
   post->theta_ = options.theta;
   if (post->theta_.empty()) {
-    for (const auto& p : spec.parameters) post->theta_.push_back(p.typical);
+    post->theta_ = spec.TypicalValues();
   }
   if (post->theta_.size() != spec.parameters.size()) {
     return Status::Invalid("expected " + std::to_string(spec.parameters.size()) +
                            " typical values, got " + std::to_string(post->theta_.size()));
   }
   if (options.error.empty()) {
-    for (const auto& o : spec.observables) post->error_.push_back(o.error);
+    post->error_ = spec.ResidualErrors();
   } else if (options.error.size() != spec.observables.size()) {
     return Status::Invalid("expected a residual error model for each of the " +
                            std::to_string(spec.observables.size()) + " observables");

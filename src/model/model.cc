@@ -344,4 +344,18 @@ Status Model::Individualize(std::span<const double> theta, std::span<const doubl
 
 void Model::InitialState(const double* p, double* x) const { std::fill(x, x + num_states(), 0.0); }
 
+std::vector<double> ModelSpec::TypicalValues() const {
+  std::vector<double> t;
+  t.reserve(parameters.size());
+  for (const ParameterSpec& p : parameters) t.push_back(p.typical);
+  return t;
+}
+
+std::vector<ResidualError> ModelSpec::ResidualErrors() const {
+  std::vector<ResidualError> e;
+  e.reserve(observables.size());
+  for (const ObservableSpec& o : observables) e.push_back(o.error);
+  return e;
+}
+
 }  // namespace medtwin

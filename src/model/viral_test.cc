@@ -97,8 +97,11 @@ TEST_F(ViralTest, R0IsTheGrowthThreshold) {
     p[kP] *= r0 / 22.0;
     EXPECT_NEAR(ViralR0(p.data()), r0, 1e-12);
     const double r = EarlyGrowthRate(p);
-    if (r0 == 1.0) EXPECT_NEAR(r, 0.0, 1e-9);
-    if (r0 != 1.0) EXPECT_EQ(r > 0.0, r0 > 1.0) << r0;
+    if (r0 == 1.0) {
+      EXPECT_NEAR(r, 0.0, 1e-9);
+    } else {
+      EXPECT_EQ(r > 0.0, r0 > 1.0) << r0;
+    }
   }
 }
 

@@ -262,7 +262,9 @@ TEST_F(WarfarinTest, SteadyStateInrOrderedByVkorc1) {
     for (int i = kA1; i <= kA7; ++i) EXPECT_NEAR(d[i], 0.0, 1e-15) << i;
     const double inr = Inr(x, p);
     EXPECT_NEAR(inr, 1.0 + 20.0 * std::pow(1.0 - (1.0 - e) * (1.0 - e), 3.61), 1e-12);
-    if (a == 0) EXPECT_NEAR(inr, 2.439, 0.001);
+    if (a == 0) {
+      EXPECT_NEAR(inr, 2.439, 0.001);
+    }
     EXPECT_GT(inr, previous_inr) << a;
     previous_inr = inr;
   }

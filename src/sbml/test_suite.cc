@@ -400,8 +400,7 @@ Result<ResultTable> Simulate(const SbmlModel& model, const CaseSettings& s, cons
     if (!probe.ok()) return probe.status();
     request.probes.push_back(std::move(*probe));
   }
-  std::vector<double> theta;
-  for (const auto& p : model.spec().parameters) theta.push_back(p.typical);
+  const std::vector<double> theta = model.spec().TypicalValues();
   Simulator sim(model, SolverOptions(s, o));
   auto out = sim.Run(OneSubject(model, s.start), 0, request, IndividualInput{theta, {}});
   if (!out.ok()) return out.status();

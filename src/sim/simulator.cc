@@ -69,8 +69,8 @@ class Simulator::Impl {
 
   Status Init() {
     MEDTWIN_RETURN_IF_ERROR(options_.Validate());
-    std::vector<double> p, a(static_cast<size_t>(model_.num_states()) * model_.num_states());
-    for (const auto& ps : model_.spec().parameters) p.push_back(ps.typical);
+    std::vector<double> p = model_.spec().TypicalValues();
+    std::vector<double> a(static_cast<size_t>(model_.num_states()) * model_.num_states());
     linear_ = model_.LinearMatrix(p.data(), a.data());
     if (options_.path == SimPath::kClosedForm && !linear_) {
       return Status::Unsupported("the closed-form path needs a linear model; '" +

@@ -30,8 +30,7 @@ Dataset Read(const std::string& csv, const Model& m) {
 }
 
 std::vector<double> Theta(const Model& m, std::vector<std::pair<std::string, double>> set) {
-  std::vector<double> theta;
-  for (const auto& p : m.spec().parameters) theta.push_back(p.typical);
+  std::vector<double> theta = m.spec().TypicalValues();
   for (const auto& [name, v] : set) theta[m.spec().ParameterIndex(name)] = v;
   return theta;
 }

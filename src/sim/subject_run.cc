@@ -54,7 +54,7 @@ Status SubjectRun::ComputeParameters() {
   const ModelSpec& spec = model_.spec();
   std::vector<double> theta(individual_.theta.begin(), individual_.theta.end());
   if (theta.empty()) {
-    for (const auto& ps : spec.parameters) theta.push_back(ps.typical);
+    theta = spec.TypicalValues();
   }
   if (static_cast<int>(theta.size()) != np_) {
     return Status::Invalid("expected " + std::to_string(np_) + " population parameters, got " +
