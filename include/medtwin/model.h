@@ -43,6 +43,8 @@ struct ResidualError {
   double exponential_sd = 0.0;   // SD on the log scale (kExponential)
   // Standard deviation of y around prediction f (for kExponential: on the log scale).
   double Sd(double f) const;
+  // The observation at prediction f for a standard normal draw z.
+  double Observation(double f, double z) const;
 };
 
 struct StateSpec {

@@ -134,6 +134,7 @@ class Simulator {
                         const IndividualInput& individual = {}, const RunStart* start = nullptr);
 
   const SimOptions& options() const { return options_; }
+  const Model& model() const { return model_; }
 
  private:
   class Impl;

@@ -17,12 +17,6 @@ double Percentile(const std::vector<double>& sorted, double q) {
   return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
 
-// One observation drawn around prediction f.
-double WithResidual(const ResidualError& e, double f, double z) {
-  if (e.model == ErrorModel::kExponential) return f * std::exp(e.Sd(f) * z);
-  return f + e.Sd(f) * z;
-}
-
 }  // namespace
 
 IndividualPosterior IndividualPosterior::FromFit(const SubjectFit& fit, std::vector<double> theta,
@@ -125,7 +119,7 @@ Result<SubjectForecast> ForecastSubject(const Model& model, const Dataset& regim
       for (int j = 0; j < no; ++j) {
         double y = out->observables[r * no + j];
         if (options.interval == IntervalKind::kObservation) {
-          y = WithResidual(posterior.error[j], y, normal(rng));
+          y = posterior.error[j].Observation(y, normal(rng));
         }
         samples[r * no + j][k] = y;
       }

@@ -23,6 +23,56 @@ std::string Line(const Subject& s, int r) {
   return "subject " + s.id + " line " + std::to_string(s.records[r].line);
 }
 
+// An assimilation step for observation record r, its prediction still to be filled in.
+AssimilationStep StepFor(const Record& rec, int r) {
+  AssimilationStep step;
+  step.record = r;
+  step.time = rec.time_h;
+  step.observable = rec.observable;
+  step.dv = rec.dv;
+  return step;
+}
+
+// Forecasts every row of z ([state (n), eta]) to observation record r of the subject: from the
+// start of the run when `previous` < 0 (the state columns are then ignored), else from the row's
+// state right after record `previous`. Writes the state at r into z and the prediction into h
+// (log scale for an exponential error model). `what` names a row in messages ("member").
+Status ForecastRows(Simulator* sim, const Dataset& data, size_t subject_index, int r, int previous,
+                    const std::vector<double>& theta, int n, const char* what, Eigen::MatrixXd* z,
+                    Eigen::VectorXd* h) {
+  const Subject& subject = data.subjects[subject_index];
+  const Record& rec = subject.records[r];
+  const Model& model = sim->model();
+  const int no = model.num_observables(), q = static_cast<int>(z->cols()) - n;
+  const bool log_scale =
+      model.spec().observables[rec.observable].error.model == ErrorModel::kExponential;
+  OutputRequest request;
+  request.last_record = r;
+  std::vector<double> x(n), eta(q);
+  for (int i = 0; i < z->rows(); ++i) {
+    for (int j = 0; j < q; ++j) eta[j] = (*z)(i, n + j);
+    for (int j = 0; j < n; ++j) x[j] = (*z)(i, j);
+    RunStart start{previous >= 0 ? subject.records[previous].time_h : 0.0, x, previous};
+    auto out = sim->Run(data, subject_index, request, IndividualInput{theta, eta},
+                        previous >= 0 ? &start : nullptr);
+    if (!out.ok()) return out.status().WithContext(std::string(what) + " " + std::to_string(i));
+    size_t row = out->rows();
+    for (size_t k = 0; k < out->rows(); ++k) {
+      if (out->record[k] == r) row = k;
+    }
+    if (row == out->rows()) return Status::Internal(Line(subject, r) + ": no output row");
+    for (int j = 0; j < n; ++j) (*z)(i, j) = out->states[row * n + j];
+    const double f = out->observables[row * no + rec.observable];
+    if (log_scale && !(f > 0.0)) {
+      return Status::Invalid(Line(subject, r) + ": " + what + " " + std::to_string(i) +
+                             " predicts " + std::to_string(f) +
+                             ", which a log-normal error model cannot use");
+    }
+    (*h)(i) = log_scale ? std::log(f) : f;
+  }
+  return Status::Ok();
+}
+
 // Quantile q of values with weights (summing to 1): the smallest value whose cumulative weight
 // reaches q.
 double WeightedQuantile(const std::vector<double>& v, const std::vector<double>& w, double q) {
@@ -159,7 +209,6 @@ Result<std::vector<AssimilationStep>> RefitMap(const Model& model, const Dataset
                                                const AssimilationOptions& options) {
   const ModelSpec& spec = model.spec();
   const int q = static_cast<int>(spec.variability.parameters.size());
-  const int no = model.num_observables();
   Dataset seen = data;  // levels not yet seen are hidden (MDV=1)
   Subject& s = seen.subjects[subject_index];
   for (int r : obs) s.records[r].mdv = true;
@@ -171,7 +220,6 @@ Result<std::vector<AssimilationStep>> RefitMap(const Model& model, const Dataset
   MEDTWIN_RETURN_IF_ERROR(sim.Init());
   std::mt19937_64 rng(options.seed);
   std::normal_distribution<double> normal;
-  OutputRequest request;
   std::vector<AssimilationStep> steps;
   std::vector<double> p(model.num_parameters());
   for (int r : obs) {
@@ -179,28 +227,21 @@ Result<std::vector<AssimilationStep>> RefitMap(const Model& model, const Dataset
     const ResidualError& err = spec.observables[rec.observable].error;
     const Eigen::Map<const Eigen::MatrixXd> c(cov.data(), q, q);
     const Eigen::MatrixXd l = c.llt().matrixL();
-    request.last_record = r;
-    std::vector<double> predictive(options.members), eta(q);
+    Eigen::MatrixXd draws(options.members, q);  // no state columns: runs from the start
     for (int i = 0; i < options.members; ++i) {
       Eigen::VectorXd z(q);
       for (int j = 0; j < q; ++j) z(j) = normal(rng);
-      const Eigen::VectorXd e = Eigen::Map<const Eigen::VectorXd>(mode.data(), q) + l * z;
-      eta.assign(e.data(), e.data() + q);
-      auto out = sim.Run(seen, subject_index, request, IndividualInput{theta, eta});
-      if (!out.ok()) return out.status();
-      double f = 0.0;
-      for (size_t k = 0; k < out->rows(); ++k) {
-        if (out->record[k] == r) f = out->observables[k * no + rec.observable];
-      }
-      const double sd = err.Sd(f);
-      predictive[i] = err.model == ErrorModel::kExponential ? f * std::exp(sd * normal(rng))
-                                                            : f + sd * normal(rng);
+      draws.row(i) = (Eigen::Map<const Eigen::VectorXd>(mode.data(), q) + l * z).transpose();
     }
-    AssimilationStep step;
-    step.record = r;
-    step.time = rec.time_h;
-    step.observable = rec.observable;
-    step.dv = rec.dv;
+    Eigen::VectorXd h(options.members);
+    MEDTWIN_RETURN_IF_ERROR(
+        ForecastRows(&sim, seen, subject_index, r, -1, theta, 0, "draw", &draws, &h));
+    std::vector<double> predictive(options.members);
+    for (int i = 0; i < options.members; ++i) {
+      const double f = err.model == ErrorModel::kExponential ? std::exp(h(i)) : h(i);
+      predictive[i] = err.Observation(f, normal(rng));
+    }
+    AssimilationStep step = StepFor(rec, r);
     step.pred = Quantile(predictive, 0.5);
     step.pred_lo = Quantile(predictive, 0.05);
     step.pred_hi = Quantile(predictive, 0.95);
@@ -230,17 +271,15 @@ Result<std::vector<AssimilationStep>> Unscented(const Model& model, const Datase
   const ModelSpec& spec = model.spec();
   const Subject& subject = data.subjects[subject_index];
   const int n = model.num_states(), q = static_cast<int>(spec.variability.parameters.size());
-  const int no = model.num_observables(), dim = n + q;
+  const int dim = n + q;
   Eigen::VectorXd mean = Eigen::VectorXd::Zero(dim);
   Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(dim, dim);
   cov.bottomRightCorner(q, q) =
       Eigen::Map<const Eigen::MatrixXd>(spec.variability.omega.data(), q, q);
   Simulator sim(model, options.sim);
   MEDTWIN_RETURN_IF_ERROR(sim.Init());
-  OutputRequest request;
-  request.observation_records = true;
   std::vector<AssimilationStep> steps;
-  std::vector<double> x(n), eta(q), p(model.num_parameters());
+  std::vector<double> eta(q), p(model.num_parameters());
   int previous = -1;
   for (int r : obs) {
     const Record& rec = subject.records[r];
@@ -271,28 +310,9 @@ Result<std::vector<AssimilationStep>> Unscented(const Model& model, const Datase
     std::vector<double> wm(points, 1.0 / (2.0 * (len + lambda))), wc = wm;
     wm[0] = lambda / (len + lambda);
     wc[0] = wm[0] + (1.0 - alpha * alpha + beta);
-    request.last_record = r;
     Eigen::VectorXd h(points);
-    for (int k = 0; k < points; ++k) {
-      for (int j = 0; j < q; ++j) eta[j] = z(k, n + j);
-      for (int j = 0; j < n; ++j) x[j] = z(k, j);
-      RunStart start{previous >= 0 ? subject.records[previous].time_h : 0.0, x, previous};
-      auto out = sim.Run(data, subject_index, request, IndividualInput{theta, eta},
-                         previous >= 0 ? &start : nullptr);
-      if (!out.ok()) return out.status().WithContext("sigma point " + std::to_string(k));
-      size_t row = out->rows();
-      for (size_t i = 0; i < out->rows(); ++i) {
-        if (out->record[i] == r) row = i;
-      }
-      if (row == out->rows()) return Status::Internal(Line(subject, r) + ": no output row");
-      for (int j = 0; j < n; ++j) z(k, j) = out->states[row * n + j];
-      const double f = out->observables[row * no + rec.observable];
-      if (log_scale && !(f > 0.0)) {
-        return Status::Invalid(Line(subject, r) + ": a sigma point predicts " + std::to_string(f) +
-                               ", which a log-normal error model cannot use");
-      }
-      h(k) = log_scale ? std::log(f) : f;
-    }
+    MEDTWIN_RETURN_IF_ERROR(
+        ForecastRows(&sim, data, subject_index, r, previous, theta, n, "sigma point", &z, &h));
     mean.setZero();
     double h_mean = 0.0;
     for (int k = 0; k < points; ++k) {
@@ -314,11 +334,7 @@ Result<std::vector<AssimilationStep>> Unscented(const Model& model, const Datase
       return Status::Invalid(Line(subject, r) + ": the residual SD at the predicted level is 0");
     }
     s += sd * sd;
-    AssimilationStep step;
-    step.record = r;
-    step.time = rec.time_h;
-    step.observable = rec.observable;
-    step.dv = rec.dv;
+    AssimilationStep step = StepFor(rec, r);
     const double z90 = 1.6448536269514722, spread = std::sqrt(s);
     auto back = [&](double v) { return log_scale ? std::exp(v) : v; };
     step.pred = back(h_mean);
@@ -354,7 +370,7 @@ Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, cons
   const std::string who = "subject " + subject.id;
   const ModelSpec& spec = model.spec();
   const int n = model.num_states(), q = static_cast<int>(spec.variability.parameters.size());
-  const int no = model.num_observables(), m = options.members;
+  const int m = options.members;
   if (q == 0) {
     return Status::Invalid("model '" + spec.name + "' has no between-subject variability");
   }
@@ -400,12 +416,9 @@ Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, cons
   }
   Simulator sim(model, options.sim);
   MEDTWIN_RETURN_IF_ERROR(sim.Init());
-  OutputRequest request;
-  request.observation_records = true;
   const bool particle = options.method == FilterMethod::kPf;
   std::vector<double> weights(m, 1.0 / m);
   std::vector<AssimilationStep> steps;
-  std::vector<double> x(n), eta(q), p(model.num_parameters());
   Eigen::VectorXd h(m);
   int previous = -1;
   for (int r : obs) {
@@ -413,40 +426,16 @@ Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, cons
     const ResidualError& err = spec.observables[rec.observable].error;
     const bool log_scale = err.model == ErrorModel::kExponential;
     // Forecast: every member from its analysed state to this observation.
-    request.last_record = r;
-    for (int i = 0; i < m; ++i) {
-      for (int j = 0; j < q; ++j) eta[j] = z(i, n + j);
-      for (int j = 0; j < n; ++j) x[j] = z(i, j);
-      RunStart start{previous >= 0 ? subject.records[previous].time_h : 0.0, x, previous};
-      auto out = sim.Run(data, subject_index, request, IndividualInput{theta, eta},
-                         previous >= 0 ? &start : nullptr);
-      if (!out.ok()) return out.status().WithContext(who + ", member " + std::to_string(i));
-      size_t row = out->rows();
-      for (size_t k = 0; k < out->rows(); ++k) {
-        if (out->record[k] == r) row = k;
-      }
-      if (row == out->rows()) return Status::Internal(Line(subject, r) + ": no output row");
-      for (int j = 0; j < n; ++j) z(i, j) = out->states[row * n + j];
-      const double f = out->observables[row * no + rec.observable];
-      if (log_scale && !(f > 0.0)) {
-        return Status::Invalid(Line(subject, r) + ": member " + std::to_string(i) + " predicts " +
-                               std::to_string(f) + ", which a log-normal error model cannot use");
-      }
-      h(i) = log_scale ? std::log(f) : f;
-    }
+    MEDTWIN_RETURN_IF_ERROR(
+        ForecastRows(&sim, data, subject_index, r, previous, theta, n, "member", &z, &h)
+            .WithContext(who));
     // One-step-ahead predictive distribution of the observation, before it is used.
-    AssimilationStep step;
-    step.record = r;
-    step.time = rec.time_h;
-    step.observable = rec.observable;
-    step.dv = rec.dv;
+    AssimilationStep step = StepFor(rec, r);
     std::vector<double> predictive(m);
     std::discrete_distribution<int> pick(weights.begin(), weights.end());
     for (int i = 0; i < m; ++i) {
       const int k = particle ? pick(rng) : i;  // particles: draw by weight
-      const double f = log_scale ? std::exp(h(k)) : h(k);
-      const double sd = err.Sd(f);
-      predictive[i] = log_scale ? f * std::exp(sd * normal(rng)) : f + sd * normal(rng);
+      predictive[i] = err.Observation(log_scale ? std::exp(h(k)) : h(k), normal(rng));
     }
     step.pred = Quantile(predictive, 0.5);
     step.pred_lo = Quantile(predictive, 0.05);

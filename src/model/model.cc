@@ -125,6 +125,10 @@ Result<ErrorModel> ErrorModelFromString(const std::string& s) {
                          "' is unknown; expected additive, proportional, combined or exponential");
 }
 
+double ResidualError::Observation(double f, double z) const {
+  return model == ErrorModel::kExponential ? f * std::exp(Sd(f) * z) : f + Sd(f) * z;
+}
+
 double ResidualError::Sd(double f) const {
   switch (model) {
     case ErrorModel::kAdditive:

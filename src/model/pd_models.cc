@@ -111,28 +111,10 @@ double HillFraction(double conc_mg_per_L, double c50_mg_per_L, double hill) {
   return 1.0 / (1.0 + std::pow(c50_mg_per_L / conc_mg_per_L, hill));
 }
 
-class PdLinkedModel final : public Model {
+class PdLinkedModel final : public PkLinkedModel {
  public:
   PdLinkedModel(ModelSpec spec, std::unique_ptr<Model> pk, PdLink link, int cp_index)
-      : Model(std::move(spec)),
-        pk_(std::move(pk)),
-        link_(link),
-        cp_index_(cp_index),
-        n_pk_states_(pk_->num_states()),
-        n_pk_params_(pk_->num_parameters()),
-        n_pk_observables_(pk_->num_observables()) {
-    assert(n_pk_observables_ <= kMaxPkObservables);
-  }
-
-  Status Individualize(std::span<const double> theta, std::span<const double> eta,
-                       std::span<const double> covariates, std::span<double> out) const override {
-    MEDTWIN_RETURN_IF_ERROR(internal::CheckIndividualizeSizes(spec(), theta, eta, covariates, out));
-    // The variability and the covariates are the PK model's; PD parameters have no IIV.
-    MEDTWIN_RETURN_IF_ERROR(
-        pk_->Individualize(theta.first(n_pk_params_), eta, covariates, out.first(n_pk_params_)));
-    std::copy(theta.begin() + n_pk_params_, theta.end(), out.begin() + n_pk_params_);
-    return internal::CheckIndividualParameters(spec(), out);
-  }
+      : PkLinkedModel(std::move(spec), std::move(pk), cp_index), link_(link) {}
 
   void InitialState(const double* p, double* x) const override {
     pk_->InitialState(p, x);
@@ -188,20 +170,40 @@ class PdLinkedModel final : public Model {
   // CP from the PK model. Negative values (solver round-off near zero) are treated as 0 so the
   // saturable terms stay bounded and non-integer Hill powers stay real.
   double PkConcentration(double t, const double* x, const double* p) const {
-    std::array<double, kMaxPkObservables> y;
-    pk_->Observe(t, x, p, y.data());
-    return std::max(y[cp_index_], 0.0);
+    return std::max(PkLinkedModel::PkConcentration(t, x, p), 0.0);
   }
 
-  std::unique_ptr<Model> pk_;
   PdLink link_;
-  int cp_index_;
-  int n_pk_states_;
-  int n_pk_params_;
-  int n_pk_observables_;
 };
 
 }  // namespace
+
+PkLinkedModel::PkLinkedModel(ModelSpec spec, std::unique_ptr<Model> pk, int cp_index)
+    : Model(std::move(spec)),
+      pk_(std::move(pk)),
+      cp_index_(cp_index),
+      n_pk_states_(pk_->num_states()),
+      n_pk_params_(pk_->num_parameters()),
+      n_pk_observables_(pk_->num_observables()) {
+  assert(n_pk_observables_ <= kMaxPkObservables);
+}
+
+Status PkLinkedModel::Individualize(std::span<const double> theta, std::span<const double> eta,
+                                    std::span<const double> covariates,
+                                    std::span<double> out) const {
+  MEDTWIN_RETURN_IF_ERROR(internal::CheckIndividualizeSizes(spec(), theta, eta, covariates, out));
+  // The variability and the covariates are the PK model's; appended parameters have no IIV.
+  MEDTWIN_RETURN_IF_ERROR(
+      pk_->Individualize(theta.first(n_pk_params_), eta, covariates, out.first(n_pk_params_)));
+  std::copy(theta.begin() + n_pk_params_, theta.end(), out.begin() + n_pk_params_);
+  return internal::CheckIndividualParameters(spec(), out);
+}
+
+double PkLinkedModel::PkConcentration(double t, const double* x, const double* p) const {
+  std::array<double, kMaxPkObservables> y;
+  pk_->Observe(t, x, p, y.data());
+  return y[cp_index_];
+}
 
 const char* ToString(PdLink link) {
   switch (link) {

@@ -4,6 +4,7 @@
 #define MEDTWIN_SRC_MODEL_PD_MODELS_H_
 
 #include <memory>
+#include <span>
 #include <string>
 
 #include "medtwin/model.h"
@@ -26,6 +27,26 @@ inline constexpr int kMaxPkObservables = 16;
 // Index of the observable CP of `pk`, checked as every PD link needs it: present, in mg/L, and
 // at most kMaxPkObservables observables. kUnsupported names the model and `link` otherwise.
 Result<int> PlasmaConcentrationIndex(const Model& pk, const std::string& link);
+
+// Base of the models that append a subsystem to a PK model (PD links, the Simeoni link): the PK
+// model's states, parameters and observables come first. Individualization is the PK model's
+// (the appended parameters carry no variability or covariates), then the bounds are checked.
+class PkLinkedModel : public Model {
+ public:
+  PkLinkedModel(ModelSpec spec, std::unique_ptr<Model> pk, int cp_index);
+  Status Individualize(std::span<const double> theta, std::span<const double> eta,
+                       std::span<const double> covariates, std::span<double> out) const override;
+
+ protected:
+  // The PK model's CP at (t, x, p), unclamped.
+  double PkConcentration(double t, const double* x, const double* p) const;
+
+  std::unique_ptr<Model> pk_;
+  int cp_index_;
+  int n_pk_states_;
+  int n_pk_params_;
+  int n_pk_observables_;
+};
 
 // Wraps `pk` with a PD link. The result is named "<pk name>+<link>"; its states, parameters,
 // covariates, observables and variability are the PK model's followed by the link's.

@@ -171,26 +171,9 @@ ModelSpec LinkedSpec(const ModelSpec& pk) {
   return s;
 }
 
-class SimeoniLinkedModel final : public Model {
+class SimeoniLinkedModel final : public PkLinkedModel {
  public:
-  SimeoniLinkedModel(ModelSpec spec, std::unique_ptr<Model> pk, int cp_index)
-      : Model(std::move(spec)),
-        pk_(std::move(pk)),
-        cp_index_(cp_index),
-        n_pk_states_(pk_->num_states()),
-        n_pk_params_(pk_->num_parameters()),
-        n_pk_observables_(pk_->num_observables()) {
-    assert(n_pk_observables_ <= kMaxPkObservables);
-  }
-
-  Status Individualize(std::span<const double> theta, std::span<const double> eta,
-                       std::span<const double> covariates, std::span<double> out) const override {
-    MEDTWIN_RETURN_IF_ERROR(internal::CheckIndividualizeSizes(spec(), theta, eta, covariates, out));
-    MEDTWIN_RETURN_IF_ERROR(
-        pk_->Individualize(theta.first(n_pk_params_), eta, covariates, out.first(n_pk_params_)));
-    std::copy(theta.begin() + n_pk_params_, theta.end(), out.begin() + n_pk_params_);
-    return internal::CheckIndividualParameters(spec(), out);
-  }
+  using PkLinkedModel::PkLinkedModel;
 
   void InitialState(const double* p, double* x) const override {
     pk_->InitialState(p, x);
@@ -200,22 +183,13 @@ class SimeoniLinkedModel final : public Model {
 
   void Rhs(double t, const double* x, const double* p, double* dxdt) const override {
     pk_->Rhs(t, x, p, dxdt);
-    std::array<double, kMaxPkObservables> y;
-    pk_->Observe(t, x, p, y.data());
-    TumourRhs(p + n_pk_params_, y[cp_index_], x + n_pk_states_, dxdt + n_pk_states_);
+    TumourRhs(p + n_pk_params_, PkConcentration(t, x, p), x + n_pk_states_, dxdt + n_pk_states_);
   }
 
   void Observe(double t, const double* x, const double* p, double* y) const override {
     pk_->Observe(t, x, p, y);
     y[n_pk_observables_] = TotalWeight(x + n_pk_states_);
   }
-
- private:
-  std::unique_ptr<Model> pk_;
-  int cp_index_;
-  int n_pk_states_;
-  int n_pk_params_;
-  int n_pk_observables_;
 };
 
 }  // namespace
