@@ -55,6 +55,10 @@ struct AssimilationStep {
   // One-step-ahead predictive distribution of the observation (residual error included),
   // before it was seen: median and 5th / 95th percentiles.
   double pred = 0.0, pred_lo = 0.0, pred_hi = 0.0;
+  // How surprising DV was under that distribution: its normal score Phi^-1(P(Y <= DV)) (the
+  // predictive CDF from the samples' mid-ranks, or the UKF's Gaussian). |z| > 3 happens about
+  // once in 370 well-predicted observations; anomaly detectors read this.
+  double z = 0.0;
   std::vector<double> parameters;  // after the update: median individual value per variability
                                    // parameter (variability order)
   std::vector<double> state_mean;  // after the update: ensemble mean of the model state (EnKF)

@@ -54,6 +54,7 @@ TEST(Assimilate, TwinExperimentOnVirtualVancomycinPatients) {
   std::mt19937_64 rng(77);
   std::normal_distribution<double> normal;
   int covered = 0, total = 0, pf_covered = 0, ukf_covered = 0;
+  double sum_z2 = 0.0;
   double sq_prior = 0.0, sq_filter = 0.0, sq_map = 0.0, sq_pf = 0.0, sq_ukf = 0.0;
   const int patients = 40;
   for (int p = 0; p < patients; ++p) {
@@ -73,6 +74,16 @@ TEST(Assimilate, TwinExperimentOnVirtualVancomycinPatients) {
       EXPECT_LE(s.pred, s.pred_hi);
       covered += s.dv >= s.pred_lo && s.dv <= s.pred_hi;
       ++total;
+      sum_z2 += s.z * s.z;
+      // The normal score agrees with the interval: inside it exactly when |z| <= 1.645 (up to
+      // the members' sampling of the interval's ends).
+      const bool inside = s.dv >= s.pred_lo && s.dv <= s.pred_hi;
+      if (std::abs(s.z) < 1.5) {
+        EXPECT_TRUE(inside) << s.z;
+      }
+      if (std::abs(s.z) > 1.8) {
+        EXPECT_FALSE(inside) << s.z;
+      }
     }
     // Clearance: true individual value vs the filter's median after the last level.
     std::vector<double> truth(m->num_parameters());
@@ -125,6 +136,11 @@ TEST(Assimilate, TwinExperimentOnVirtualVancomycinPatients) {
   EXPECT_GE(pf_coverage, 0.82);
   EXPECT_LE(pf_coverage, 0.97);
   EXPECT_LT(rmse_pf, 1.25 * rmse_map);
+  // A calibrated predictive distribution gives standard normal scores: E z^2 = 1.
+  const double z_var = sum_z2 / total;
+  std::printf("twin experiment: mean z^2 (EnKF) %.3f\n", z_var);
+  EXPECT_GT(z_var, 0.7);
+  EXPECT_LT(z_var, 1.4);
   // 240 levels: the binomial SD of the coverage is about 2 %.
   EXPECT_GE(coverage, 0.82);
   EXPECT_LE(coverage, 0.97);
