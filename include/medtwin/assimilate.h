@@ -11,12 +11,26 @@
 // optional multiplicative inflation of the forecast anomalies. Observations at the same time are
 // assimilated one after another.
 //
-// Thread safety: reentrant; each call owns its simulator and random generator.
+// Square-root variant (kEnsrf, Whitaker & Hamill 2002, Mon Weather Rev 130:1913): the same
+// gain, but the mean is updated with the observation itself and the anomalies with a reduced
+// gain, so no perturbed observations are drawn and the analysed spread is exact for a linear
+// observation. Observations are scalar and serial, so no matrix square root is needed.
+// Localisation is not offered: it tapers covariances between distant grid points in
+// geophysical models; a patient's state and parameters have no such distance, and with the
+// default 64 members the sampling noise in the few (10-30) covariances is modest.
+//
+// SequentialFilter is the incremental engine: one observation at a time, over a subject's
+// record that may grow between calls (a twin appends doses and observations), with snapshots
+// that restore exactly. AssimilateSubject runs it over a whole dataset.
+//
+// Thread safety: reentrant; each filter owns its simulator and random generator.
 #ifndef MEDTWIN_ASSIMILATE_H_
 #define MEDTWIN_ASSIMILATE_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "medtwin/dataset.h"
@@ -32,7 +46,8 @@ namespace medtwin {
 // kPf: bootstrap particle filter with systematic resampling and a Liu-West kernel on eta.
 // kUkf: unscented Kalman filter on the Gaussian of [state, eta] (reported parameters at the
 // mean of eta, i.e. the median of the log-normal).
-enum class FilterMethod { kEnkf, kMap, kPf, kUkf };
+// kEnsrf: the square-root ensemble filter above.
+enum class FilterMethod { kEnkf, kMap, kPf, kUkf, kEnsrf };
 const char* ToString(FilterMethod m);
 Result<FilterMethod> FilterMethodFromString(const std::string& s);
 
@@ -63,6 +78,49 @@ struct AssimilationStep {
                                    // parameter (variability order)
   std::vector<double> state_mean;  // after the update: ensemble mean of the model state (EnKF)
 };
+
+// Equally weighted samples of the filter's current posterior, for forecasting: rows of
+// [state (num_states), eta (variability order)], the state right after record `after_record`
+// of the subject; after_record = -1 when no observation has been assimilated yet or the filter
+// carries no state (kMap): simulate from the start, the state columns are then unused.
+struct FilterSample {
+  int count = 0;
+  int after_record = -1;
+  std::vector<double> rows;  // count x (num_states + num_etas), row-major
+};
+
+class SequentialFilter {
+ public:
+  // REQUIRES: model outlives the filter. The filter starts at the population prior.
+  static Result<std::unique_ptr<SequentialFilter>> Make(const Model& model,
+                                                        const AssimilationOptions& options);
+  // Restores a filter from Snapshot() text; the restored filter continues bit-for-bit as the
+  // original would. kInvalidArgument names what is malformed, or a different model.
+  static Result<std::unique_ptr<SequentialFilter>> Restore(const Model& model,
+                                                           std::string_view snapshot);
+  virtual ~SequentialFilter() = default;
+
+  // Assimilates observation record r (EVID 0 with a DV, not censored) of subject
+  // `subject_index`: forecasts from the last assimilated record to r under the subject's
+  // records, reports the one-step-ahead prediction, updates. Records up to the last assimilated
+  // one must be as they were; r must come after it. With update = false only the prediction is
+  // made and the filter is unchanged (how surprising would this value be?). On error the filter
+  // is unchanged.
+  virtual Result<AssimilationStep> Assimilate(const Dataset& data, size_t subject_index, int r,
+                                              bool update = true) = 0;
+  // `count` samples of the current posterior, drawn with their own generator (seed), so
+  // sampling does not change the filter.
+  virtual Result<FilterSample> Sample(int count, uint64_t seed) const = 0;
+  // The record index last assimilated (-1: none).
+  virtual int last_record() const = 0;
+  // The whole filter state (options, members or moments, random generator) as JSON text.
+  virtual std::string Snapshot() const = 0;
+  virtual const AssimilationOptions& options() const = 0;
+};
+
+// The observations AssimilateSubject uses: EVID 0 records with a DV. A censored one is
+// kUnsupported; none is kInvalidArgument.
+Result<std::vector<int>> AssimilationRecords(const Dataset& data, size_t subject_index);
 
 // Assimilates the observations (EVID 0 rows with a DV; CENS rows are refused) of subject
 // `subject_index` in time order. Errors name the subject and the record's line.

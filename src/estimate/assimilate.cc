@@ -5,8 +5,10 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <numbers>
 #include <random>
+#include <sstream>
 #include <string>
 
 namespace medtwin {
@@ -195,92 +197,327 @@ Status ParticleUpdate(const Record& rec, const ResidualError& err, const Eigen::
   return Status::Ok();
 }
 
-}  // namespace
+// ---------------------------------------------------------------------------------------------
+// Snapshots: JSON with every double written as its shortest round-trip decimal (nlohmann), the
+// random generators as their standard stream representation.
 
-const char* ToString(FilterMethod m) {
-  switch (m) {
-    case FilterMethod::kEnkf:
-      return "enkf";
-    case FilterMethod::kPf:
-      return "pf";
-    case FilterMethod::kUkf:
-      return "ukf";
-    default:
-      return "map";
+template <typename T>
+std::string StreamText(const T& v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+template <typename T>
+Status FromStreamText(const nlohmann::json& j, const char* key, T* v) {
+  if (!j.contains(key) || !j[key].is_string()) {
+    return Status::Invalid(std::string("snapshot: '") + key + "' is missing or not text");
   }
-}
-
-Result<FilterMethod> FilterMethodFromString(const std::string& s) {
-  if (s == "enkf") return FilterMethod::kEnkf;
-  if (s == "map") return FilterMethod::kMap;
-  if (s == "pf") return FilterMethod::kPf;
-  if (s == "ukf") return FilterMethod::kUkf;
-  return Status::Unsupported("filter method '" + s +
-                             "' is not available (available: enkf, ukf, pf, map)");
-}
-
-Status AssimilationOptions::Validate() const {
-  MEDTWIN_RETURN_IF_ERROR(sim.Validate());
-  if (members < 2) return Status::Invalid("members must be >= 2");
-  if (!(inflation >= 1.0)) return Status::Invalid("inflation must be >= 1");
+  std::istringstream is(j[key].get<std::string>());
+  is >> *v;
+  if (is.fail()) return Status::Invalid(std::string("snapshot: '") + key + "' is malformed");
   return Status::Ok();
 }
 
-namespace {
+nlohmann::json SaveSim(const SimOptions& o) {
+  return {{"method", ToString(o.method)},
+          {"path", ToString(o.path)},
+          {"rtol", o.rtol},
+          {"atol", o.atol},
+          {"max_steps", o.max_steps},
+          {"ss_rtol", o.ss_rtol},
+          {"ss_atol", o.ss_atol},
+          {"ss_max_cycles", o.ss_max_cycles},
+          {"covariates", ToString(o.covariates)}};
+}
 
-// The MAP comparator: refit on the levels so far at every observation.
-Result<std::vector<AssimilationStep>> RefitMap(const Model& model, const Dataset& data,
-                                               size_t subject_index, const std::vector<int>& obs,
-                                               const std::vector<double>& theta,
-                                               const AssimilationOptions& options) {
-  const ModelSpec& spec = model.spec();
-  const int q = static_cast<int>(spec.variability.parameters.size());
-  Dataset seen = data;  // levels not yet seen are hidden (MDV=1)
-  Subject& s = seen.subjects[subject_index];
-  for (int r : obs) s.records[r].mdv = true;
-  std::vector<double> mode(q, 0.0), cov = spec.variability.omega;
-  FitOptions fo;
-  fo.theta = theta;
-  fo.sim = options.sim;
-  Simulator sim(model, options.sim);
-  MEDTWIN_RETURN_IF_ERROR(sim.Init());
-  std::mt19937_64 rng(options.seed);
-  std::normal_distribution<double> normal;
-  std::vector<AssimilationStep> steps;
-  std::vector<double> p(model.num_parameters());
-  for (int r : obs) {
-    const Record& rec = data.subjects[subject_index].records[r];
-    const ResidualError& err = spec.observables[rec.observable].error;
-    const Eigen::Map<const Eigen::MatrixXd> c(cov.data(), q, q);
-    const Eigen::MatrixXd l = c.llt().matrixL();
-    Eigen::MatrixXd draws(options.members, q);  // no state columns: runs from the start
-    for (int i = 0; i < options.members; ++i) {
-      Eigen::VectorXd z(q);
-      for (int j = 0; j < q; ++j) z(j) = normal(rng);
-      draws.row(i) = (Eigen::Map<const Eigen::VectorXd>(mode.data(), q) + l * z).transpose();
-    }
-    Eigen::VectorXd h(options.members);
-    MEDTWIN_RETURN_IF_ERROR(
-        ForecastRows(&sim, seen, subject_index, r, -1, theta, 0, "draw", &draws, &h));
-    std::vector<double> predictive(options.members);
-    for (int i = 0; i < options.members; ++i) {
-      const double f = err.model == ErrorModel::kExponential ? std::exp(h(i)) : h(i);
-      predictive[i] = err.Observation(f, normal(rng));
-    }
-    AssimilationStep step = StepFor(rec, r);
-    Summarize(predictive, rec.dv, &step);
-    s.records[r].mdv = false;  // now seen
-    auto fit = FitSubject(model, seen, subject_index, fo);
-    if (!fit.ok()) return fit.status();
-    mode = fit->eta;
-    cov = fit->covariance;
-    MEDTWIN_RETURN_IF_ERROR(model.Individualize(theta, mode, rec.covariates, p));
-    for (int j = 0; j < q; ++j) {
-      step.parameters.push_back(p[spec.ParameterIndex(spec.variability.parameters[j])]);
-    }
-    steps.push_back(std::move(step));
+Result<SimOptions> LoadSim(const nlohmann::json& j) {
+  SimOptions o;
+  auto method = OdeMethodFromString(j.at("method").get<std::string>());
+  if (!method.ok()) return method.status();
+  auto path = SimPathFromString(j.at("path").get<std::string>());
+  if (!path.ok()) return path.status();
+  auto cov = CovariateRuleFromString(j.at("covariates").get<std::string>());
+  if (!cov.ok()) return cov.status();
+  o.method = *method;
+  o.path = *path;
+  o.covariates = *cov;
+  o.rtol = j.at("rtol").get<double>();
+  o.atol = j.at("atol").get<double>();
+  o.max_steps = j.at("max_steps").get<long>();
+  o.ss_rtol = j.at("ss_rtol").get<double>();
+  o.ss_atol = j.at("ss_atol").get<double>();
+  o.ss_max_cycles = j.at("ss_max_cycles").get<int>();
+  return o;
+}
+
+nlohmann::json SaveMatrix(const Eigen::MatrixXd& m) {
+  std::vector<double> v(static_cast<size_t>(m.size()));
+  Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+      v.data(), m.rows(), m.cols()) = m;
+  return {{"rows", m.rows()}, {"cols", m.cols()}, {"values", v}};
+}
+
+Result<Eigen::MatrixXd> LoadMatrix(const nlohmann::json& j, const char* key, Eigen::Index rows,
+                                   Eigen::Index cols) {
+  const nlohmann::json& m = j.at(key);
+  const auto v = m.at("values").get<std::vector<double>>();
+  if (m.at("rows").get<Eigen::Index>() != rows || m.at("cols").get<Eigen::Index>() != cols ||
+      v.size() != static_cast<size_t>(rows * cols)) {
+    return Status::Invalid(std::string("snapshot: '") + key + "' should be " +
+                           std::to_string(rows) + " x " + std::to_string(cols));
   }
-  return steps;
+  return Eigen::MatrixXd(
+      Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+          v.data(), rows, cols));
+}
+
+// What every filter shares: the model, options, typical values, a simulator, the generator and
+// the last assimilated record.
+class FilterBase : public SequentialFilter {
+ public:
+  FilterBase(const Model& model, const AssimilationOptions& options)
+      : model_(model),
+        options_(options),
+        theta_(options.theta.empty() ? model.spec().TypicalValues() : options.theta),
+        n_(model.num_states()),
+        q_(static_cast<int>(model.spec().variability.parameters.size())),
+        sim_(std::make_unique<Simulator>(model, options.sim)),
+        rng_(options.seed) {}
+
+  int last_record() const override { return previous_; }
+  const AssimilationOptions& options() const override { return options_; }
+
+  std::string Snapshot() const override {
+    nlohmann::json j = {{"format", "medtwin-filter/1"},
+                        {"model", model_.spec().name},
+                        {"method", ToString(options_.method)},
+                        {"members", options_.members},
+                        {"seed", options_.seed},
+                        {"inflation", options_.inflation},
+                        {"theta", theta_},
+                        {"sim", SaveSim(options_.sim)},
+                        {"previous", previous_},
+                        {"rng", StreamText(rng_)},
+                        {"normal", StreamText(normal_)}};
+    SaveState(&j);
+    return j.dump();
+  }
+
+  // The state after options: generator, last record, then the method's own.
+  Status Load(const nlohmann::json& j) {
+    previous_ = j.at("previous").get<int>();
+    MEDTWIN_RETURN_IF_ERROR(FromStreamText(j, "rng", &rng_));
+    MEDTWIN_RETURN_IF_ERROR(FromStreamText(j, "normal", &normal_));
+    return LoadState(j);
+  }
+
+  Status Init() { return sim_->Init(); }
+
+ protected:
+  virtual void SaveState(nlohmann::json* j) const = 0;
+  virtual Status LoadState(const nlohmann::json& j) = 0;
+
+  // Checks that record r is an observation this filter can take next.
+  Status CheckRecord(const Dataset& data, size_t subject_index, int r) const {
+    if (subject_index >= data.subjects.size()) {
+      return Status::Invalid("subject index " + std::to_string(subject_index) + " out of range");
+    }
+    const Subject& subject = data.subjects[subject_index];
+    if (r < 0 || static_cast<size_t>(r) >= subject.records.size()) {
+      return Status::Invalid("subject " + subject.id + ": record " + std::to_string(r) +
+                             " out of range");
+    }
+    const Record& rec = subject.records[r];
+    if (rec.evid != Evid::kObservation || rec.mdv) {
+      return Status::Invalid(Line(subject, r) + ": not an observation with a value");
+    }
+    if (rec.censored) {
+      return Status::Unsupported(Line(subject, r) +
+                                 ": a level below the quantification limit (CENS=1) cannot be "
+                                 "assimilated by the Kalman update; use medtwin fit");
+    }
+    if (r <= previous_) {
+      return Status::Invalid(Line(subject, r) + ": comes before the last assimilated record");
+    }
+    return Status::Ok();
+  }
+
+  const Model& model_;
+  AssimilationOptions options_;
+  std::vector<double> theta_;
+  int n_, q_;
+  std::unique_ptr<Simulator> sim_;
+  std::mt19937_64 rng_;
+  std::normal_distribution<double> normal_;
+  int previous_ = -1;
+};
+
+// Ensemble filters: stochastic EnKF, square-root EnSRF, particle filter. Members are rows of
+// z = [state (n), eta (q)], drawn at the start from the population prior.
+class EnsembleFilter : public FilterBase {
+ public:
+  EnsembleFilter(const Model& model, const AssimilationOptions& options, const Eigen::MatrixXd& l)
+      : FilterBase(model, options),
+        z_(options.members, n_ + q_),
+        w_(options.members, 1.0 / options.members) {
+    for (int i = 0; i < options.members; ++i) {
+      Eigen::VectorXd e(q_);
+      for (int j = 0; j < q_; ++j) e(j) = normal_(rng_);
+      z_.block(i, n_, 1, q_) = (l * e).transpose();
+    }
+  }
+
+  Result<AssimilationStep> Assimilate(const Dataset& data, size_t subject_index, int r,
+                                      bool update) override {
+    MEDTWIN_RETURN_IF_ERROR(CheckRecord(data, subject_index, r));
+    const Subject& subject = data.subjects[subject_index];
+    const std::string who = "subject " + subject.id;
+    const ModelSpec& spec = model_.spec();
+    const int m = options_.members;
+    const Record& rec = subject.records[r];
+    const ResidualError& err = spec.observables[rec.observable].error;
+    const bool log_scale = err.model == ErrorModel::kExponential;
+    // Work on copies; commit only when everything succeeded.
+    Eigen::MatrixXd z = z_;
+    std::vector<double> w = w_;
+    std::mt19937_64 rng = rng_;
+    std::normal_distribution<double> normal = normal_;
+    Eigen::VectorXd h(m);
+    // Forecast: every member from its analysed state to this observation.
+    MEDTWIN_RETURN_IF_ERROR(
+        ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_, "member", &z, &h)
+            .WithContext(who));
+    // One-step-ahead predictive distribution of the observation, before it is used.
+    AssimilationStep step = StepFor(rec, r);
+    const bool particle = options_.method == FilterMethod::kPf;
+    std::vector<double> predictive(m);
+    std::discrete_distribution<int> pick(w.begin(), w.end());
+    for (int i = 0; i < m; ++i) {
+      const int k = particle ? pick(rng) : i;  // particles: draw by weight
+      predictive[i] = err.Observation(log_scale ? std::exp(h(k)) : h(k), normal(rng));
+    }
+    Summarize(predictive, rec.dv, &step);
+    if (!update) return step;
+    if (particle) {
+      MEDTWIN_RETURN_IF_ERROR(
+          ParticleUpdate(rec, err, h, n_, &z, &w, &rng).WithContext(Line(subject, r)));
+    } else {
+      MEDTWIN_RETURN_IF_ERROR(KalmanUpdate(subject, r, err, &z, &h, &rng, &normal));
+    }
+    MEDTWIN_RETURN_IF_ERROR(Report(model_, theta_, rec, z, w, n_, &step));
+    z_ = std::move(z);
+    w_ = std::move(w);
+    rng_ = rng;
+    normal_ = normal;
+    previous_ = r;
+    return step;
+  }
+
+  Result<FilterSample> Sample(int count, uint64_t seed) const override {
+    FilterSample out;
+    out.count = count;
+    out.after_record = previous_;
+    const int m = options_.members, cols = n_ + q_;
+    // Systematic resampling by weight (equal weights: each member in turn).
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> unif(0.0, 1.0 / count);
+    const double u0 = unif(rng);
+    double cum = w_[0];
+    for (int i = 0, k = 0; i < count; ++i) {
+      const double u = u0 + static_cast<double>(i) / count;
+      while (u > cum && k < m - 1) cum += w_[++k];
+      for (int j = 0; j < cols; ++j) out.rows.push_back(z_(k, j));
+    }
+    return out;
+  }
+
+ private:
+  // Stochastic EnKF (perturbed observations) or the square-root EnSRF, after inflation.
+  Status KalmanUpdate(const Subject& subject, int r, const ResidualError& err, Eigen::MatrixXd* z,
+                      Eigen::VectorXd* h, std::mt19937_64* rng,
+                      std::normal_distribution<double>* normal) const {
+    const Record& rec = subject.records[r];
+    const ModelSpec& spec = model_.spec();
+    const int m = options_.members;
+    const bool log_scale = err.model == ErrorModel::kExponential;
+    const Eigen::RowVectorXd z_mean = z->colwise().mean();
+    *z = (z->rowwise() - z_mean) * options_.inflation;
+    z->rowwise() += z_mean;
+    const double h_mean = h->mean();
+    *h = (h->array() - h_mean) * options_.inflation + h_mean;
+    const double f_mean = log_scale ? std::exp(h_mean) : h_mean;
+    const double sd = err.Sd(f_mean);
+    const double r_var = sd * sd;
+    if (!(r_var > 0.0)) {
+      return Status::Invalid(Line(subject, r) + ": the residual SD at the predicted " +
+                             spec.observables[rec.observable].name + " (" + std::to_string(f_mean) +
+                             ") is 0; the update needs a positive one");
+    }
+    const Eigen::MatrixXd za = z->rowwise() - z_mean;
+    const Eigen::VectorXd ha = h->array() - h_mean;
+    const Eigen::VectorXd c_zh = za.transpose() * ha / (m - 1);
+    const double c_hh = ha.squaredNorm() / (m - 1);
+    const Eigen::VectorXd gain = c_zh / (c_hh + r_var);
+    const double y = log_scale ? std::log(rec.dv) : rec.dv;
+    if (options_.method == FilterMethod::kEnsrf) {
+      // Mean with the gain, anomalies with the reduced gain alpha K (Whitaker & Hamill eq. 13).
+      const double alpha = 1.0 / (1.0 + std::sqrt(r_var / (c_hh + r_var)));
+      const Eigen::RowVectorXd mean = z_mean + (gain * (y - h_mean)).transpose();
+      for (int i = 0; i < m; ++i) {
+        z->row(i) = mean + za.row(i) - (alpha * gain * ha(i)).transpose();
+      }
+      return Status::Ok();
+    }
+    for (int i = 0; i < m; ++i) {
+      const double innovation = y + std::sqrt(r_var) * (*normal)(*rng) - (*h)(i);
+      z->row(i) += (gain * innovation).transpose();
+    }
+    return Status::Ok();
+  }
+
+  void SaveState(nlohmann::json* j) const override {
+    (*j)["z"] = SaveMatrix(z_);
+    (*j)["weights"] = w_;
+  }
+  Status LoadState(const nlohmann::json& j) override {
+    auto z = LoadMatrix(j, "z", options_.members, n_ + q_);
+    if (!z.ok()) return z.status();
+    z_ = *z;
+    w_ = j.at("weights").get<std::vector<double>>();
+    if (w_.size() != static_cast<size_t>(options_.members)) {
+      return Status::Invalid("snapshot: 'weights' should have one value per member");
+    }
+    return Status::Ok();
+  }
+
+  Eigen::MatrixXd z_;
+  std::vector<double> w_;
+};
+
+// The Gaussian of [state, eta] drawn as `count` rows (state columns zero before the first level,
+// when the state is not yet part of the Gaussian).
+FilterSample GaussianSample(const Eigen::VectorXd& mean, const Eigen::MatrixXd& cov, int n,
+                            int previous, int count, uint64_t seed) {
+  const int dim = static_cast<int>(mean.size()), first = previous < 0 ? n : 0;
+  const int len = dim - first;
+  Eigen::MatrixXd c = cov.bottomRightCorner(len, len);
+  c += 1e-12 * (1.0 + c.trace() / len) * Eigen::MatrixXd::Identity(len, len);
+  const Eigen::MatrixXd l = c.llt().matrixL();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal;
+  FilterSample out;
+  out.count = count;
+  out.after_record = previous;
+  Eigen::VectorXd e(len);
+  for (int k = 0; k < count; ++k) {
+    for (int j = 0; j < len; ++j) e(j) = normal(rng);
+    Eigen::VectorXd row = mean;
+    row.tail(len) += l * e;
+    if (previous < 0) row.head(n).setZero();
+    out.rows.insert(out.rows.end(), row.data(), row.data() + dim);
+  }
+  return out;
 }
 
 // Unscented Kalman filter (Julier & Uhlmann 2004; scaled sigma points, alpha 1, beta 2,
@@ -288,32 +525,29 @@ Result<std::vector<AssimilationStep>> RefitMap(const Model& model, const Dataset
 // eta: the sigma points span eta only and the state's mean and covariance come from their
 // forecasts. The predictive distribution of a level is Normal(h mean, S) (on the log scale for
 // exponential error), S the innovation variance.
-Result<std::vector<AssimilationStep>> Unscented(const Model& model, const Dataset& data,
-                                                size_t subject_index, const std::vector<int>& obs,
-                                                const std::vector<double>& theta,
-                                                const AssimilationOptions& options) {
-  const ModelSpec& spec = model.spec();
-  const Subject& subject = data.subjects[subject_index];
-  const int n = model.num_states(), q = static_cast<int>(spec.variability.parameters.size());
-  const int dim = n + q;
-  Eigen::VectorXd mean = Eigen::VectorXd::Zero(dim);
-  Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(dim, dim);
-  cov.bottomRightCorner(q, q) =
-      Eigen::Map<const Eigen::MatrixXd>(spec.variability.omega.data(), q, q);
-  Simulator sim(model, options.sim);
-  MEDTWIN_RETURN_IF_ERROR(sim.Init());
-  std::vector<AssimilationStep> steps;
-  std::vector<double> eta(q), p(model.num_parameters());
-  int previous = -1;
-  for (int r : obs) {
+class UnscentedFilter : public FilterBase {
+ public:
+  UnscentedFilter(const Model& model, const AssimilationOptions& options)
+      : FilterBase(model, options),
+        mean_(Eigen::VectorXd::Zero(n_ + q_)),
+        cov_(Eigen::MatrixXd::Zero(n_ + q_, n_ + q_)) {
+    cov_.bottomRightCorner(q_, q_) =
+        Eigen::Map<const Eigen::MatrixXd>(model.spec().variability.omega.data(), q_, q_);
+  }
+
+  Result<AssimilationStep> Assimilate(const Dataset& data, size_t subject_index, int r,
+                                      bool update) override {
+    MEDTWIN_RETURN_IF_ERROR(CheckRecord(data, subject_index, r));
+    const Subject& subject = data.subjects[subject_index];
     const Record& rec = subject.records[r];
-    const ResidualError& err = spec.observables[rec.observable].error;
+    const ResidualError& err = model_.spec().observables[rec.observable].error;
     const bool log_scale = err.model == ErrorModel::kExponential;
+    const int dim = n_ + q_;
     // Sigma points over eta only before the first level, over [state, eta] after.
-    const int first = previous < 0 ? n : 0, len = dim - first;
+    const int first = previous_ < 0 ? n_ : 0, len = dim - first;
     const double alpha = 1.0, beta = 2.0, kappa = 0.0;
     const double lambda = alpha * alpha * (len + kappa) - len;
-    Eigen::MatrixXd c = (len + lambda) * cov.bottomRightCorner(len, len);
+    Eigen::MatrixXd c = (len + lambda) * cov_.bottomRightCorner(len, len);
     c += 1e-12 * (1.0 + c.trace() / len) * Eigen::MatrixXd::Identity(len, len);
     Eigen::LLT<Eigen::MatrixXd> llt(c);
     if (llt.info() != Eigen::Success) {
@@ -324,7 +558,7 @@ Result<std::vector<AssimilationStep>> Unscented(const Model& model, const Datase
     const int points = 2 * len + 1;
     Eigen::MatrixXd z(points, dim);
     for (int k = 0; k < points; ++k) {
-      Eigen::VectorXd sigma = mean;
+      Eigen::VectorXd sigma = mean_;
       if (k > 0) {
         const int col = (k - 1) % len;
         sigma.tail(len) += (k <= len ? 1.0 : -1.0) * root.col(col);
@@ -335,15 +569,16 @@ Result<std::vector<AssimilationStep>> Unscented(const Model& model, const Datase
     wm[0] = lambda / (len + lambda);
     wc[0] = wm[0] + (1.0 - alpha * alpha + beta);
     Eigen::VectorXd h(points);
-    MEDTWIN_RETURN_IF_ERROR(
-        ForecastRows(&sim, data, subject_index, r, previous, theta, n, "sigma point", &z, &h));
-    mean.setZero();
+    MEDTWIN_RETURN_IF_ERROR(ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_,
+                                         "sigma point", &z, &h)
+                                .WithContext("subject " + subject.id));
+    Eigen::VectorXd mean = Eigen::VectorXd::Zero(dim);
     double h_mean = 0.0;
     for (int k = 0; k < points; ++k) {
       mean += wm[k] * z.row(k).transpose();
       h_mean += wm[k] * h(k);
     }
-    cov.setZero();
+    Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(dim, dim);
     Eigen::VectorXd c_zh = Eigen::VectorXd::Zero(dim);
     double s = 0.0;
     for (int k = 0; k < points; ++k) {
@@ -366,49 +601,265 @@ Result<std::vector<AssimilationStep>> Unscented(const Model& model, const Datase
     step.pred_hi = back(h_mean + z90 * spread);
     const double y = log_scale ? std::log(rec.dv) : rec.dv;
     step.z = (y - h_mean) / spread;
+    if (!update) return step;
     const Eigen::VectorXd gain = c_zh / s;
     mean += gain * (y - h_mean);
     cov -= gain * s * gain.transpose();
     cov = 0.5 * (cov + cov.transpose());
-    for (int j = 0; j < q; ++j) eta[j] = mean(n + j);
-    MEDTWIN_RETURN_IF_ERROR(model.Individualize(theta, eta, rec.covariates, p));
-    for (int j = 0; j < q; ++j) {
+    std::vector<double> eta(mean.data() + n_, mean.data() + dim), p(model_.num_parameters());
+    MEDTWIN_RETURN_IF_ERROR(model_.Individualize(theta_, eta, rec.covariates, p));
+    const ModelSpec& spec = model_.spec();
+    for (int j = 0; j < q_; ++j) {
       step.parameters.push_back(p[spec.ParameterIndex(spec.variability.parameters[j])]);
     }
-    step.state_mean.assign(mean.data(), mean.data() + n);
-    steps.push_back(std::move(step));
-    previous = r;
+    step.state_mean.assign(mean.data(), mean.data() + n_);
+    mean_ = mean;
+    cov_ = cov;
+    previous_ = r;
+    return step;
   }
-  return steps;
-}
 
-}  // namespace
+  Result<FilterSample> Sample(int count, uint64_t seed) const override {
+    return GaussianSample(mean_, cov_, n_, previous_, count, seed);
+  }
 
-Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, const Dataset& data,
-                                                        size_t subject_index,
-                                                        const AssimilationOptions& options) {
+ private:
+  void SaveState(nlohmann::json* j) const override {
+    (*j)["mean"] = SaveMatrix(mean_);
+    (*j)["cov"] = SaveMatrix(cov_);
+  }
+  Status LoadState(const nlohmann::json& j) override {
+    auto mean = LoadMatrix(j, "mean", n_ + q_, 1);
+    if (!mean.ok()) return mean.status();
+    auto cov = LoadMatrix(j, "cov", n_ + q_, n_ + q_);
+    if (!cov.ok()) return cov.status();
+    mean_ = *mean;
+    cov_ = *cov;
+    return Status::Ok();
+  }
+
+  Eigen::VectorXd mean_;
+  Eigen::MatrixXd cov_;
+};
+
+// The MAP comparator: refit on the levels so far at every observation.
+class MapRefitFilter : public FilterBase {
+ public:
+  MapRefitFilter(const Model& model, const AssimilationOptions& options)
+      : FilterBase(model, options),
+        mode_(Eigen::VectorXd::Zero(q_)),
+        cov_(Eigen::Map<const Eigen::MatrixXd>(model.spec().variability.omega.data(), q_, q_)) {}
+
+  Result<AssimilationStep> Assimilate(const Dataset& data, size_t subject_index, int r,
+                                      bool update) override {
+    MEDTWIN_RETURN_IF_ERROR(CheckRecord(data, subject_index, r));
+    const Subject& subject = data.subjects[subject_index];
+    const Record& rec = subject.records[r];
+    const ResidualError& err = model_.spec().observables[rec.observable].error;
+    // Levels not yet seen are hidden (MDV=1).
+    Dataset seen = data;
+    Subject& s = seen.subjects[subject_index];
+    for (size_t k = 0; k < s.records.size(); ++k) {
+      if (s.records[k].evid == Evid::kObservation &&
+          !std::binary_search(seen_.begin(), seen_.end(), static_cast<int>(k))) {
+        s.records[k].mdv = true;
+      }
+    }
+    std::mt19937_64 rng = rng_;
+    std::normal_distribution<double> normal = normal_;
+    Eigen::MatrixXd draws(options_.members, q_);
+    const Eigen::MatrixXd l = cov_.llt().matrixL();
+    for (int i = 0; i < options_.members; ++i) {
+      Eigen::VectorXd e(q_);
+      for (int j = 0; j < q_; ++j) e(j) = normal(rng);
+      draws.row(i) = (mode_ + l * e).transpose();
+    }
+    Eigen::VectorXd h(options_.members);  // no state columns: runs from the start
+    MEDTWIN_RETURN_IF_ERROR(
+        ForecastRows(sim_.get(), seen, subject_index, r, -1, theta_, 0, "draw", &draws, &h));
+    std::vector<double> predictive(options_.members);
+    for (int i = 0; i < options_.members; ++i) {
+      const double f = err.model == ErrorModel::kExponential ? std::exp(h(i)) : h(i);
+      predictive[i] = err.Observation(f, normal(rng));
+    }
+    AssimilationStep step = StepFor(rec, r);
+    Summarize(predictive, rec.dv, &step);
+    if (!update) return step;
+    s.records[r].mdv = false;  // now seen
+    FitOptions fo;
+    fo.theta = theta_;
+    fo.sim = options_.sim;
+    auto fit = FitSubject(model_, seen, subject_index, fo);
+    if (!fit.ok()) return fit.status();
+    std::vector<double> p(model_.num_parameters());
+    MEDTWIN_RETURN_IF_ERROR(model_.Individualize(theta_, fit->eta, rec.covariates, p));
+    const ModelSpec& spec = model_.spec();
+    for (int j = 0; j < q_; ++j) {
+      step.parameters.push_back(p[spec.ParameterIndex(spec.variability.parameters[j])]);
+    }
+    mode_ = Eigen::Map<const Eigen::VectorXd>(fit->eta.data(), q_);
+    cov_ = Eigen::Map<const Eigen::MatrixXd>(fit->covariance.data(), q_, q_);
+    seen_.push_back(r);
+    rng_ = rng;
+    normal_ = normal;
+    previous_ = r;
+    return step;
+  }
+
+  Result<FilterSample> Sample(int count, uint64_t seed) const override {
+    FilterSample out = GaussianSample(mode_, cov_, 0, 0, count, seed);
+    // Rows of [state (n, unused), eta]: from the start.
+    FilterSample full;
+    full.count = count;
+    full.after_record = -1;
+    for (int k = 0; k < count; ++k) {
+      full.rows.insert(full.rows.end(), n_, 0.0);
+      full.rows.insert(full.rows.end(), out.rows.begin() + k * q_, out.rows.begin() + (k + 1) * q_);
+    }
+    return full;
+  }
+
+ private:
+  void SaveState(nlohmann::json* j) const override {
+    (*j)["mode"] = SaveMatrix(mode_);
+    (*j)["cov"] = SaveMatrix(cov_);
+    (*j)["seen"] = seen_;
+  }
+  Status LoadState(const nlohmann::json& j) override {
+    auto mode = LoadMatrix(j, "mode", q_, 1);
+    if (!mode.ok()) return mode.status();
+    auto cov = LoadMatrix(j, "cov", q_, q_);
+    if (!cov.ok()) return cov.status();
+    mode_ = *mode;
+    cov_ = *cov;
+    seen_ = j.at("seen").get<std::vector<int>>();
+    return Status::Ok();
+  }
+
+  Eigen::VectorXd mode_;
+  Eigen::MatrixXd cov_;
+  std::vector<int> seen_;  // assimilated observation records, increasing
+};
+
+// Validates options against the model; the Cholesky factor of omega.
+Result<Eigen::MatrixXd> PriorFactor(const Model& model, const AssimilationOptions& options) {
   MEDTWIN_RETURN_IF_ERROR(options.Validate());
-  if (subject_index >= data.subjects.size()) {
-    return Status::Invalid("subject index " + std::to_string(subject_index) + " out of range");
-  }
-  const Subject& subject = data.subjects[subject_index];
-  const std::string who = "subject " + subject.id;
   const ModelSpec& spec = model.spec();
-  const int n = model.num_states(), q = static_cast<int>(spec.variability.parameters.size());
-  const int m = options.members;
+  const int q = static_cast<int>(spec.variability.parameters.size());
   if (q == 0) {
     return Status::Invalid("model '" + spec.name + "' has no between-subject variability");
   }
-  std::vector<double> theta = options.theta;
-  if (theta.empty()) {
-    theta = spec.TypicalValues();
+  if (!options.theta.empty() && options.theta.size() != spec.parameters.size()) {
+    return Status::Invalid("theta: expected " + std::to_string(spec.parameters.size()) +
+                           " typical values, got " + std::to_string(options.theta.size()));
   }
   const Eigen::Map<const Eigen::MatrixXd> omega(spec.variability.omega.data(), q, q);
   Eigen::LLT<Eigen::MatrixXd> llt(omega);
   if (llt.info() != Eigen::Success) {
     return Status::Invalid("model '" + spec.name + "': omega is not positive definite");
   }
-  const Eigen::MatrixXd l = llt.matrixL();
+  return Eigen::MatrixXd(llt.matrixL());
+}
+
+Result<std::unique_ptr<FilterBase>> MakeBase(const Model& model,
+                                             const AssimilationOptions& options) {
+  auto l = PriorFactor(model, options);
+  if (!l.ok()) return l.status();
+  std::unique_ptr<FilterBase> f;
+  switch (options.method) {
+    case FilterMethod::kUkf:
+      f = std::make_unique<UnscentedFilter>(model, options);
+      break;
+    case FilterMethod::kMap:
+      f = std::make_unique<MapRefitFilter>(model, options);
+      break;
+    default:
+      f = std::make_unique<EnsembleFilter>(model, options, *l);
+  }
+  MEDTWIN_RETURN_IF_ERROR(f->Init());
+  return f;
+}
+
+}  // namespace
+
+const char* ToString(FilterMethod m) {
+  switch (m) {
+    case FilterMethod::kEnkf:
+      return "enkf";
+    case FilterMethod::kEnsrf:
+      return "ensrf";
+    case FilterMethod::kPf:
+      return "pf";
+    case FilterMethod::kUkf:
+      return "ukf";
+    default:
+      return "map";
+  }
+}
+
+Result<FilterMethod> FilterMethodFromString(const std::string& s) {
+  for (FilterMethod m : {FilterMethod::kEnkf, FilterMethod::kEnsrf, FilterMethod::kUkf,
+                         FilterMethod::kPf, FilterMethod::kMap}) {
+    if (s == ToString(m)) return m;
+  }
+  return Status::Unsupported("filter method '" + s +
+                             "' is not available (available: enkf, ensrf, ukf, pf, map)");
+}
+
+Status AssimilationOptions::Validate() const {
+  MEDTWIN_RETURN_IF_ERROR(sim.Validate());
+  if (members < 2) return Status::Invalid("members must be >= 2");
+  if (!(inflation >= 1.0)) return Status::Invalid("inflation must be >= 1");
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<SequentialFilter>> SequentialFilter::Make(
+    const Model& model, const AssimilationOptions& options) {
+  auto f = MakeBase(model, options);
+  if (!f.ok()) return f.status();
+  return std::unique_ptr<SequentialFilter>(std::move(f).value());
+}
+
+Result<std::unique_ptr<SequentialFilter>> SequentialFilter::Restore(const Model& model,
+                                                                    std::string_view snapshot) {
+  nlohmann::json j = nlohmann::json::parse(snapshot, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::Invalid("filter snapshot: not a JSON object");
+  }
+  try {
+    if (j.value("format", "") != "medtwin-filter/1") {
+      return Status::Invalid("filter snapshot: format is not medtwin-filter/1");
+    }
+    if (j.at("model").get<std::string>() != model.spec().name) {
+      return Status::Invalid("filter snapshot: made for model '" +
+                             j.at("model").get<std::string>() + "', not '" + model.spec().name +
+                             "'");
+    }
+    AssimilationOptions o;
+    auto method = FilterMethodFromString(j.at("method").get<std::string>());
+    if (!method.ok()) return method.status().WithContext("filter snapshot");
+    o.method = *method;
+    o.members = j.at("members").get<int>();
+    o.seed = j.at("seed").get<uint64_t>();
+    o.inflation = j.at("inflation").get<double>();
+    o.theta = j.at("theta").get<std::vector<double>>();
+    auto sim = LoadSim(j.at("sim"));
+    if (!sim.ok()) return sim.status().WithContext("filter snapshot");
+    o.sim = *sim;
+    auto f = MakeBase(model, o);
+    if (!f.ok()) return f.status().WithContext("filter snapshot");
+    MEDTWIN_RETURN_IF_ERROR((*f)->Load(j).WithContext("filter snapshot"));
+    return std::unique_ptr<SequentialFilter>(std::move(f).value());
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Invalid(std::string("filter snapshot: ") + e.what());
+  }
+}
+
+Result<std::vector<int>> AssimilationRecords(const Dataset& data, size_t subject_index) {
+  if (subject_index >= data.subjects.size()) {
+    return Status::Invalid("subject index " + std::to_string(subject_index) + " out of range");
+  }
+  const Subject& subject = data.subjects[subject_index];
   std::vector<int> obs;
   for (size_t r = 0; r < subject.records.size(); ++r) {
     const Record& rec = subject.records[r];
@@ -420,84 +871,23 @@ Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, cons
     }
     obs.push_back(static_cast<int>(r));
   }
-  if (obs.empty()) return Status::Invalid(who + " has no observations to assimilate");
-  if (options.method == FilterMethod::kMap) {
-    return RefitMap(model, data, subject_index, obs, theta, options);
-  }
-  if (options.method == FilterMethod::kUkf) {
-    auto steps = Unscented(model, data, subject_index, obs, theta, options);
-    if (!steps.ok()) return steps.status().WithContext(who);
-    return steps;
-  }
+  if (obs.empty())
+    return Status::Invalid("subject " + subject.id + " has no observations to assimilate");
+  return obs;
+}
 
-  std::mt19937_64 rng(options.seed);
-  std::normal_distribution<double> normal;
-  // Members: rows of z = [state (n), eta (q)].
-  Eigen::MatrixXd z(m, n + q);
-  for (int i = 0; i < m; ++i) {
-    Eigen::VectorXd e(q);
-    for (int j = 0; j < q; ++j) e(j) = normal(rng);
-    z.block(i, n, 1, q) = (l * e).transpose();
-  }
-  Simulator sim(model, options.sim);
-  MEDTWIN_RETURN_IF_ERROR(sim.Init());
-  const bool particle = options.method == FilterMethod::kPf;
-  std::vector<double> weights(m, 1.0 / m);
+Result<std::vector<AssimilationStep>> AssimilateSubject(const Model& model, const Dataset& data,
+                                                        size_t subject_index,
+                                                        const AssimilationOptions& options) {
+  auto filter = SequentialFilter::Make(model, options);
+  if (!filter.ok()) return filter.status();
+  auto obs = AssimilationRecords(data, subject_index);
+  if (!obs.ok()) return obs.status();
   std::vector<AssimilationStep> steps;
-  Eigen::VectorXd h(m);
-  int previous = -1;
-  for (int r : obs) {
-    const Record& rec = subject.records[r];
-    const ResidualError& err = spec.observables[rec.observable].error;
-    const bool log_scale = err.model == ErrorModel::kExponential;
-    // Forecast: every member from its analysed state to this observation.
-    MEDTWIN_RETURN_IF_ERROR(
-        ForecastRows(&sim, data, subject_index, r, previous, theta, n, "member", &z, &h)
-            .WithContext(who));
-    // One-step-ahead predictive distribution of the observation, before it is used.
-    AssimilationStep step = StepFor(rec, r);
-    std::vector<double> predictive(m);
-    std::discrete_distribution<int> pick(weights.begin(), weights.end());
-    for (int i = 0; i < m; ++i) {
-      const int k = particle ? pick(rng) : i;  // particles: draw by weight
-      predictive[i] = err.Observation(log_scale ? std::exp(h(k)) : h(k), normal(rng));
-    }
-    Summarize(predictive, rec.dv, &step);
-    if (particle) {
-      MEDTWIN_RETURN_IF_ERROR(
-          ParticleUpdate(rec, err, h, n, &z, &weights, &rng).WithContext(Line(subject, r)));
-      MEDTWIN_RETURN_IF_ERROR(Report(model, theta, rec, z, weights, n, &step));
-      steps.push_back(std::move(step));
-      previous = r;
-      continue;
-    }
-    // Analysis: inflate, then update [state, eta] with perturbed observations.
-    const Eigen::RowVectorXd z_mean = z.colwise().mean();
-    z = (z.rowwise() - z_mean) * options.inflation;
-    z.rowwise() += z_mean;
-    const double h_mean = h.mean();
-    h = (h.array() - h_mean) * options.inflation + h_mean;
-    const double f_mean = log_scale ? std::exp(h_mean) : h_mean;
-    const double sd = err.Sd(f_mean);
-    const double r_var = sd * sd;
-    if (!(r_var > 0.0)) {
-      return Status::Invalid(Line(subject, r) + ": the residual SD at the predicted " +
-                             spec.observables[rec.observable].name + " (" + std::to_string(f_mean) +
-                             ") is 0; the update needs a positive one");
-    }
-    const Eigen::MatrixXd za = z.rowwise() - z.colwise().mean();
-    const Eigen::VectorXd ha = h.array() - h.mean();
-    const Eigen::VectorXd c_zh = za.transpose() * ha / (m - 1);
-    const double c_hh = ha.squaredNorm() / (m - 1);
-    const Eigen::VectorXd gain = c_zh / (c_hh + r_var);
-    const double y = log_scale ? std::log(rec.dv) : rec.dv;
-    for (int i = 0; i < m; ++i) {
-      const double innovation = y + std::sqrt(r_var) * normal(rng) - h(i);
-      z.row(i) += (gain * innovation).transpose();
-    }
-    MEDTWIN_RETURN_IF_ERROR(Report(model, theta, rec, z, weights, n, &step));
-    steps.push_back(std::move(step));
-    previous = r;
+  for (int r : *obs) {
+    auto step = (*filter)->Assimilate(data, subject_index, r);
+    if (!step.ok()) return step.status();
+    steps.push_back(std::move(step).value());
   }
   return steps;
 }
