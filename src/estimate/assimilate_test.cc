@@ -54,7 +54,8 @@ TEST(Assimilate, TwinExperimentOnVirtualVancomycinPatients) {
   std::mt19937_64 rng(77);
   std::normal_distribution<double> normal;
   int covered = 0, total = 0, pf_covered = 0, ukf_covered = 0;
-  double sum_z2 = 0.0;
+  double sum_z2 = 0.0, sq_sr = 0.0;
+  int sr_covered = 0;
   double sq_prior = 0.0, sq_filter = 0.0, sq_map = 0.0, sq_pf = 0.0, sq_ukf = 0.0;
   const int patients = 40;
   for (int p = 0; p < patients; ++p) {
@@ -96,6 +97,13 @@ TEST(Assimilate, TwinExperimentOnVirtualVancomycinPatients) {
                     .ok());
     sq_prior += std::pow(std::log(typical[0] / truth[0]), 2);
     sq_filter += std::pow(std::log(steps->back().parameters[0] / truth[0]), 2);
+    // The square-root variant on the same levels.
+    AssimilationOptions so = o;
+    so.method = FilterMethod::kEnsrf;
+    auto sr = AssimilateSubject(*m, d, 0, so);
+    ASSERT_TRUE(sr.ok()) << sr.status().ToString();
+    for (const AssimilationStep& s : *sr) sr_covered += s.dv >= s.pred_lo && s.dv <= s.pred_hi;
+    sq_sr += std::pow(std::log(sr->back().parameters[0] / truth[0]), 2);
     // The particle filter on the same levels.
     AssimilationOptions po;
     po.method = FilterMethod::kPf;
@@ -130,6 +138,12 @@ TEST(Assimilate, TwinExperimentOnVirtualVancomycinPatients) {
   const double rmse_ukf = std::sqrt(sq_ukf / patients);
   const double ukf_coverage = static_cast<double>(ukf_covered) / total;
   std::printf("twin experiment: UKF coverage %.3f, RMSE of log CL %.3f\n", ukf_coverage, rmse_ukf);
+  const double rmse_sr = std::sqrt(sq_sr / patients);
+  const double sr_coverage = static_cast<double>(sr_covered) / total;
+  std::printf("twin experiment: EnSRF coverage %.3f, RMSE of log CL %.3f\n", sr_coverage, rmse_sr);
+  EXPECT_GE(sr_coverage, 0.82);
+  EXPECT_LE(sr_coverage, 0.97);
+  EXPECT_LT(rmse_sr, 1.25 * rmse_map);
   EXPECT_GE(ukf_coverage, 0.82);
   EXPECT_LE(ukf_coverage, 0.97);
   EXPECT_LT(rmse_ukf, 1.25 * rmse_map);
@@ -204,6 +218,75 @@ TEST(Assimilate, RefittingTheMapEndsAtTheBatchFit) {
   EXPECT_FALSE(FilterMethodFromString("kalman").ok());
   EXPECT_TRUE(FilterMethodFromString("ukf").ok());
   EXPECT_TRUE(FilterMethodFromString("pf").ok());
+}
+
+// A filter restored from a snapshot continues bit-for-bit as the one that never stopped, for
+// every method; a prediction without update leaves the filter as it was.
+TEST(Assimilate, SnapshotsRestoreExactly) {
+  auto m = Vancomycin();
+  std::mt19937_64 rng(21);
+  const Dataset d = Patient(*m, {0.2, -0.1, 0.3}, {2, 11.5, 26, 47.5, 71.5}, &rng);
+  auto obs = AssimilationRecords(d, 0);
+  ASSERT_TRUE(obs.ok());
+  for (FilterMethod method : {FilterMethod::kEnkf, FilterMethod::kEnsrf, FilterMethod::kPf,
+                              FilterMethod::kUkf, FilterMethod::kMap}) {
+    SCOPED_TRACE(ToString(method));
+    AssimilationOptions o;
+    o.method = method;
+    o.members = 40;
+    o.seed = 5;
+    auto a = SequentialFilter::Make(*m, o);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    for (int k = 0; k < 2; ++k) ASSERT_TRUE((*a)->Assimilate(d, 0, (*obs)[k]).ok());
+    // A prediction only: changes nothing.
+    const std::string before = (*a)->Snapshot();
+    auto peek = (*a)->Assimilate(d, 0, (*obs)[2], /*update=*/false);
+    ASSERT_TRUE(peek.ok());
+    EXPECT_TRUE(peek->parameters.empty());
+    EXPECT_EQ((*a)->Snapshot(), before);
+    auto b = SequentialFilter::Restore(*m, before);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    EXPECT_EQ((*b)->Snapshot(), before);
+    EXPECT_EQ((*b)->last_record(), (*obs)[1]);
+    for (size_t k = 2; k < obs->size(); ++k) {
+      auto sa = (*a)->Assimilate(d, 0, (*obs)[k]);
+      auto sb = (*b)->Assimilate(d, 0, (*obs)[k]);
+      ASSERT_TRUE(sa.ok() && sb.ok());
+      if (k == 2) {
+        EXPECT_EQ(sa->pred, peek->pred);
+        EXPECT_EQ(sa->z, peek->z);
+      }
+      EXPECT_EQ(sa->pred, sb->pred);
+      EXPECT_EQ(sa->pred_lo, sb->pred_lo);
+      EXPECT_EQ(sa->pred_hi, sb->pred_hi);
+      EXPECT_EQ(sa->z, sb->z);
+      EXPECT_EQ(sa->parameters, sb->parameters);
+      EXPECT_EQ(sa->state_mean, sb->state_mean);
+    }
+    EXPECT_EQ((*a)->Snapshot(), (*b)->Snapshot());
+    // Samples of the posterior: the state right after the last level, positive parameters.
+    auto sample = (*b)->Sample(10, 3);
+    ASSERT_TRUE(sample.ok());
+    EXPECT_EQ(sample->count, 10);
+    EXPECT_EQ(sample->rows.size(), 10u * (m->num_states() + 3));
+    EXPECT_EQ(sample->after_record, method == FilterMethod::kMap ? -1 : obs->back());
+    // Out of order: an observation before the last one assimilated.
+    auto late = (*b)->Assimilate(d, 0, (*obs)[0]);
+    ASSERT_FALSE(late.ok());
+    EXPECT_THAT(late.status().message(), HasSubstr("before the last assimilated record"));
+  }
+  // Snapshots that cannot be restored say why.
+  auto pk = std::move(MakeModel("pk1cmt")).value();
+  AssimilationOptions o;
+  auto f = SequentialFilter::Make(*m, o);
+  ASSERT_TRUE(f.ok());
+  auto wrong = SequentialFilter::Restore(*pk, (*f)->Snapshot());
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong.status().message(), HasSubstr("made for model 'vancomycin_goti2018'"));
+  EXPECT_THAT(SequentialFilter::Restore(*m, "{").status().message(), HasSubstr("not a JSON"));
+  std::string cut = (*f)->Snapshot();
+  cut.replace(cut.find("\"weights\""), 9, "\"weightz\"");
+  EXPECT_THAT(SequentialFilter::Restore(*m, cut).status().message(), HasSubstr("weights"));
 }
 
 TEST(Assimilate, RefusesWhatItCannotUse) {
