@@ -55,7 +55,11 @@ struct AssimilationOptions {
   FilterMethod method = FilterMethod::kEnkf;
   int members = 64;  // > 1
   uint64_t seed = 1;
-  double inflation = 1.0;     // multiplicative, on forecast anomalies, >= 1
+  double inflation = 1.0;  // multiplicative, on forecast anomalies, >= 1
+  // Innovation gate: > 0 rejects an observation whose normal score |z| exceeds it (the filter
+  // then moves to the observation's time without using it: a mislabelled sample or a sensor
+  // artefact does not drag the twin); 0 uses every observation.
+  double gate_z = 0.0;
   std::vector<double> theta;  // population typical values (spec order); empty = the spec's
   SimOptions sim;
   Status Validate() const;
@@ -70,10 +74,12 @@ struct AssimilationStep {
   // One-step-ahead predictive distribution of the observation (residual error included),
   // before it was seen: median and 5th / 95th percentiles.
   double pred = 0.0, pred_lo = 0.0, pred_hi = 0.0;
-  // How surprising DV was under that distribution: its normal score Phi^-1(P(Y <= DV)) (the
-  // predictive CDF from the samples' mid-ranks, or the UKF's Gaussian). |z| > 3 happens about
-  // once in 370 well-predicted observations; anomaly detectors read this.
+  // How surprising DV was under that distribution: its normal score Phi^-1(P(Y <= DV)), the
+  // predictive CDF being the members' mixture of residual-error distributions (or the UKF's
+  // Gaussian). |z| > 3 happens about once in 370 well-predicted observations; anomaly
+  // detectors read this.
   double z = 0.0;
+  bool rejected = false;           // by the innovation gate: forecast, not updated
   std::vector<double> parameters;  // after the update: median individual value per variability
                                    // parameter (variability order)
   std::vector<double> state_mean;  // after the update: ensemble mean of the model state (EnKF)

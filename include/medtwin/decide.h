@@ -28,6 +28,11 @@ struct IndividualPosterior {
   std::vector<double> mode;          // eta at the MAP (variability order)
   std::vector<double> covariance;    // Laplace covariance of eta (n x n)
   std::vector<double> draws;         // SIR draws (m x n); empty: sample the Laplace
+  // Sequential filters (twins): the model state of each draw right after record
+  // `start_record` (m x num_states, paired with `draws`); forecasts then continue from there
+  // instead of simulating from the start. Empty / -1: from the start.
+  std::vector<double> states;
+  int start_record = -1;
   static IndividualPosterior FromFit(const SubjectFit& fit, std::vector<double> theta,
                                      std::vector<ResidualError> error);
 };

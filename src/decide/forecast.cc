@@ -97,6 +97,18 @@ Result<SubjectForecast> ForecastSubject(const Model& model, const Dataset& regim
   const size_t n = posterior.mode.size();
   auto draws = PosteriorDraws(posterior, options.draws, options.seed);
   if (!draws.ok()) return draws.status().WithContext(who);
+  const Subject& subject = regimen.subjects[subject_index];
+  const size_t ns = static_cast<size_t>(model.num_states());
+  const bool from_state = posterior.start_record >= 0;
+  if (from_state) {
+    const size_t available = posterior.draws.size() / std::max<size_t>(n, 1);
+    if (posterior.draws.empty() || posterior.states.size() != available * ns) {
+      return Status::Invalid(who + ": a forecast from a state needs one state per draw");
+    }
+    if (static_cast<size_t>(posterior.start_record) >= subject.records.size()) {
+      return Status::Invalid(who + ": the start record is not in the regimen");
+    }
+  }
   Simulator sim(model, options.sim);
   MEDTWIN_RETURN_IF_ERROR(sim.Init());
   std::mt19937_64 rng(options.seed ^ 0x9E3779B97F4A7C15ULL);
@@ -107,8 +119,14 @@ Result<SubjectForecast> ForecastSubject(const Model& model, const Dataset& regim
   std::vector<std::vector<double>> samples;  // per (row, observable): one value per draw
   for (int k = 0; k < options.draws; ++k) {
     const std::vector<double> eta(draws->begin() + k * n, draws->begin() + (k + 1) * n);
-    auto out =
-        sim.Run(regimen, subject_index, options.request, IndividualInput{posterior.theta, eta});
+    // PosteriorDraws cycles the filter's draws in order: draw k is row k mod available.
+    const size_t j = from_state ? static_cast<size_t>(k) % (posterior.draws.size() / n) : 0;
+    const RunStart start{from_state ? subject.records[posterior.start_record].time_h : 0.0,
+                         from_state ? std::span<const double>(posterior.states.data() + j * ns, ns)
+                                    : std::span<const double>(),
+                         posterior.start_record};
+    auto out = sim.Run(regimen, subject_index, options.request,
+                       IndividualInput{posterior.theta, eta}, from_state ? &start : nullptr);
     if (!out.ok()) return out.status().WithContext(who + ", posterior draw " + std::to_string(k));
     if (k == 0) {
       fc.time = out->time_h;

@@ -26,29 +26,51 @@ std::string Line(const Subject& s, int r) {
   return "subject " + s.id + " line " + std::to_string(s.records[r].line);
 }
 
-// Phi^-1(p), p in (0, 1): Newton's method on the normal CDF from a start good to ~1e-2 (the
-// logistic approximation), to double precision in a few steps.
+// Phi^-1(p) for p in [1e-300, 1 - 1e-16]: Newton's method on the normal CDF from the tail
+// approximation sqrt(-2 ln p), to double precision in a few steps.
 double NormalQuantile(double p) {
-  double x = std::log(p / (1.0 - p)) / 1.702;
-  for (int k = 0; k < 50; ++k) {
+  const bool lower = p < 0.5;
+  const double tail = lower ? p : 1.0 - p;  // the smaller tail, computed on the lower side
+  double x = -std::sqrt(-2.0 * std::log(tail));
+  x = x < -1.0 ? x + 0.5 * std::log(-2.0 * std::log(tail)) / -x : -1.0 + 2.0 * tail;
+  for (int k = 0; k < 100; ++k) {
     const double cdf = 0.5 * std::erfc(-x / std::numbers::sqrt2);
     const double pdf = std::exp(-0.5 * x * x) / std::sqrt(2.0 * std::numbers::pi);
-    const double dx = (cdf - p) / pdf;
-    x -= dx;
+    if (!(pdf > 0.0)) break;
+    const double dx = (cdf - tail) / pdf;
+    x -= std::clamp(dx, -1.0, 1.0);
     if (std::abs(dx) < 1e-12 * (1.0 + std::abs(x))) break;
   }
-  return x;
+  return lower ? x : -x;
 }
 
-// Median, 90 % interval and normal score of `dv` from samples of the predictive distribution.
-void Summarize(const std::vector<double>& predictive, double dv, AssimilationStep* step) {
+// The normal score of y under the predictive mixture of the members' predictions h (log scale
+// for exponential error) with weights w: z = Phi^-1(sum_i w_i P(Y <= y | h_i)). Each term uses
+// the residual error at h_i, so the score stays accurate far into the tails (sample ranks would
+// saturate at |z| ~ 2.4 with 64 members). The smaller tail is summed directly (no 1 - F).
+double MixtureScore(const Eigen::VectorXd& h, const std::vector<double>& w,
+                    const ResidualError& err, double dv) {
+  const bool log_scale = err.model == ErrorModel::kExponential;
+  if (log_scale && !(dv > 0.0)) return -INFINITY;
+  const double y = log_scale ? std::log(dv) : dv;
+  double below = 0.0, above = 0.0;
+  for (Eigen::Index i = 0; i < h.size(); ++i) {
+    const double f = log_scale ? std::exp(h(i)) : h(i);
+    const double u = (y - h(i)) / err.Sd(f) / std::numbers::sqrt2;
+    const double wi = w.empty() ? 1.0 / static_cast<double>(h.size()) : w[i];
+    below += wi * 0.5 * std::erfc(-u);
+    above += wi * 0.5 * std::erfc(u);
+  }
+  constexpr double kFloor = 1e-300;  // |z| <= 37
+  return below < above ? NormalQuantile(std::max(below, kFloor))
+                       : -NormalQuantile(std::max(above, kFloor));
+}
+
+// Median and 90 % interval from samples of the predictive distribution.
+void Summarize(const std::vector<double>& predictive, AssimilationStep* step) {
   step->pred = Quantile(predictive, 0.5);
   step->pred_lo = Quantile(predictive, 0.05);
   step->pred_hi = Quantile(predictive, 0.95);
-  double below = 0.0;
-  for (double v : predictive) below += v < dv ? 1.0 : v == dv ? 0.5 : 0.0;
-  const double m = static_cast<double>(predictive.size());
-  step->z = NormalQuantile((below + 0.5) / (m + 1.0));
 }
 
 // An assimilation step for observation record r, its prediction still to be filled in.
@@ -295,6 +317,7 @@ class FilterBase : public SequentialFilter {
                         {"members", options_.members},
                         {"seed", options_.seed},
                         {"inflation", options_.inflation},
+                        {"gate_z", options_.gate_z},
                         {"theta", theta_},
                         {"sim", SaveSim(options_.sim)},
                         {"previous", previous_},
@@ -313,6 +336,11 @@ class FilterBase : public SequentialFilter {
   }
 
   Status Init() { return sim_->Init(); }
+
+  // Whether the innovation gate rejects the observation of `step`.
+  bool Gated(const AssimilationStep& step) const {
+    return options_.gate_z > 0.0 && std::abs(step.z) > options_.gate_z;
+  }
 
  protected:
   virtual void SaveState(nlohmann::json* j) const = 0;
@@ -397,9 +425,13 @@ class EnsembleFilter : public FilterBase {
       const int k = particle ? pick(rng) : i;  // particles: draw by weight
       predictive[i] = err.Observation(log_scale ? std::exp(h(k)) : h(k), normal(rng));
     }
-    Summarize(predictive, rec.dv, &step);
+    Summarize(predictive, &step);
+    step.z = MixtureScore(h, particle ? w : std::vector<double>{}, err, rec.dv);
     if (!update) return step;
-    if (particle) {
+    step.rejected = Gated(step);
+    if (step.rejected) {
+      // Forecast kept, analysis skipped.
+    } else if (particle) {
       MEDTWIN_RETURN_IF_ERROR(
           ParticleUpdate(rec, err, h, n_, &z, &w, &rng).WithContext(Line(subject, r)));
     } else {
@@ -602,10 +634,13 @@ class UnscentedFilter : public FilterBase {
     const double y = log_scale ? std::log(rec.dv) : rec.dv;
     step.z = (y - h_mean) / spread;
     if (!update) return step;
-    const Eigen::VectorXd gain = c_zh / s;
-    mean += gain * (y - h_mean);
-    cov -= gain * s * gain.transpose();
-    cov = 0.5 * (cov + cov.transpose());
+    step.rejected = Gated(step);
+    if (!step.rejected) {
+      const Eigen::VectorXd gain = c_zh / s;
+      mean += gain * (y - h_mean);
+      cov -= gain * s * gain.transpose();
+      cov = 0.5 * (cov + cov.transpose());
+    }
     std::vector<double> eta(mean.data() + n_, mean.data() + dim), p(model_.num_parameters());
     MEDTWIN_RETURN_IF_ERROR(model_.Individualize(theta_, eta, rec.covariates, p));
     const ModelSpec& spec = model_.spec();
@@ -683,23 +718,31 @@ class MapRefitFilter : public FilterBase {
       predictive[i] = err.Observation(f, normal(rng));
     }
     AssimilationStep step = StepFor(rec, r);
-    Summarize(predictive, rec.dv, &step);
+    Summarize(predictive, &step);
+    step.z = MixtureScore(h, {}, err, rec.dv);
     if (!update) return step;
-    s.records[r].mdv = false;  // now seen
-    FitOptions fo;
-    fo.theta = theta_;
-    fo.sim = options_.sim;
-    auto fit = FitSubject(model_, seen, subject_index, fo);
-    if (!fit.ok()) return fit.status();
-    std::vector<double> p(model_.num_parameters());
-    MEDTWIN_RETURN_IF_ERROR(model_.Individualize(theta_, fit->eta, rec.covariates, p));
+    step.rejected = Gated(step);
+    Eigen::VectorXd mode = mode_;
+    Eigen::MatrixXd cov = cov_;
+    if (!step.rejected) {
+      s.records[r].mdv = false;  // now seen
+      FitOptions fo;
+      fo.theta = theta_;
+      fo.sim = options_.sim;
+      auto fit = FitSubject(model_, seen, subject_index, fo);
+      if (!fit.ok()) return fit.status();
+      mode = Eigen::Map<const Eigen::VectorXd>(fit->eta.data(), q_);
+      cov = Eigen::Map<const Eigen::MatrixXd>(fit->covariance.data(), q_, q_);
+    }
+    std::vector<double> eta(mode.data(), mode.data() + q_), p(model_.num_parameters());
+    MEDTWIN_RETURN_IF_ERROR(model_.Individualize(theta_, eta, rec.covariates, p));
     const ModelSpec& spec = model_.spec();
     for (int j = 0; j < q_; ++j) {
       step.parameters.push_back(p[spec.ParameterIndex(spec.variability.parameters[j])]);
     }
-    mode_ = Eigen::Map<const Eigen::VectorXd>(fit->eta.data(), q_);
-    cov_ = Eigen::Map<const Eigen::MatrixXd>(fit->covariance.data(), q_, q_);
-    seen_.push_back(r);
+    mode_ = mode;
+    cov_ = cov;
+    if (!step.rejected) seen_.push_back(r);
     rng_ = rng;
     normal_ = normal;
     previous_ = r;
@@ -810,6 +853,7 @@ Status AssimilationOptions::Validate() const {
   MEDTWIN_RETURN_IF_ERROR(sim.Validate());
   if (members < 2) return Status::Invalid("members must be >= 2");
   if (!(inflation >= 1.0)) return Status::Invalid("inflation must be >= 1");
+  if (!(gate_z >= 0.0)) return Status::Invalid("gate_z must be >= 0 (0: no gate)");
   return Status::Ok();
 }
 
@@ -842,6 +886,7 @@ Result<std::unique_ptr<SequentialFilter>> SequentialFilter::Restore(const Model&
     o.members = j.at("members").get<int>();
     o.seed = j.at("seed").get<uint64_t>();
     o.inflation = j.at("inflation").get<double>();
+    o.gate_z = j.at("gate_z").get<double>();
     o.theta = j.at("theta").get<std::vector<double>>();
     auto sim = LoadSim(j.at("sim"));
     if (!sim.ok()) return sim.status().WithContext("filter snapshot");

@@ -76,13 +76,14 @@ TEST(Assimilate, TwinExperimentOnVirtualVancomycinPatients) {
       covered += s.dv >= s.pred_lo && s.dv <= s.pred_hi;
       ++total;
       sum_z2 += s.z * s.z;
-      // The normal score agrees with the interval: inside it exactly when |z| <= 1.645 (up to
-      // the members' sampling of the interval's ends).
+      // The normal score agrees with the interval: inside it exactly when |z| <= 1.645, up to
+      // the sampling of the interval's ends by 200 members (the score is exact for the
+      // members' mixture).
       const bool inside = s.dv >= s.pred_lo && s.dv <= s.pred_hi;
-      if (std::abs(s.z) < 1.5) {
+      if (std::abs(s.z) < 1.3) {
         EXPECT_TRUE(inside) << s.z;
       }
-      if (std::abs(s.z) > 1.8) {
+      if (std::abs(s.z) > 2.1) {
         EXPECT_FALSE(inside) << s.z;
       }
     }
