@@ -632,7 +632,7 @@ TEST(Cli, AssimilatePrintsOneStepAheadPredictionsAndParameters) {
                                      "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
                                      "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n"
                                      "1,47.5,0,0,0,0,0,15.2,0,80,60,0,1.1\n");
-  for (const char* method : {"enkf", "ukf", "pf", "map"}) {
+  for (const char* method : {"enkf", "ensrf", "ukf", "pf", "map"}) {
     SCOPED_TRACE(method);
     CliRun r = Medtwin(std::string("assimilate vancomycin_goti2018 --data ") + data +
                        " --members 100 --method " + method);
@@ -659,4 +659,7 @@ TEST(Cli, AssimilatePrintsOneStepAheadPredictionsAndParameters) {
   CliRun bad = Medtwin("assimilate vancomycin_goti2018 --data " + data + " --method kalman");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("--method: filter method 'kalman' is not available"));
+  CliRun gate = Medtwin("assimilate vancomycin_goti2018 --data " + data + " --gate -1");
+  EXPECT_EQ(gate.exit_code, 2);
+  EXPECT_THAT(gate.err, HasSubstr("gate_z must be >= 0"));
 }

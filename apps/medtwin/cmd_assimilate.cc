@@ -1,4 +1,4 @@
-// `medtwin assimilate MODEL --data FILE.csv --method enkf|ukf|pf|map`: one CSV row per observation
+// `medtwin assimilate MODEL --data FILE.csv --method enkf|ensrf|ukf|pf|map`: one CSV row per observation
 // with the one-step-ahead prediction made before it was seen and the filtered parameters after it.
 #include <cstdio>
 #include <iostream>
@@ -15,6 +15,7 @@ struct AssimilateArgs {
   int members = 64;
   uint64_t seed = 1;
   double inflation = 1.0;
+  double gate = 0.0;
 };
 
 std::string Num(double v) {
@@ -35,6 +36,7 @@ int Run(const AssimilateArgs& a) {
   o.members = a.members;
   o.seed = a.seed;
   o.inflation = a.inflation;
+  o.gate_z = a.gate;
   o.theta = in->theta;
   o.sim = in->sim;
   std::vector<std::vector<AssimilationStep>> all;
@@ -69,13 +71,17 @@ void SetupAssimilate(CLI::App& app, int* exit_code) {
                 "--ode-method");
   cmd->add_option(
          "--method", a->method,
-         "enkf (ensemble Kalman filter), pf (particle filter) or map (refit the MAP at each "
-         "observation)")
+         "enkf (ensemble Kalman filter), ensrf (square-root ensemble filter), ukf (unscented "
+         "Kalman filter), pf (particle filter) or map (refit the MAP at each observation)")
       ->capture_default_str();
   cmd->add_option("--members", a->members, "ensemble members (map: prediction draws)")
       ->capture_default_str();
   cmd->add_option("--seed", a->seed, "random seed")->capture_default_str();
   cmd->add_option("--inflation", a->inflation, "multiplicative inflation of forecast anomalies")
+      ->capture_default_str();
+  cmd->add_option("--gate", a->gate,
+                  "skip observations whose normal score |z| under the prediction exceeds this "
+                  "(0: use all)")
       ->capture_default_str();
   cmd->add_option("--out", a->out, "write the CSV here (default: stdout)");
   cmd->callback([a, exit_code] { *exit_code = Run(*a); });
