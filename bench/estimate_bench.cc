@@ -10,6 +10,7 @@
 
 #include "medtwin/assimilate.h"
 #include "medtwin/estimate.h"
+#include "medtwin/twin.h"
 
 namespace medtwin {
 namespace {
@@ -93,6 +94,61 @@ void BM_Enkf64(benchmark::State& state) {
       static_cast<double>(observations), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_Enkf64)->Unit(benchmark::kMillisecond);
+
+// The same four levels through a Twin (issue 6): events and levels one at a time, as a server
+// receives them; the counter is the time per level (each Update: validate the row, forecast the
+// 64 members, update, monitor), events and twin creation included in the total.
+void BM_TwinUpdate64(benchmark::State& state) {
+  Problem p = MakeProblem();
+  TwinOptions o;
+  o.patient_id = "1";
+  o.covariates = {{"WT", 80}, {"AGE", 60}, {"SEX", 0}, {"SCR", 1.1}};
+  o.filter.members = 64;
+  size_t observations = 0;
+  std::string snapshot;
+  for (auto _ : state) {
+    auto twin = Twin::Create(*p.model, o);
+    if (!twin.ok()) state.SkipWithError(twin.status().ToString().c_str());
+    size_t next = 1;
+    for (double t = 0.0; t < 48.0; t += 12.0) {
+      const auto& records = p.data.subjects[0].records;
+      while (next < records.size() && records[next].time_h < t) {
+        auto u = (*twin)->Update({records[next].time_h, "CP", records[next].dv});
+        if (!u.ok()) state.SkipWithError(u.status().ToString().c_str());
+        ++next;
+        ++observations;
+      }
+      if (!(*twin)->Apply({t, "", 1000.0, 1000.0}).ok()) state.SkipWithError("dose");
+    }
+    snapshot = (*twin)->Snapshot();
+  }
+  state.counters["us_per_observation"] = benchmark::Counter(
+      static_cast<double>(observations), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["snapshot_bytes"] = static_cast<double>(snapshot.size());
+}
+BENCHMARK(BM_TwinUpdate64)->Unit(benchmark::kMillisecond);
+
+// Restoring that twin (64 members after four levels) from its snapshot.
+void BM_TwinRestore64(benchmark::State& state) {
+  Problem p = MakeProblem();
+  TwinOptions o;
+  o.patient_id = "1";
+  o.covariates = {{"WT", 80}, {"AGE", 60}, {"SEX", 0}, {"SCR", 1.1}};
+  auto twin = Twin::Create(*p.model, o);
+  if (!twin.ok()) std::abort();
+  if (!(*twin)->Apply({0.0, "", 1000.0, 1000.0}).ok()) std::abort();
+  for (size_t r = 1; r < 3; ++r) {
+    const Record& rec = p.data.subjects[0].records[r];
+    if (!(*twin)->Update({rec.time_h, "CP", rec.dv}).ok()) std::abort();
+  }
+  const std::string snapshot = (*twin)->Snapshot();
+  for (auto _ : state) {
+    auto restored = Twin::Restore(*p.model, snapshot);
+    if (!restored.ok()) state.SkipWithError(restored.status().ToString().c_str());
+    benchmark::DoNotOptimize(restored);
+  }
+}
+BENCHMARK(BM_TwinRestore64)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace medtwin
