@@ -11,6 +11,8 @@ packages=(
   libsbml5-dev         # SBML import (libSBML)
   libnlopt-dev         # optimisation (MAP estimation, dose search)
   nlohmann-json3-dev   # JSON output
+  libsqlite3-dev       # embedded store (SQLite)
+  libpq-dev postgresql # shared store (PostgreSQL client library; the server for its tests)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan for the fuzz target
   python3 python3-scipy python3-numpy  # reference solver for the benchmark comparison

@@ -16,10 +16,12 @@ int ExitCode(const Status& status) {
     case StatusCode::kInvalidArgument:
     case StatusCode::kNotFound:
     case StatusCode::kUnsupported:
+    case StatusCode::kConflict:
       return 2;
     case StatusCode::kNumerical:
       return 3;
     case StatusCode::kInternal:
+    case StatusCode::kUnavailable:
       return 1;
   }
   return 1;

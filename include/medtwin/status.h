@@ -19,6 +19,8 @@ enum class StatusCode {
   kUnsupported,      // valid request the engine cannot honour (CLI exit 2)
   kNumerical,        // solver failure, non-finite result, steady state not reached (CLI exit 3)
   kInternal,         // a broken invariant inside medtwin (CLI exit 1)
+  kConflict,         // a write lost a race or a version precondition failed (HTTP 409/412)
+  kUnavailable,      // storage or a service cannot be reached now; retry (HTTP 503, CLI exit 1)
 };
 
 const char* ToString(StatusCode code);
@@ -34,6 +36,8 @@ class [[nodiscard]] Status {
   static Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
   static Status Numerical(std::string m) { return {StatusCode::kNumerical, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status Conflict(std::string m) { return {StatusCode::kConflict, std::move(m)}; }
+  static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

@@ -16,6 +16,10 @@ const char* ToString(StatusCode code) {
       return "numerical failure";
     case StatusCode::kInternal:
       return "internal error";
+    case StatusCode::kConflict:
+      return "conflict";
+    case StatusCode::kUnavailable:
+      return "unavailable";
   }
   return "unknown";
 }
