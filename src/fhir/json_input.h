@@ -1,8 +1,10 @@
 // JSON text in, nlohmann DOM out, within size and nesting limits (internal to src/fhir).
 //
-// nlohmann-json was chosen over simdjson by measurement (BENCHMARKS.md, bench/fhir_bench.cc):
-// the FHIR layer edits the document (ids, references) and serialises each resource again, which
-// simdjson's read-only DOM cannot do, and parsing is not the bottleneck of ingest.
+// nlohmann-json, chosen by measurement (bench/fhir_bench.cc, BENCHMARKS.md "FHIR"): simdjson
+// parses the Synthea bundles about 25 times faster, but its DOM is read-only, while the FHIR layer
+// edits every resource (ids, references) before serialising it again; with nlohmann the whole
+// pipeline runs at 11,000-16,000 resources/s per core, over twice the ingest target of
+// 5,000 resources/s on two cores for the whole server.
 #ifndef MEDTWIN_FHIR_JSON_INPUT_H_
 #define MEDTWIN_FHIR_JSON_INPUT_H_
 
