@@ -259,7 +259,7 @@ struct ReadOptions {
   // Inputs longer than this are rejected before parsing (issue too-long). Bytes; > 0.
   size_t max_bytes = size_t{64} << 20;
   // Deepest allowed nesting of JSON objects and arrays (issue too-costly). Synthea resources
-  // reach 9, their bundles 12. 1..10000.
+  // reach 8, their bundles 11. 1..10000.
   int max_depth = 64;
   // Stop collecting after this many issues per resource (a final issue says so). >= 1.
   int max_issues = 100;
