@@ -90,6 +90,13 @@ struct Pending {
   std::string at() const { return "Bundle.entry[" + std::to_string(index) + "]"; }
 };
 
+// The entry's resource type: from request.url, else from the resource itself.
+std::string EntryType(const Pending& p) {
+  if (!p.type.empty() || p.resource == nullptr || !p.resource->is_object()) return p.type;
+  auto rt = p.resource->find("resourceType");
+  return rt != p.resource->end() && rt->is_string() ? rt->get<std::string>() : "";
+}
+
 class Processor {
  public:
   Processor(const ReferenceResolver& resolver, const BundleOptions& options, BundleResult* out)
@@ -363,11 +370,7 @@ void Processor::Finish() {
   for (Pending& p : entries_) {
     EntryResult& e = out_->entries.emplace_back();
     e.index = p.index;
-    e.type = p.type.empty() && p.resource && p.resource->is_object() &&
-                     p.resource->contains("resourceType") &&
-                     (*p.resource)["resourceType"].is_string()
-                 ? (*p.resource)["resourceType"].get<std::string>()
-                 : p.type;
+    e.type = EntryType(p);
     e.id = p.id;
     e.full_url = p.full_url;
     e.action = p.action;
