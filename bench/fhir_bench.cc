@@ -1,6 +1,6 @@
 // FHIR parse throughput over every Synthea bundle in ../shared/data/synthea (bundles/ and hiv/:
-// 12 transaction bundles, 2 batch bundles: 8,908 resources in 21,150,981 bytes), and the JSON library
-// comparison behind src/fhir's choice (BENCHMARKS.md, "FHIR").
+// 12 transaction bundles, 2 batch bundles: 8,908 resources in 21,150,981 bytes), and the JSON
+// library comparison behind src/fhir's choice (BENCHMARKS.md, "FHIR").
 //
 // Per iteration every bundle is processed once; counters report resources/s and bytes/s.
 //   BM_Parse/<lib>      parse to a DOM only: nlohmann::json, nlohmann::ordered_json, simdjson
