@@ -10,8 +10,11 @@
 # Also fuzzes the SBML importer (fuzz/sbml_fuzz.cc), seeded with a few SBML Test Suite models from
 # ../shared/data (copied into the build folder, not the repository) and examples/pk2cmt.xml.
 #
+# And the FHIR layer (fuzz/fhir_fuzz.cc: resources and bundles), seeded with small resources and
+# bundles written here and single lines of the Synthea NDJSON files (copied into the build folder).
+#
 # Environment: FUZZ_BUILD (default build-fuzz), FUZZ_SECONDS (default 60, dataset reader),
-# FUZZ_SBML_SECONDS (default 30), FUZZ_JOBS (default nproc).
+# FUZZ_SBML_SECONDS (default 30), FUZZ_FHIR_SECONDS (default 30), FUZZ_JOBS (default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +26,7 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fsanitize=fuz
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DMEDTWIN_FUZZ=ON -DMEDTWIN_BUILD_TESTS=OFF \
   -DMEDTWIN_BUILD_BENCH=OFF -DMEDTWIN_BUILD_APPS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" >/dev/null
-cmake --build "$build" --target dataset_fuzz sbml_fuzz -j "$jobs"
+cmake --build "$build" --target dataset_fuzz sbml_fuzz fhir_fuzz -j "$jobs"
 
 # Seeds: small valid datasets covering the column kinds the reader knows.
 corpus="$build/corpus"
@@ -105,4 +108,47 @@ done
 echo "fuzz.sh: running sbml_fuzz for ${sbml_seconds}s (corpus $sbml_corpus)"
 "$build/sbml_fuzz" -max_total_time="$sbml_seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
   -artifact_prefix="$build/" -print_final_stats=1 "$sbml_corpus"
+fhir_seconds=${FUZZ_FHIR_SECONDS:-30}
+fhir_corpus="$build/fhir-corpus"
+mkdir -p "$fhir_corpus"
+cat >"$fhir_corpus/seed-observation.json" <<'EOF'
+{"resourceType": "Observation", "id": "o1", "status": "final",
+ "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+ "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2024-03-01T08:00:00+01:00",
+ "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+   "valueQuantity": {"value": 120, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+  {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+   "dataAbsentReason": {"text": "cuff slipped"}}]}
+EOF
+cat >"$fhir_corpus/seed-transaction.json" <<'EOF'
+{"resourceType": "Bundle", "type": "transaction", "entry": [
+ {"fullUrl": "urn:uuid:11111111-2222-4333-8444-555555555555",
+  "resource": {"resourceType": "Patient", "gender": "female", "birthDate": "1950-06-15"},
+  "request": {"method": "POST", "url": "Patient"}},
+ {"resource": {"resourceType": "MedicationAdministration", "status": "completed",
+   "medicationCodeableConcept": {"text": "vancomycin"},
+   "subject": {"reference": "urn:uuid:11111111-2222-4333-8444-555555555555"},
+   "effectivePeriod": {"start": "2024-03-01T08:00:00Z", "end": "2024-03-01T09:00:00Z"},
+   "dosage": {"dose": {"value": 1, "system": "http://unitsofmeasure.org", "code": "g"}}},
+  "request": {"method": "POST", "url": "MedicationAdministration"}},
+ {"resource": {"resourceType": "Encounter", "status": "finished", "class": {"code": "IMP"},
+   "serviceProvider": {"reference": "Organization?identifier=urn:org|7"}},
+  "request": {"method": "PUT", "url": "Encounter?identifier=x"}}]}
+EOF
+cat >"$fhir_corpus/seed-batch.json" <<'EOF'
+{"resourceType": "Bundle", "type": "batch", "entry": [
+ {"resource": {"resourceType": "Practitioner", "identifier": [{"system": "urn:npi", "value": "9"}]},
+  "request": {"method": "POST", "url": "Practitioner", "ifNoneExist": "identifier=urn:npi%7C9"}},
+ {"request": {"method": "DELETE", "url": "Patient/p1"}},
+ {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+   "subject": {"reference": "Patient/p1"}, "valueQuantity": {"value": 98.6, "unit": "[degF]"}},
+  "request": {"method": "POST", "url": "Observation"}}]}
+EOF
+for t in Patient Condition Encounter; do
+  head -n 2 "../shared/data/synthea/ndjson/$t.000.ndjson" | tail -n 1 \
+    >"$fhir_corpus/seed-synthea-$t.json"
+done
+echo "fuzz.sh: running fhir_fuzz for ${fhir_seconds}s (corpus $fhir_corpus)"
+"$build/fhir_fuzz" -max_total_time="$fhir_seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+  -artifact_prefix="$build/" -print_final_stats=1 "$fhir_corpus"
 echo "fuzz.sh: no crash found"

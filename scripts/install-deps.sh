@@ -10,9 +10,12 @@ packages=(
   libcli11-dev         # command-line parsing
   libsbml5-dev         # SBML import (libSBML)
   libnlopt-dev         # optimisation (MAP estimation, dose search)
-  nlohmann-json3-dev   # JSON output
+  nlohmann-json3-dev   # JSON: CLI output, snapshots, the FHIR layer (src/fhir)
+  libsimdjson-dev      # compared with nlohmann-json in bench/fhir_bench.cc only (BENCHMARKS.md)
   libsqlite3-dev       # embedded store (SQLite)
   libpq-dev postgresql # shared store (PostgreSQL client library; the server for its tests)
+  libcpp-httplib-dev   # HTTP server (medtwin serve)
+  libmicrohttpd-dev    # compared with cpp-httplib in bench/http_bench.cc only (BENCHMARKS.md)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan for the fuzz target
   python3 python3-scipy python3-numpy  # reference solver for the benchmark comparison
