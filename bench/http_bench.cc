@@ -87,10 +87,9 @@ class MicrohttpdServer {
  public:
   explicit MicrohttpdServer(int port) {
     daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL,
-                               static_cast<uint16_t>(port), nullptr,
-                               nullptr, &Answer, nullptr, MHD_OPTION_THREAD_POOL_SIZE, 8u,
-                               MHD_OPTION_NOTIFY_COMPLETED, &Completed, nullptr,
-                               MHD_OPTION_END);
+                               static_cast<uint16_t>(port), nullptr, nullptr, &Answer, nullptr,
+                               MHD_OPTION_THREAD_POOL_SIZE, 8u, MHD_OPTION_NOTIFY_COMPLETED,
+                               &Completed, nullptr, MHD_OPTION_END);
     if (!daemon_) std::fprintf(stderr, "libmicrohttpd did not start on port %d\n", port);
   }
   ~MicrohttpdServer() { MHD_stop_daemon(daemon_); }

@@ -80,6 +80,7 @@ void SetupSbmlTest(CLI::App& app, int* exit_code);
 void SetupFit(CLI::App& app, int* exit_code);
 void SetupForecast(CLI::App& app, int* exit_code);
 void SetupAssimilate(CLI::App& app, int* exit_code);
+void SetupServe(CLI::App& app, int* exit_code);
 void SetupDose(CLI::App& app, int* exit_code);
 
 }  // namespace medtwin::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   medtwin::cli::SetupFit(app, &exit_code);
   medtwin::cli::SetupForecast(app, &exit_code);
   medtwin::cli::SetupAssimilate(app, &exit_code);
+  medtwin::cli::SetupServe(app, &exit_code);
   medtwin::cli::SetupDose(app, &exit_code);
   try {
     app.parse(argc, argv);

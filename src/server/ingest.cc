@@ -1,0 +1,189 @@
+#include "server/ingest.h"
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace medtwin::server {
+
+std::string IsoUtc(int64_t epoch_ms) {
+  const int64_t ms = ((epoch_ms % 1000) + 1000) % 1000;
+  const std::time_t secs = static_cast<std::time_t>((epoch_ms - ms) / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+Result<std::vector<std::string>> StoreResolver::Search(const fhir::SearchQuery& query) const {
+  SearchQuery q;
+  q.type = query.type;
+  q.count = 1000;
+  for (const auto& [name, value] : query.params) {
+    if (name == "_id") {
+      auto r = store_->Read(query.type, value);
+      if (!r.ok() && r.status().code() != StatusCode::kNotFound) return r.status();
+      if (!r.ok() || r->deleted) return std::vector<std::string>{};
+      if (query.params.size() == 1) return std::vector<std::string>{value};
+      continue;  // other parameters narrow below; _id must also match
+    }
+    if (name != "identifier") {
+      return Status::Unsupported("search parameter '" + name + "' is not supported in " +
+                                 query.type +
+                                 " conditional references (supported: identifier, _id)");
+    }
+    q.tokens.push_back({"identifier", value.find('|') == std::string::npos ? "|" + value : value});
+  }
+  std::vector<std::string> ids;
+  auto page = store_->Search(q);
+  if (!page.ok()) return page.status();
+  for (const StoredResource& r : page->resources) ids.push_back(r.id);
+  for (const auto& [name, value] : query.params) {
+    if (name == "_id") std::erase_if(ids, [&](const std::string& id) { return id != value; });
+  }
+  return ids;
+}
+
+Result<bool> StoreResolver::Exists(std::string_view type, std::string_view id) const {
+  auto r = store_->Read(std::string(type), std::string(id));
+  if (r.ok()) return !r->deleted;
+  if (r.status().code() == StatusCode::kNotFound) return false;
+  return r.status();
+}
+
+void IndexResource(const fhir::Resource& r, ResourceWrite* w, std::vector<JobRequest>* jobs) {
+  w->type = r.type;
+  w->id = r.id;
+  w->json = r.json;
+  for (const fhir::Identifier& i : r.identifiers) {
+    w->tokens.push_back({"identifier", i.system + "|" + i.value});
+  }
+  std::string patient;
+  if (r.type == "Patient") patient = "Patient/" + r.id;
+  for (const fhir::ReferenceUse& u : r.references) {
+    const bool about = u.path == r.type + ".subject" || u.path == r.type + ".patient";
+    if (about && u.reference.rfind("Patient/", 0) == 0 && patient.empty()) patient = u.reference;
+  }
+  if (!patient.empty()) w->tokens.push_back({"patient", patient});
+  if (const auto* obs = std::get_if<fhir::Observation>(&r.typed)) {
+    auto codes = [&](const fhir::CodeableConcept& c) {
+      for (const fhir::Coding& k : c.coding) {
+        w->tokens.push_back({"code", k.system + "|" + k.code});
+        w->tokens.push_back({"code", k.code});  // a code searched without its system
+      }
+    };
+    codes(obs->code);
+    for (const auto& c : obs->components) codes(c.code);
+    if (obs->effective_start) w->date = IsoUtc(obs->effective_start->epoch_ms);
+  }
+  const bool feeds_twins = r.type == "Observation" || r.type == "MedicationAdministration";
+  if (feeds_twins && !patient.empty() && r.type != "Patient") {
+    jobs->push_back({"twin-update", patient, r.type + "/" + r.id});
+  }
+}
+
+IngestResult IngestBundle(std::string_view json, Store* store, fhir::IdSource* ids,
+                          const fhir::ReadOptions& read) {
+  IngestResult out;
+  StoreResolver resolver(store);
+  fhir::BundleOptions o;
+  o.read = read;
+  o.ids = ids;
+  out.bundle = fhir::ProcessBundle(json, resolver, o);
+  out.stored.resize(out.bundle.entries.size());
+  auto write_of = [](const fhir::EntryResult& e, ResourceWrite* w, std::vector<JobRequest>* jobs) {
+    if (e.action == fhir::EntryAction::kDelete) {
+      w->type = e.type;
+      w->id = e.id;
+      w->is_delete = true;
+      return true;
+    }
+    if ((e.action == fhir::EntryAction::kCreate || e.action == fhir::EntryAction::kUpdate) &&
+        e.resource) {
+      IndexResource(*e.resource, w, jobs);
+      w->if_none_exist = e.action == fhir::EntryAction::kCreate;
+      return true;
+    }
+    return false;  // kNoop (conditional create matched) or rejected
+  };
+  if (out.bundle.type == fhir::BundleType::kTransaction) {
+    if (!out.bundle.ok) return out;
+    std::vector<ResourceWrite> writes;
+    std::vector<JobRequest> jobs;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < out.bundle.entries.size(); ++i) {
+      ResourceWrite w;
+      if (write_of(out.bundle.entries[i], &w, &jobs)) {
+        writes.push_back(std::move(w));
+        index.push_back(i);
+      }
+    }
+    auto stored = store->Write(writes, jobs);
+    if (!stored.ok()) {
+      out.store_status = stored.status();
+      return out;
+    }
+    for (size_t k = 0; k < index.size(); ++k) out.stored[index[k]] = (*stored)[k];
+    return out;
+  }
+  // Batch: entries are independent. They are written in one transaction (one sync, not one
+  // per entry) and only when that fails, because some entry conflicts, one by one, so each
+  // entry gets its own outcome either way.
+  std::vector<ResourceWrite> writes;
+  std::vector<std::vector<JobRequest>> jobs;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < out.bundle.entries.size(); ++i) {
+    const fhir::EntryResult& e = out.bundle.entries[i];
+    ResourceWrite w;
+    std::vector<JobRequest> j;
+    if (e.accepted && write_of(e, &w, &j)) {
+      writes.push_back(std::move(w));
+      jobs.push_back(std::move(j));
+      index.push_back(i);
+    }
+  }
+  std::vector<JobRequest> all_jobs;
+  for (const auto& j : jobs) all_jobs.insert(all_jobs.end(), j.begin(), j.end());
+  auto together = store->Write(writes, all_jobs);
+  if (together.ok()) {
+    for (size_t k = 0; k < index.size(); ++k) out.stored[index[k]] = (*together)[k];
+    return out;
+  }
+  for (size_t k = 0; k < index.size(); ++k) {
+    fhir::EntryResult& e = out.bundle.entries[index[k]];
+    auto stored = store->Write({writes[k]}, jobs[k]);
+    if (!stored.ok()) {
+      e.accepted = false;
+      e.status = stored.status().code() == StatusCode::kConflict ? "409 Conflict"
+                                                                 : "503 Service Unavailable";
+      e.outcome.Error(fhir::IssueType::kProcessing, e.type, stored.status().message());
+      continue;
+    }
+    out.stored[index[k]] = (*stored)[0];
+  }
+  return out;
+}
+
+std::string ResponseBundleJson(const IngestResult& r) {
+  nlohmann::json b = {{"resourceType", "Bundle"},
+                      {"type", r.bundle.type == fhir::BundleType::kBatch ? "batch-response"
+                                                                         : "transaction-response"},
+                      {"entry", nlohmann::json::array()}};
+  for (size_t i = 0; i < r.bundle.entries.size(); ++i) {
+    const fhir::EntryResult& e = r.bundle.entries[i];
+    nlohmann::json resp = {{"status", e.status}};
+    if (!r.stored[i].type.empty()) {
+      resp["location"] = e.type + "/" + e.id + "/_history/" + std::to_string(r.stored[i].version);
+      resp["etag"] = "W/\"" + std::to_string(r.stored[i].version) + "\"";
+      resp["lastModified"] = IsoUtc(r.stored[i].last_updated / 1000);
+    }
+    if (!e.outcome.empty() && (e.outcome.HasErrors() || e.outcome.CountWarnings() > 0)) {
+      resp["outcome"] = nlohmann::json::parse(e.outcome.ToJson());
+    }
+    b["entry"].push_back({{"response", resp}});
+  }
+  return b.dump();
+}
+
+}  // namespace medtwin::server

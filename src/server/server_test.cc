@@ -1,0 +1,287 @@
+// The server over real HTTP on loopback (issue 7): a SQLite store in a temporary file, requests
+// from cpp-httplib's client. Synthea's HIV bundles (batches of organisations and practitioners
+// that patient transactions reference conditionally) load and reconcile; search, read and
+// errors behave as FHIR clients expect; bad requests get an OperationOutcome and the server
+// keeps serving.
+#include "medtwin/server.h"
+
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace medtwin {
+namespace {
+
+using ::testing::HasSubstr;
+using Json = nlohmann::json;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const std::string kHiv = std::string(MEDTWIN_SHARED_DATA) + "/synthea/hiv/";
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartWith(64u << 20); }
+  void StartWith(size_t max_body) {
+    server_.reset();
+    db_ = (std::filesystem::temp_directory_path() /
+           ("medtwin-server-" + std::to_string(getpid()) + "-" + std::to_string(n_++) + ".db"))
+              .string();
+    std::filesystem::remove(db_);
+    ServerOptions o;
+    o.db = db_;
+    o.port = 0;
+    o.max_body_bytes = max_body;
+    o.read_timeout_s = 2;
+    auto s = Server::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(s).value();
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    client_->set_read_timeout(120, 0);
+  }
+  httplib::Result Post(const std::string& path, const std::string& body,
+                       const std::string& type = "application/fhir+json") {
+    return client_->Post(path.c_str(), body, type.c_str());
+  }
+  static Json Body(const httplib::Result& r) { return Json::parse(r->body); }
+
+  static inline int n_ = 0;
+  std::string db_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(ServerTest, HealthMetadataAndMetrics) {
+  auto h = client_->Get("/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(Body(h)["store"], "sqlite");
+  auto m = client_->Get("/fhir/metadata");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 200);
+  EXPECT_EQ(Body(m)["resourceType"], "CapabilityStatement");
+  EXPECT_EQ(Body(m)["fhirVersion"], "4.0.1");
+  auto metrics = client_->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body,
+              HasSubstr("medtwin_http_requests_total{route=\"health\",status=\"200\"} 1"));
+  EXPECT_THAT(metrics->body, HasSubstr("medtwin_jobs_pending 0"));
+}
+
+// Every entry of Synthea's HIV bundles is stored, in dependency order (organisations and
+// practitioners first, then patients whose bundles reference them conditionally); the store's
+// counts equal the entries sent, per type.
+TEST_F(ServerTest, SyntheaBundlesLoadAndReconcile) {
+  std::map<std::string, int64_t> sent;
+  for (const char* f :
+       {"hospitalInformation1633536936158.json", "practitionerInformation1633536936158.json",
+        "Alva958_Dickinson688_742fc10a-c565-f636-3c05-5dcd28672194.json",
+        "Cyrus914_Nader710_e35e717e-09ad-041e-6858-56f84b32e476.json"}) {
+    SCOPED_TRACE(f);
+    const std::string bundle = ReadFile(kHiv + f);
+    ASSERT_FALSE(bundle.empty());
+    const Json parsed = Json::parse(bundle);
+    for (const auto& e : parsed["entry"]) {
+      ++sent[e["resource"]["resourceType"].get<std::string>()];
+    }
+    auto r = Post("/fhir", bundle);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body.substr(0, 2000);
+    const Json resp = Body(r);
+    EXPECT_THAT(std::string(resp["type"]), HasSubstr("-response"));
+    for (const auto& e : resp["entry"]) {
+      EXPECT_EQ(std::string(e["response"]["status"]).substr(0, 3), "201") << e.dump();
+    }
+  }
+  auto counts = server_->store().Counts();
+  ASSERT_TRUE(counts.ok());
+  std::map<std::string, int64_t> stored(counts->begin(), counts->end());
+  EXPECT_EQ(stored, sent);
+  // Every twin-relevant datum queued a twin update.
+  auto pending = server_->store().PendingJobs();
+  ASSERT_TRUE(pending.ok());
+  const int64_t feeds =
+      (sent.count("Observation") ? sent["Observation"] : 0) +
+      (sent.count("MedicationAdministration") ? sent["MedicationAdministration"] : 0);
+  EXPECT_EQ(*pending, feeds);
+  // Search: a patient's heart rates, by code with and without system, paged.
+  const std::string patient = "742fc10a-c565-f636-3c05-5dcd28672194";
+  auto all = client_->Get(("/fhir/Observation?patient=" + patient).c_str());
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->status, 200);
+  const int64_t total = Body(all)["total"];
+  EXPECT_GT(total, 10);
+  auto page = client_->Get(("/fhir/Observation?patient=" + patient + "&_count=7").c_str());
+  ASSERT_TRUE(page);
+  Json p = Body(page);
+  EXPECT_EQ(p["entry"].size(), 7u);
+  std::set<std::string> seen;
+  int64_t pages = 1;
+  for (;;) {
+    for (const auto& e : p["entry"]) EXPECT_TRUE(seen.insert(std::string(e["fullUrl"])).second);
+    if (p["link"].empty()) break;
+    auto next = client_->Get(std::string(p["link"][0]["url"]).c_str());
+    ASSERT_TRUE(next);
+    ASSERT_EQ(next->status, 200);
+    p = Body(next);
+    ++pages;
+  }
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), total);
+  EXPECT_EQ(pages, (total + 6) / 7);
+  // Reading one back: meta set, ETag the version.
+  const std::string first = *seen.begin();
+  auto one = client_->Get(first.c_str());
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  EXPECT_EQ(Body(one)["meta"]["versionId"], "1");
+  EXPECT_EQ(one->get_header_value("ETag"), "W/\"1\"");
+  auto v1 = client_->Get((first + "/_history/1").c_str());
+  ASSERT_TRUE(v1);
+  EXPECT_EQ(v1->status, 200);
+  // The same data again: the transaction's creates conflict as a whole; nothing changes.
+  auto again = Post(
+      "/fhir", ReadFile(kHiv + "Alva958_Dickinson688_742fc10a-c565-f636-3c05-5dcd28672194.json"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 409);
+  EXPECT_EQ(Body(again)["resourceType"], "OperationOutcome");
+  auto recount = server_->store().Counts();
+  ASSERT_TRUE(recount.ok());
+  EXPECT_EQ((std::map<std::string, int64_t>(recount->begin(), recount->end())), sent);
+}
+
+TEST_F(ServerTest, CreateUpdateVersionsAndPreconditions) {
+  const std::string patient =
+      R"({"resourceType":"Patient","gender":"female","birthDate":"1960-05-01"})";
+  auto c = Post("/fhir/Patient", patient);
+  ASSERT_TRUE(c);
+  ASSERT_EQ(c->status, 201) << c->body;
+  const std::string id = Body(c)["id"];
+  EXPECT_THAT(c->get_header_value("Location"), HasSubstr("/fhir/Patient/" + id + "/_history/1"));
+  const std::string v2 = R"({"resourceType":"Patient","id":")" + id +
+                         R"(","gender":"female","birthDate":"1960-05-02"})";
+  httplib::Headers stale = {{"If-Match", "W/\"5\""}};
+  auto conflict = client_->Put(("/fhir/Patient/" + id).c_str(), stale, v2, "application/fhir+json");
+  ASSERT_TRUE(conflict);
+  EXPECT_EQ(conflict->status, 412);
+  httplib::Headers fresh = {{"If-Match", "W/\"1\""}};
+  auto u = client_->Put(("/fhir/Patient/" + id).c_str(), fresh, v2, "application/fhir+json");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->status, 200);
+  EXPECT_EQ(Body(u)["meta"]["versionId"], "2");
+  auto mismatch = client_->Put("/fhir/Patient/other", v2, "application/fhir+json");
+  ASSERT_TRUE(mismatch);
+  EXPECT_EQ(mismatch->status, 400);
+  EXPECT_THAT(mismatch->body, HasSubstr("differs from the URL"));
+  // A batch whose first entry creates an id that exists: that entry fails with 409, the
+  // other is stored (entries are independent).
+  const std::string uuid = "0c3a3c1e-7a52-4d8e-9a55-1f2f4b6f0a01";
+  auto put =
+      client_->Put(("/fhir/Patient/" + uuid).c_str(),
+                   R"({"resourceType":"Patient","id":")" + uuid + R"("})", "application/fhir+json");
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->status, 201) << put->body;
+  const std::string batch = R"({"resourceType":"Bundle","type":"batch","entry":[
+    {"fullUrl":"urn:uuid:)" +
+                            uuid + R"(","resource":{"resourceType":"Patient","id":")" + uuid +
+                            R"("},"request":{"method":"POST","url":"Patient"}},
+    {"fullUrl":"urn:uuid:0c3a3c1e-7a52-4d8e-9a55-1f2f4b6f0a02","resource":{"resourceType":"Patient","id":"0c3a3c1e-7a52-4d8e-9a55-1f2f4b6f0a02"},"request":{"method":"POST","url":"Patient"}}]})";
+  auto b = Post("/fhir", batch);
+  ASSERT_TRUE(b);
+  ASSERT_EQ(b->status, 200) << b->body;
+  const Json resp = Body(b);
+  EXPECT_EQ(std::string(resp["entry"][0]["response"]["status"]).substr(0, 3), "409");
+  EXPECT_EQ(std::string(resp["entry"][1]["response"]["status"]).substr(0, 3), "201");
+  auto second = client_->Get("/fhir/Patient/0c3a3c1e-7a52-4d8e-9a55-1f2f4b6f0a02");
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 200);
+  auto missing = client_->Get("/fhir/Patient/nobody");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(Body(missing)["resourceType"], "OperationOutcome");
+}
+
+// Bad requests: a 4xx with an OperationOutcome naming the problem; the server keeps serving.
+TEST_F(ServerTest, BadRequestsGetOperationOutcomes) {
+  auto expect = [&](const httplib::Result& r, int status, const std::string& text) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+    const Json j = Json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r->body;
+    EXPECT_EQ(j["resourceType"], "OperationOutcome");
+    EXPECT_THAT(r->body, HasSubstr(text));
+  };
+  expect(Post("/fhir", "{\"resourceType\": \"Bundle\", "), 400, "");
+  expect(Post("/fhir", R"({"resourceType":"Patient"})"), 400, "Bundle");
+  expect(Post("/fhir/Patient", R"({"resourceType":"Observation","status":"final"})"), 400,
+         "Patient");
+  expect(Post("/fhir/Patient", R"({"resourceType":"Patient"})", "text/plain"), 415, "Content-Type");
+  std::string deep = R"({"resourceType":"Patient","extension":)";
+  for (int i = 0; i < 200; ++i) deep += "[";
+  for (int i = 0; i < 200; ++i) deep += "]";
+  deep += "}";
+  expect(Post("/fhir/Patient", deep), 400, "");
+  expect(client_->Get("/fhir/Observation?flavour=sweet"), 400, "flavour");
+  expect(client_->Get("/fhir/Observation?date=2024-13-01"), 400, "date");
+  expect(client_->Get("/fhir/Observation?_count=0"), 400, "_count");
+  expect(client_->Get("/fhir/Nonsense/1"), 404, "Nonsense");
+  expect(client_->Get("/no/such/endpoint"), 404, "no such endpoint");
+  // Oversized bodies: a server with a 1 KiB limit refuses a 4 KiB one.
+  StartWith(1024);
+  expect(Post("/fhir/Patient",
+              R"({"resourceType":"Patient","text":")" + std::string(4096, 'x') + "\"}"),
+         413, "exceeds 1024 bytes");
+  auto h = client_->Get("/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+}
+
+// A client that opens a connection and sends half a request is dropped after the read
+// timeout, while others are served meanwhile.
+TEST_F(ServerTest, SlowClientsDoNotBlockOthers) {
+  httplib::Client slow("127.0.0.1", server_->port());
+  std::thread hold([&] {
+    // A request whose body never arrives: Content-Length promises more than is sent.
+    httplib::Request req;
+    (void)req;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(server_->port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      const std::string head =
+          "POST /fhir HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+          "Content-Length: 100000\r\n\r\n{";
+      (void)!write(fd, head.data(), head.size());
+      std::this_thread::sleep_for(std::chrono::seconds(3));
+    }
+    close(fd);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 20; ++i) {
+    auto h = client_->Get("/health");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 200);
+  }
+  hold.join();
+}
+
+}  // namespace
+}  // namespace medtwin
