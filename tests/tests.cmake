@@ -43,6 +43,7 @@ medtwin_test(sbml_model_test src/sbml/sbml_model_test.cc)
 # --- estimation (src/estimate)
 medtwin_test(estimate_test src/estimate/estimate_test.cc)
 target_link_libraries(estimate_test PRIVATE PkgConfig::NLOPT)
+medtwin_test(gradient_test src/estimate/gradient_test.cc)
 
 # --- decisions (src/decide)
 medtwin_test(forecast_test src/decide/forecast_test.cc)
