@@ -199,13 +199,13 @@ Result<Eigen::MatrixXd> Hessian(Posterior* post, const std::vector<double>& x, d
   return h;
 }
 
-// Newton decrement g' H^-1 g at x (g from sensitivities, h the Hessian there); infinite if h is
-// not positive definite.
-Result<double> NewtonDecrement(Posterior* post, const std::vector<double>& x,
+// Newton decrement g' H^-1 g at x (g as the optimiser computes it, h the Hessian there);
+// infinite if h is not positive definite.
+Result<double> NewtonDecrement(OptimState* state, const std::vector<double>& x,
                                const Eigen::MatrixXd& h) {
   Eigen::VectorXd g(x.size());
-  auto f = post->ObjectiveAndGradient(x.data(), g.data());
-  if (!f.ok()) return f.status();
+  NloptObjective(static_cast<unsigned>(x.size()), x.data(), g.data(), state);
+  if (!state->error.ok()) return state->error;
   Eigen::LLT<Eigen::MatrixXd> llt(h);
   if (llt.info() != Eigen::Success) return HUGE_VAL;
   return g.dot(llt.solve(g));
@@ -394,16 +394,18 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
   if (!state.error.ok()) return state.error.WithContext(who);
   std::string stop_reason = StopReason(r);
   std::optional<Eigen::MatrixXd> hessian;  // at x, once computed
-  if ((r == NLOPT_FAILURE || r == NLOPT_FORCED_STOP) && state.use_sensitivities) {
-    // The sensitivity gradient carries the integrator's error (about rtol relative), which near
-    // the optimum can exceed what is left to gain: the line search then stalls there (stopped
-    // by NoteProgress, or failing in NLopt). Accept the point if a Newton step would gain
-    // nothing; otherwise go on with finite differences.
+  std::string failure_detail;              // why a stalled point was not accepted
+  if (r == NLOPT_FAILURE || r == NLOPT_FORCED_STOP) {
+    // Either gradient carries the integrator's error (sensitivities: about rtol relative;
+    // differences: the objective's error over the step), which near the optimum can exceed what
+    // is left to gain: the line search then stalls there (stopped by NoteProgress, or failing
+    // in NLopt). Accept the point if a Newton step would gain nothing; otherwise go on with
+    // finite differences, or report the failure if they were in use already.
     auto at_x = post->Objective(x.data());
     if (!at_x.ok()) return at_x.status().WithContext(who);
     auto h = Hessian(post, x, *at_x);
     if (!h.ok()) return h.status().WithContext(who);
-    auto decrement = NewtonDecrement(post, x, *h);
+    auto decrement = NewtonDecrement(&state, x, *h);
     if (!decrement.ok()) return decrement.status().WithContext(who);
     if (*decrement < kNewtonDecrement) {
       r = NLOPT_SUCCESS;
@@ -412,6 +414,10 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
           << *decrement << ")";
       stop_reason = why.str();
       hessian = std::move(h).value();
+    } else if (!state.use_sensitivities) {
+      std::ostringstream why;
+      why << "; a Newton step from its last point would still lower OFV by " << 0.5 * *decrement;
+      failure_detail = why.str();
     } else {
       state.use_sensitivities = false;
       state.fallback_reason = "the line search with sensitivities stalled before the optimum";
@@ -421,7 +427,8 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
     }
   }
   if (r < 0 && r != NLOPT_ROUNDOFF_LIMITED) {
-    return Status::Numerical(who + ": the optimiser failed (" + StopReason(r) + ")");
+    return Status::Numerical(who + ": the optimiser failed (" + StopReason(r) + ")" +
+                             failure_detail);
   }
   fit.evaluations = state.evaluations;
   fit.gradient_evaluations = state.gradient_evaluations;
