@@ -137,10 +137,12 @@ Problem MakeWarfarinProblem() {
       "65,12,1,0", levels, {0.2, -0.1, 0.3, 0.1, -0.2, 0.25});
 }
 
-void BM_MapNonlinear(benchmark::State& state, Problem (*make)(), GradientMethod gradient) {
+void BM_MapNonlinear(benchmark::State& state, Problem (*make)(), GradientMethod gradient,
+                     bool sensitivity_error_control) {
   Problem p = make();
   FitOptions o;
   o.gradient = gradient;
+  o.sim.sensitivity_error_control = sensitivity_error_control;
   SubjectFit last;
   for (auto _ : state) {
     auto fit = FitSubject(*p.model, p.data, 0, o);
@@ -156,16 +158,23 @@ void BM_MapNonlinear(benchmark::State& state, Problem (*make)(), GradientMethod 
   state.counters["ofv"] = last.objective;
   state.SetLabel(last.gradient.substr(0, last.gradient.find(' ', 10)));
 }
-BENCHMARK_CAPTURE(BM_MapNonlinear, irm3_sensitivities, MakeIrm3Problem, GradientMethod::kAuto)
+// *_no_errcon: SimOptions::sensitivity_error_control = false.
+BENCHMARK_CAPTURE(BM_MapNonlinear, irm3_sensitivities, MakeIrm3Problem, GradientMethod::kAuto, true)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MapNonlinear, irm3_sensitivities_no_errcon, MakeIrm3Problem,
+                  GradientMethod::kAuto, false)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_MapNonlinear, irm3_finite_differences, MakeIrm3Problem,
-                  GradientMethod::kFiniteDifference)
+                  GradientMethod::kFiniteDifference, true)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_MapNonlinear, warfarin_sensitivities, MakeWarfarinProblem,
-                  GradientMethod::kAuto)
+                  GradientMethod::kAuto, true)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MapNonlinear, warfarin_sensitivities_no_errcon, MakeWarfarinProblem,
+                  GradientMethod::kAuto, false)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_MapNonlinear, warfarin_finite_differences, MakeWarfarinProblem,
-                  GradientMethod::kFiniteDifference)
+                  GradientMethod::kFiniteDifference, true)
     ->Unit(benchmark::kMillisecond);
 
 // Ensemble Kalman filter (issue 6): the four levels assimilated one by one with 64 members;

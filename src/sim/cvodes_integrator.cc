@@ -194,7 +194,9 @@ Status CvodesIntegrator::InitSensitivities() {
   std::vector<double> atol_s(ns, options_.atol);
   int flag = CVodeSensInit1(h_->mem, ns, CV_STAGGERED, SensRhsCallback, h_->ys);
   if (flag == CV_SUCCESS) flag = CVodeSensSStolerances(h_->mem, options_.rtol, atol_s.data());
-  if (flag == CV_SUCCESS) flag = CVodeSetSensErrCon(h_->mem, SUNTRUE);
+  if (flag == CV_SUCCESS) {
+    flag = CVodeSetSensErrCon(h_->mem, options_.sensitivity_error_control ? SUNTRUE : SUNFALSE);
+  }
   if (flag != CV_SUCCESS) return Status::Internal("CVODES sensitivity setup: " + FlagName(flag));
   h_->sens_ready = true;
   return Status::Ok();

@@ -77,9 +77,10 @@ std::vector<double> FiniteDifferences(const Model& m, const Dataset& d, const Ou
 // observable's own largest value where eta k does not move it (the differences are noise there).
 void ExpectSensitivitiesMatch(const Model& m, const Dataset& d, OutputRequest req,
                               const std::vector<double>& eta, double rel = 1e-5,
-                              SimPath fd_path = SimPath::kOde) {
+                              SimPath fd_path = SimPath::kOde, bool error_control = true) {
   SimOptions o;
   o.path = SimPath::kOde;
+  o.sensitivity_error_control = error_control;
   Simulator sim(m, o);
   req.sensitivities = true;
   auto out = sim.Run(d, 0, req, {{}, eta});
@@ -338,6 +339,32 @@ TEST(Sensitivity, SbmlModelMatchesFiniteDifferences) {
       "1,6,1,200,central,100\n1,7,0,0,central,0\n1,12,0,0,central,0\n",
       m);
   ExpectSensitivitiesMatch(m, d, OutputRequest{}, {0.15, -0.2, 0.1});
+}
+
+// Without the sensitivities in the error test CVODES takes the states' steps only: fewer steps,
+// and sensitivities still close (vancomycin+irm3, the case with the largest loss).
+TEST(Sensitivity, WithoutErrorControlFewerStepsAndLooserAgreement) {
+  auto m = Make("vancomycin_goti2018+irm3");
+  std::string csv = "ID,TIME,EVID,AMT,RATE,II,ADDL,WT,AGE,SEX,SCR\n";
+  csv += "1,0,1,1000,1000,12,3,80,60,0,1.0\n";
+  for (double t : {2.0, 11.5, 13.0, 23.5, 30.0, 47.0}) {
+    csv += "1," + std::to_string(t) + ",0,0,0,0,0,80,60,0,1.0\n";
+  }
+  const Dataset d = Read(csv, *m);
+  ExpectSensitivitiesMatch(*m, d, OutputRequest{}, {0.2, -0.35, 0.15}, 1e-4, SimPath::kOde, false);
+  const std::vector<double> eta = {0.2, -0.35, 0.15};
+  long steps[2] = {0, 0};
+  for (int control = 0; control < 2; ++control) {
+    SimOptions o;
+    o.sensitivity_error_control = control == 1;
+    Simulator sim(*m, o);
+    OutputRequest req;
+    req.sensitivities = true;
+    auto out = sim.Run(d, 0, req, {{}, eta});
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    steps[control] = out->summary.steps;
+  }
+  EXPECT_LT(steps[0], steps[1]);
 }
 
 TEST(Sensitivity, RefusedWhereNotAvailableSoCallersCanFallBack) {
