@@ -140,6 +140,10 @@ Status Posterior::PredictWithSensitivities(const double* eta, std::vector<double
   auto out = sim_->Run(data_, subject_, df != nullptr ? sens_request_ : request_,
                        IndividualInput{theta_, e});
   if (!out.ok()) return out.status();
+  if (df != nullptr && out->num_sensitivities != n_) {
+    return Status::Internal("expected sensitivities to " + std::to_string(n_) +
+                            " random effects, got " + std::to_string(out->num_sensitivities));
+  }
   const int no = model_.num_observables();
   f->assign(obs_.size(), std::nan(""));
   if (df != nullptr) df->assign(obs_.size() * n_, std::nan(""));
