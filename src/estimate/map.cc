@@ -211,6 +211,55 @@ Result<double> NewtonDecrement(OptimState* state, const std::vector<double>& x,
   return g.dot(llt.solve(g));
 }
 
+struct ModeSearch {
+  nlopt_result result = NLOPT_FAILURE;
+  std::string stop_reason;
+  std::optional<Eigen::MatrixXd> hessian;  // of OFV at the mode, if computed on the way
+  std::string failure_detail;              // why a stalled point was not accepted
+};
+
+// L-BFGS from *x to the mode of OFV (written to *x). Either gradient carries the integrator's
+// error (sensitivities: about rtol relative; differences: the objective's error over the step),
+// which near the optimum can exceed what is left to gain: the line search then stalls (stopped
+// by NoteProgress, or failing in NLopt). A stalled point is accepted if a Newton step would gain
+// nothing; otherwise a sensitivity fit goes on with finite differences, and a finite-difference
+// fit reports the failure with what a Newton step would still gain.
+Result<ModeSearch> FindMode(OptimState* state, const FitOptions& options, std::vector<double>* x) {
+  ModeSearch out;
+  out.result = Minimise(state, options, x);
+  if (!state->error.ok()) return state->error;
+  out.stop_reason = StopReason(out.result);
+  if (out.result != NLOPT_FAILURE && out.result != NLOPT_FORCED_STOP) return out;
+  // At the eta bound the caller reports the parameter as not identified.
+  for (double e : *x) {
+    if (std::fabs(e) > 0.999 * kEtaBound) return out;
+  }
+  auto at_x = state->post->Objective(x->data());
+  if (!at_x.ok()) return at_x.status();
+  auto h = Hessian(state->post, *x, *at_x);
+  if (!h.ok()) return h.status();
+  auto decrement = NewtonDecrement(state, *x, *h);
+  if (!decrement.ok()) return decrement.status();
+  std::ostringstream why;
+  if (*decrement < kNewtonDecrement) {
+    out.result = NLOPT_SUCCESS;
+    why << "converged (the line search stalled at the gradient's precision; Newton decrement "
+        << *decrement << ")";
+    out.stop_reason = why.str();
+    out.hessian = std::move(h).value();
+  } else if (!state->use_sensitivities) {
+    why << "; a Newton step from its last point would still lower OFV by " << 0.5 * *decrement;
+    out.failure_detail = why.str();
+  } else {
+    state->use_sensitivities = false;
+    state->fallback_reason = "the line search with sensitivities stalled before the optimum";
+    out.result = Minimise(state, options, x);
+    if (!state->error.ok()) return state->error;
+    out.stop_reason = StopReason(out.result);
+  }
+  return out;
+}
+
 // The parameters that dominate an eigenvector, for "cannot identify" messages.
 std::string Dominant(const ModelSpec& spec, const Eigen::VectorXd& v) {
   std::string names;
@@ -390,57 +439,8 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
     state.use_sensitivities = false;
     state.fallback_reason = "requested";
   }
-  nlopt_result r = Minimise(&state, options, &x);
-  if (!state.error.ok()) return state.error.WithContext(who);
-  std::string stop_reason = StopReason(r);
-  std::optional<Eigen::MatrixXd> hessian;  // at x, once computed
-  std::string failure_detail;              // why a stalled point was not accepted
-  if (r == NLOPT_FAILURE || r == NLOPT_FORCED_STOP) {
-    // Either gradient carries the integrator's error (sensitivities: about rtol relative;
-    // differences: the objective's error over the step), which near the optimum can exceed what
-    // is left to gain: the line search then stalls there (stopped by NoteProgress, or failing
-    // in NLopt). Accept the point if a Newton step would gain nothing; otherwise go on with
-    // finite differences, or report the failure if they were in use already.
-    auto at_x = post->Objective(x.data());
-    if (!at_x.ok()) return at_x.status().WithContext(who);
-    auto h = Hessian(post, x, *at_x);
-    if (!h.ok()) return h.status().WithContext(who);
-    auto decrement = NewtonDecrement(&state, x, *h);
-    if (!decrement.ok()) return decrement.status().WithContext(who);
-    if (*decrement < kNewtonDecrement) {
-      r = NLOPT_SUCCESS;
-      std::ostringstream why;
-      why << "converged (the line search stalled at the gradient's precision; Newton decrement "
-          << *decrement << ")";
-      stop_reason = why.str();
-      hessian = std::move(h).value();
-    } else if (!state.use_sensitivities) {
-      std::ostringstream why;
-      why << "; a Newton step from its last point would still lower OFV by " << 0.5 * *decrement;
-      failure_detail = why.str();
-    } else {
-      state.use_sensitivities = false;
-      state.fallback_reason = "the line search with sensitivities stalled before the optimum";
-      r = Minimise(&state, options, &x);
-      if (!state.error.ok()) return state.error.WithContext(who);
-      stop_reason = StopReason(r);
-    }
-  }
-  if (r < 0 && r != NLOPT_ROUNDOFF_LIMITED) {
-    return Status::Numerical(who + ": the optimiser failed (" + StopReason(r) + ")" +
-                             failure_detail);
-  }
-  fit.evaluations = state.evaluations;
-  fit.gradient_evaluations = state.gradient_evaluations;
-  fit.gradient = state.use_sensitivities
-                     ? "forward sensitivities (CVODES)"
-                     : "central finite differences (" + state.fallback_reason + ")";
-  fit.converged = r > 0 || r == NLOPT_ROUNDOFF_LIMITED;
-  fit.stop_reason = stop_reason;
-  auto at_mode = post->Objective(x.data());
-  if (!at_mode.ok()) return at_mode.status().WithContext(who);
-  fit.objective = *at_mode;
-  fit.eta = x;
+  auto mode = FindMode(&state, options, &x);
+  if (!mode.ok()) return mode.status().WithContext(who);
   for (int i = 0; i < n; ++i) {
     if (std::fabs(x[i]) > 0.999 * kEtaBound) {
       return Status::Invalid(who + ": the estimate of " + spec.variability.parameters[i] +
@@ -449,9 +449,26 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
                              (post->has_prior() ? "" : " (fit with the population prior)"));
     }
   }
+  const nlopt_result r = mode->result;
+  if (r < 0 && r != NLOPT_ROUNDOFF_LIMITED) {
+    return Status::Numerical(who + ": the optimiser failed (" + StopReason(r) + ")" +
+                             mode->failure_detail);
+  }
+  fit.evaluations = state.evaluations;
+  fit.gradient_evaluations = state.gradient_evaluations;
+  fit.gradient = state.use_sensitivities
+                     ? "forward sensitivities (CVODES)"
+                     : "central finite differences (" + state.fallback_reason + ")";
+  fit.converged = r > 0 || r == NLOPT_ROUNDOFF_LIMITED;
+  fit.stop_reason = mode->stop_reason;
+  auto at_mode = post->Objective(x.data());
+  if (!at_mode.ok()) return at_mode.status().WithContext(who);
+  fit.objective = *at_mode;
+  fit.eta = x;
 
   // Laplace: covariance = (H / 2)^-1, H the Hessian of OFV = -2 log posterior.
-  auto h = hessian ? Result<Eigen::MatrixXd>(*hessian) : Hessian(post, x, fit.objective);
+  auto h =
+      mode->hessian ? Result<Eigen::MatrixXd>(*mode->hessian) : Hessian(post, x, fit.objective);
   if (!h.ok()) return h.status().WithContext(who);
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(*h);
   const Eigen::VectorXd lambda = eig.eigenvalues();
