@@ -77,6 +77,107 @@ void BM_Sir10000(benchmark::State& state) {
 }
 BENCHMARK(BM_Sir10000)->Unit(benchmark::kMillisecond);
 
+// MAP on nonlinear ODE models (issue 5: gradients from forward sensitivities), with the
+// gradient from CVODES forward sensitivities (auto) against central finite differences.
+//   irm3: vancomycin_goti2018+irm3 (3 states, 3 random effects), the course above, CP levels
+//         at 11.5, 13, 23.5 h and indirect-response levels at 25 and 36 h;
+//   warfarin: warfarin_hamberg2007 (10 states, 6 random effects), 2.5 mg S-warfarin daily for
+//         7 days (CYP2C9 *1/*2, VKORC1 GA, 65 years), CP at 12, 72 and 167.5 h, INR at 23, 47,
+//         71, 95, 119, 143 and 167 h.
+// Levels are the predictions at a fixed eta times fixed factors (deterministic "noise").
+// Counters: simulations (objective evaluations, finite-difference ones included), L-BFGS
+// points, and OFV at the estimate.
+struct Level {
+  double t_h;
+  int observable;  // DVID, 1-based
+  double factor;
+};
+
+Problem MakeNonlinearProblem(const std::string& model, const std::string& regimen,
+                             const std::string& covariates, const std::vector<Level>& levels,
+                             const std::vector<double>& eta) {
+  Problem p;
+  p.model = std::move(MakeModel(model)).value();
+  std::string csv = regimen;
+  for (const Level& l : levels) {
+    csv += "1," + std::to_string(l.t_h) + ",0,0,0,0," + std::to_string(l.observable) + "," +
+           covariates + "\n";
+  }
+  auto data = ReadDataset(csv, *p.model);
+  if (!data.ok()) std::abort();
+  Simulator sim(*p.model, {});
+  auto out = sim.Run(*data, 0, {}, IndividualInput{{}, eta});
+  if (!out.ok()) std::abort();
+  p.data = *data;
+  const int no = p.model->num_observables();
+  for (size_t i = 0; i < levels.size(); ++i) {
+    Record& rec = p.data.subjects[0].records[1 + i];
+    rec.dv = out->observables[i * no + levels[i].observable - 1] * levels[i].factor;
+    rec.mdv = false;
+  }
+  return p;
+}
+
+Problem MakeIrm3Problem() {
+  return MakeNonlinearProblem(
+      "vancomycin_goti2018+irm3",
+      "ID,TIME,EVID,AMT,RATE,ADDL,DVID,WT,AGE,SEX,SCR,II\n1,0,1,1000,1000,5,1,80,60,0,1.1,12\n",
+      "80,60,0,1.1,0",
+      {{11.5, 1, 1.1}, {13, 1, 0.92}, {23.5, 1, 1.05}, {25, 2, 0.97}, {36, 2, 1.02}},
+      {0.3, -0.4, 0.2});
+}
+
+Problem MakeWarfarinProblem() {
+  std::vector<Level> levels;
+  const double times_h[] = {12, 23, 47, 71, 72, 95, 119, 143, 167, 167.5};
+  const int observable[] = {1, 2, 2, 2, 1, 2, 2, 2, 2, 1};
+  for (int i = 0; i < 10; ++i) levels.push_back({times_h[i], observable[i], i % 2 ? 1.05 : 0.95});
+  return MakeNonlinearProblem(
+      "warfarin_hamberg2007",
+      "ID,TIME,EVID,AMT,CMT,ADDL,DVID,AGE,CYP2C9,VKORC1,II\n1,0,1,2.5,1,6,1,65,12,1,24\n",
+      "65,12,1,0", levels, {0.2, -0.1, 0.3, 0.1, -0.2, 0.25});
+}
+
+void BM_MapNonlinear(benchmark::State& state, Problem (*make)(), GradientMethod gradient,
+                     bool sensitivity_error_control) {
+  Problem p = make();
+  FitOptions o;
+  o.gradient = gradient;
+  o.sim.sensitivity_error_control = sensitivity_error_control;
+  SubjectFit last;
+  for (auto _ : state) {
+    auto fit = FitSubject(*p.model, p.data, 0, o);
+    if (!fit.ok()) {
+      state.SkipWithError(fit.status().ToString().c_str());
+      break;
+    }
+    last = std::move(fit).value();
+    benchmark::DoNotOptimize(last.eta);
+  }
+  state.counters["simulations"] = last.evaluations;
+  state.counters["lbfgs_points"] = last.gradient_evaluations;
+  state.counters["ofv"] = last.objective;
+  state.SetLabel(last.gradient.substr(0, last.gradient.find(' ', 10)));
+}
+// *_no_errcon: SimOptions::sensitivity_error_control = false.
+BENCHMARK_CAPTURE(BM_MapNonlinear, irm3_sensitivities, MakeIrm3Problem, GradientMethod::kAuto, true)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MapNonlinear, irm3_sensitivities_no_errcon, MakeIrm3Problem,
+                  GradientMethod::kAuto, false)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MapNonlinear, irm3_finite_differences, MakeIrm3Problem,
+                  GradientMethod::kFiniteDifference, true)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MapNonlinear, warfarin_sensitivities, MakeWarfarinProblem,
+                  GradientMethod::kAuto, true)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MapNonlinear, warfarin_sensitivities_no_errcon, MakeWarfarinProblem,
+                  GradientMethod::kAuto, false)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_MapNonlinear, warfarin_finite_differences, MakeWarfarinProblem,
+                  GradientMethod::kFiniteDifference, true)
+    ->Unit(benchmark::kMillisecond);
+
 // Ensemble Kalman filter (issue 6): the four levels assimilated one by one with 64 members;
 // the counter is the time per observation (forecast of every member plus the update).
 void BM_Enkf64(benchmark::State& state) {

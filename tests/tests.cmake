@@ -21,6 +21,7 @@ medtwin_test(dataset_test src/events/dataset_test.cc)
 medtwin_test(simulator_test src/sim/simulator_test.cc)
 medtwin_test(population_test src/sim/population_test.cc)
 medtwin_test(state_history_test src/sim/state_history_test.cc)
+medtwin_test(sensitivity_test src/sim/sensitivity_test.cc)
 
 # --- cross-module: conformance and CLI
 medtwin_test(nmtests_conformance_test tests/nmtests_conformance_test.cc)
@@ -42,6 +43,7 @@ medtwin_test(sbml_model_test src/sbml/sbml_model_test.cc)
 # --- estimation (src/estimate)
 medtwin_test(estimate_test src/estimate/estimate_test.cc)
 target_link_libraries(estimate_test PRIVATE PkgConfig::NLOPT)
+medtwin_test(gradient_test src/estimate/gradient_test.cc)
 
 # --- decisions (src/decide)
 medtwin_test(forecast_test src/decide/forecast_test.cc)

@@ -99,6 +99,8 @@ nlohmann::json SubjectJson(const ModelSpec& s, const SubjectFit& f) {
                   {"evaluations", f.evaluations},
                   {"converged", f.converged},
                   {"stop_reason", f.stop_reason},
+                  {"gradient", f.gradient},
+                  {"gradient_evaluations", f.gradient_evaluations},
                   {"condition_number", f.condition_number}};
   j["warnings"] = f.warnings;
   json obs = json::array();

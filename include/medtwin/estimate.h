@@ -11,6 +11,12 @@
 // (an exponential error model works on the log scale). Individual parameters are
 // Individualize(typical, eta, covariates), so covariate models apply as in simulation.
 //
+// Gradients for the optimiser (FitOptions::gradient): with kAuto, d OFV/d eta is assembled from
+// the simulator's forward sensitivities of the predictions (CVODES, include/medtwin/simulator.h)
+// where they are available: the ODE path, no steady-state dosing, no model events or delays.
+// Elsewhere (linear models on the closed-form path, SS records, SBML events) central finite
+// differences of OFV are used, and SubjectFit::gradient says which and why.
+//
 // Thread safety: the functions are reentrant; each call owns its simulator.
 #ifndef MEDTWIN_ESTIMATE_H_
 #define MEDTWIN_ESTIMATE_H_
@@ -31,6 +37,12 @@ enum class PriorKind { kPopulation, kNone };
 const char* ToString(PriorKind p);
 Result<PriorKind> PriorKindFromString(const std::string& s);
 
+// How the optimiser gets d OFV/d eta: kAuto = forward sensitivities where available, else
+// central finite differences (step 1e-5 in eta); kFiniteDifference = always finite differences.
+enum class GradientMethod { kAuto, kFiniteDifference };
+const char* ToString(GradientMethod g);
+Result<GradientMethod> GradientMethodFromString(const std::string& s);
+
 struct FitOptions {
   PriorKind prior = PriorKind::kPopulation;
   // Residual error per observable (model order) replacing the model's; empty = the model's.
@@ -39,6 +51,7 @@ struct FitOptions {
   SimOptions sim;
   int max_evaluations = 20000;  // objective evaluations for the optimiser, > 0
   double xtol = 1e-9;           // optimiser stop: change of every eta below this, > 0
+  GradientMethod gradient = GradientMethod::kAuto;
   // Sampling-importance-resampling (Tucuxi's scheme, DOMAIN.md 3.4): proposals from a
   // multivariate Student-t with 1 degree of freedom around the MAP with the Laplace covariance,
   // draws beyond 6 SD rejected, weighted by posterior / proposal, resampled. 0 = no SIR.
@@ -74,8 +87,12 @@ struct SubjectFit {
   std::vector<double> parameters;  // individual parameters (spec order) at the first record
   // Laplace: covariance of eta (row-major, n x n) = inverse of half the Hessian of OFV.
   std::vector<double> covariance;
-  double objective = 0.0;  // OFV at the estimate
-  int evaluations = 0;     // objective evaluations used by the optimiser
+  double objective = 0.0;        // OFV at the estimate
+  int evaluations = 0;           // objective evaluations used by the optimiser (finite-difference
+                                 // gradients included; one per point with sensitivities)
+  int gradient_evaluations = 0;  // points where L-BFGS asked for OFV and gradient (its
+                                 // iterations and line-search steps)
+  std::string gradient;          // how gradients were computed, and why if by finite differences
   bool converged = false;
   std::string stop_reason;
   double condition_number = 0.0;      // of the Hessian at the estimate

@@ -21,6 +21,19 @@
 //   - a dose record's output row shows the state after the record (a bolus without lag included);
 //   - covariates follow SimOptions::covariates (NONMEM-compatible default: NOCB).
 //
+// Forward sensitivities (OutputRequest::sensitivities): d(state)/d(eta_k) and
+// d(observable)/d(eta_k) at every output row, eta the random effects (Variability order), on the
+// ODE path. CVODES integrates s_k = dx/deta_k with ds_k/dt = J s_k + (df/dp) dp/deta_k (+ d
+// rate/deta_k of infusions with modelled rates), staggered corrector, errors of s controlled like
+// those of x (rtol, atol). J s_k + (df/dp) dp_k is a central directional difference of Model::Rhs
+// (models give no Jacobian); dp/deta_k, the initial state's, the observables' and the dose
+// modifiers' derivatives are central differences of Individualize, InitialState, Observe and the
+// dose resolution. Doses whose F, ALAG, R or D depend on eta make s jump by the textbook rule for
+// events at parameter-dependent times; EVID 3/4 resets restart s from the initial state's.
+// Not available (kUnsupported, naming the reason, so callers can fall back to finite
+// differences): the closed-form path, steady-state dosing (SS=1/2), models with discrete events
+// (root functions) or delays, and runs continued from a RunStart.
+//
 // Thread safety: a Simulator owns solver workspace and is not thread-safe; use one per thread.
 // Run() may be called many times (workspace is reused).
 #ifndef MEDTWIN_SIMULATOR_H_
@@ -56,6 +69,11 @@ struct SimOptions {
   double ss_atol = 1e-10;    // state units
   int ss_max_cycles = 2000;  // nonlinear steady state: dosing cycles before giving up
   CovariateRule covariates = CovariateRule::kNocb;
+  // Forward sensitivities (OutputRequest::sensitivities) take part in CVODES's local error test
+  // at rtol/atol. false: they ride on the states' steps (about a third fewer steps; accuracy
+  // unchecked: in src/sim/sensitivity_test.cc's cases the worst error relative to the largest
+  // sensitivity grows from 3e-6 to 3e-5).
+  bool sensitivity_error_control = true;
   Status Validate() const;
 };
 
@@ -70,6 +88,8 @@ struct OutputRequest {
   // >= 0: the run stops once this record has been handled (filters advance one observation at a
   // time); -1: the whole subject.
   int last_record = -1;
+  // Also return forward sensitivities with respect to the random effects (see above).
+  bool sensitivities = false;
 };
 
 // Population-level inputs for one run: typical values (spec order; empty = spec typical) and
@@ -100,9 +120,10 @@ struct SimSummary {
   long jac_evals = 0;
   long error_test_failures = 0;
   long nonlinear_failures = 0;
-  long reinits = 0;       // restarts at discontinuities
-  long kernel_evals = 0;  // closed-form segment evaluations
-  long ss_cycles = 0;     // dosing cycles spent finding steady states
+  long reinits = 0;         // restarts at discontinuities
+  long kernel_evals = 0;    // closed-form segment evaluations
+  long ss_cycles = 0;       // dosing cycles spent finding steady states
+  long sens_rhs_evals = 0;  // sensitivity right-hand sides (one direction each, 2 Rhs calls)
   double wall_time_s = 0.0;
   std::string Brief() const;  // one line
 };
@@ -113,6 +134,12 @@ struct SimOutput {
   std::vector<double> states;       // row-major (rows x num_states)
   std::vector<double> observables;  // row-major (rows x num_observables)
   std::vector<double> probes;       // row-major (rows x request.probes.size())
+  // With OutputRequest::sensitivities: the number of random effects (else 0), and per row
+  // d(state i)/d(eta_k) at [(row * num_sensitivities + k) * num_states + i] and
+  // d(observable j)/d(eta_k) at [(row * num_sensitivities + k) * num_observables + j].
+  int num_sensitivities = 0;
+  std::vector<double> state_sensitivities;
+  std::vector<double> observable_sensitivities;
   SimSummary summary;
   size_t rows() const { return time_h.size(); }
 };

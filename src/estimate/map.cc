@@ -4,7 +4,9 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include "estimate/posterior.h"
@@ -20,12 +22,43 @@ constexpr double kGradientStep = 1e-5;  // central differences on eta (log scale
 constexpr double kHessianStep = 2e-3;
 constexpr double kInfeasible = 1e20;  // objective where parameters leave the model's bounds
 constexpr double kMaxLogSd = 5.0;     // Laplace SD of a log parameter beyond which it is unknown
+// A point where L-BFGS stalls counts as the optimum if a Newton step would lower OFV by less
+// than half this (g' H^-1 g; 1e-8 puts eta within 1e-4 posterior SD of the optimum).
+constexpr double kNewtonDecrement = 1e-8;
+// With sensitivity gradients, L-BFGS is stopped after kMaxStalls points in a row that lie within
+// kStallStep (in eta) of the best point so far: its line search is then shrinking into the
+// objective's numerical noise (the integrator's error, about rtol relative).
+constexpr double kStallStep = 1e-8;
+constexpr int kMaxStalls = 2;
 
 struct OptimState {
   Posterior* post;
   int evaluations = 0;
   Status error;
+  bool use_sensitivities = true;  // until the simulator says it cannot provide them
+  std::string fallback_reason;    // why finite differences are used
+  int gradient_evaluations = 0;
+  nlopt_opt opt = nullptr;     // the running optimiser (to stop it)
+  std::vector<double> best_x;  // lowest objective seen with sensitivities, and where
+  double best_f = HUGE_VAL;
+  int stalls = 0;
 };
+
+// Records a point evaluated with sensitivities; stops the optimiser once it stalls.
+void NoteProgress(OptimState* s, const double* x, double f) {
+  const size_t n = static_cast<size_t>(s->post->num_etas());
+  double step = HUGE_VAL;
+  if (!s->best_x.empty()) {
+    step = 0.0;
+    for (size_t i = 0; i < n; ++i) step = std::max(step, std::fabs(x[i] - s->best_x[i]));
+  }
+  s->stalls = step <= kStallStep ? s->stalls + 1 : 0;
+  if (f < s->best_f) {
+    s->best_f = f;
+    s->best_x.assign(x, x + n);
+  }
+  if (s->stalls >= kMaxStalls && s->opt != nullptr) nlopt_force_stop(s->opt);
+}
 
 Result<double> Evaluate(OptimState* s, const double* eta) {
   ++s->evaluations;
@@ -36,8 +69,38 @@ Result<double> Evaluate(OptimState* s, const double* eta) {
   return v;
 }
 
+// OFV and its gradient from forward sensitivities; kUnsupported where there are none.
+Result<double> EvaluateWithGradient(OptimState* s, const double* eta, double* grad) {
+  ++s->evaluations;
+  auto v = s->post->ObjectiveAndGradient(eta, grad);
+  if (!v.ok() && v.status().code() == StatusCode::kInvalidArgument && s->evaluations > 1) {
+    // Out of the model's bounds: as with finite differences (whose neighbours are infeasible
+    // too), a flat infeasible value makes the line search back off.
+    std::fill(grad, grad + s->post->num_etas(), 0.0);
+    return kInfeasible;
+  }
+  if (!v.ok() && v.status().code() == StatusCode::kUnsupported) --s->evaluations;
+  return v;
+}
+
 double NloptObjective(unsigned n, const double* x, double* grad, void* data) {
   auto* s = static_cast<OptimState*>(data);
+  if (grad != nullptr) ++s->gradient_evaluations;
+  if (grad != nullptr && s->use_sensitivities) {
+    auto f = EvaluateWithGradient(s, x, grad);
+    if (f.ok()) {
+      NoteProgress(s, x, *f);
+      return *f;
+    }
+    if (f.status().code() != StatusCode::kUnsupported) {
+      s->error = f.status();
+      return HUGE_VAL;
+    }
+    // Not available for this subject (closed-form path, SS dosing, model events): finite
+    // differences from here on.
+    s->use_sensitivities = false;
+    s->fallback_reason = f.status().message();
+  }
   auto f = Evaluate(s, x);
   if (!f.ok()) {
     s->error = f.status();
@@ -60,6 +123,27 @@ double NloptObjective(unsigned n, const double* x, double* grad, void* data) {
     }
   }
   return *f;
+}
+
+// L-BFGS from *x (overwritten with the result) with the gradients `state` provides.
+nlopt_result Minimise(OptimState* state, const FitOptions& options, std::vector<double>* x) {
+  const int n = static_cast<int>(x->size());
+  std::vector<double> lo(n, -kEtaBound), hi(n, kEtaBound);
+  nlopt_opt opt = nlopt_create(NLOPT_LD_LBFGS, n);
+  nlopt_set_min_objective(opt, NloptObjective, state);
+  nlopt_set_lower_bounds(opt, lo.data());
+  nlopt_set_upper_bounds(opt, hi.data());
+  nlopt_set_xtol_abs1(opt, options.xtol);
+  nlopt_set_ftol_abs(opt, 1e-12);
+  nlopt_set_maxeval(opt, std::max(1, options.max_evaluations - state->evaluations));
+  state->opt = opt;
+  double f = 0.0;
+  const nlopt_result r = nlopt_optimize(opt, x->data(), &f);
+  state->opt = nullptr;
+  nlopt_destroy(opt);
+  // With sensitivities the best point seen is kept (a stopped line search may end elsewhere).
+  if (state->use_sensitivities && !state->best_x.empty() && state->best_f < f) *x = state->best_x;
+  return r;
 }
 
 const char* StopReason(nlopt_result r) {
@@ -113,6 +197,67 @@ Result<Eigen::MatrixXd> Hessian(Posterior* post, const std::vector<double>& x, d
     }
   }
   return h;
+}
+
+// Newton decrement g' H^-1 g at x (g as the optimiser computes it, h the Hessian there);
+// infinite if h is not positive definite.
+Result<double> NewtonDecrement(OptimState* state, const std::vector<double>& x,
+                               const Eigen::MatrixXd& h) {
+  Eigen::VectorXd g(x.size());
+  NloptObjective(static_cast<unsigned>(x.size()), x.data(), g.data(), state);
+  if (!state->error.ok()) return state->error;
+  Eigen::LLT<Eigen::MatrixXd> llt(h);
+  if (llt.info() != Eigen::Success) return HUGE_VAL;
+  return g.dot(llt.solve(g));
+}
+
+struct ModeSearch {
+  nlopt_result result = NLOPT_FAILURE;
+  std::string stop_reason;
+  std::optional<Eigen::MatrixXd> hessian;  // of OFV at the mode, if computed on the way
+  std::string failure_detail;              // why a stalled point was not accepted
+};
+
+// L-BFGS from *x to the mode of OFV (written to *x). Either gradient carries the integrator's
+// error (sensitivities: about rtol relative; differences: the objective's error over the step),
+// which near the optimum can exceed what is left to gain: the line search then stalls (stopped
+// by NoteProgress, or failing in NLopt). A stalled point is accepted if a Newton step would gain
+// nothing; otherwise a sensitivity fit goes on with finite differences, and a finite-difference
+// fit reports the failure with what a Newton step would still gain.
+Result<ModeSearch> FindMode(OptimState* state, const FitOptions& options, std::vector<double>* x) {
+  ModeSearch out;
+  out.result = Minimise(state, options, x);
+  if (!state->error.ok()) return state->error;
+  out.stop_reason = StopReason(out.result);
+  if (out.result != NLOPT_FAILURE && out.result != NLOPT_FORCED_STOP) return out;
+  // At the eta bound the caller reports the parameter as not identified.
+  for (double e : *x) {
+    if (std::fabs(e) > 0.999 * kEtaBound) return out;
+  }
+  auto at_x = state->post->Objective(x->data());
+  if (!at_x.ok()) return at_x.status();
+  auto h = Hessian(state->post, *x, *at_x);
+  if (!h.ok()) return h.status();
+  auto decrement = NewtonDecrement(state, *x, *h);
+  if (!decrement.ok()) return decrement.status();
+  std::ostringstream why;
+  if (*decrement < kNewtonDecrement) {
+    out.result = NLOPT_SUCCESS;
+    why << "converged (the line search stalled at the gradient's precision; Newton decrement "
+        << *decrement << ")";
+    out.stop_reason = why.str();
+    out.hessian = std::move(h).value();
+  } else if (!state->use_sensitivities) {
+    why << "; a Newton step from its last point would still lower OFV by " << 0.5 * *decrement;
+    out.failure_detail = why.str();
+  } else {
+    state->use_sensitivities = false;
+    state->fallback_reason = "the line search with sensitivities stalled before the optimum";
+    out.result = Minimise(state, options, x);
+    if (!state->error.ok()) return state->error;
+    out.stop_reason = StopReason(out.result);
+  }
+  return out;
 }
 
 // The parameters that dominate an eigenvector, for "cannot identify" messages.
@@ -236,6 +381,17 @@ Status Mcmc(Posterior* post, const FitOptions& o, SubjectFit* fit) {
 
 const char* ToString(PriorKind p) { return p == PriorKind::kPopulation ? "population" : "none"; }
 
+const char* ToString(GradientMethod g) {
+  return g == GradientMethod::kAuto ? "auto" : "finite-difference";
+}
+
+Result<GradientMethod> GradientMethodFromString(const std::string& s) {
+  if (s == "auto") return GradientMethod::kAuto;
+  if (s == "finite-difference") return GradientMethod::kFiniteDifference;
+  return Status::Invalid("unknown gradient method '" + s +
+                         "' (expected auto or finite-difference)");
+}
+
 Result<PriorKind> PriorKindFromString(const std::string& s) {
   if (s == "population") return PriorKind::kPopulation;
   if (s == "none") return PriorKind::kNone;
@@ -277,29 +433,14 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
   const std::string who = "subject " + fit.id;
 
   // Minimise OFV from eta = 0 (the population typical individual).
-  std::vector<double> x(n, 0.0), lo(n, -kEtaBound), hi(n, kEtaBound);
+  std::vector<double> x(n, 0.0);
   OptimState state{post, 0, Status::Ok()};
-  nlopt_opt opt = nlopt_create(NLOPT_LD_LBFGS, n);
-  nlopt_set_min_objective(opt, NloptObjective, &state);
-  nlopt_set_lower_bounds(opt, lo.data());
-  nlopt_set_upper_bounds(opt, hi.data());
-  nlopt_set_xtol_abs1(opt, options.xtol);
-  nlopt_set_ftol_abs(opt, 1e-12);
-  nlopt_set_maxeval(opt, options.max_evaluations);
-  double f = 0.0;
-  const nlopt_result r = nlopt_optimize(opt, x.data(), &f);
-  nlopt_destroy(opt);
-  if (!state.error.ok()) return state.error.WithContext(who);
-  if (r < 0 && r != NLOPT_ROUNDOFF_LIMITED) {
-    return Status::Numerical(who + ": the optimiser failed (" + StopReason(r) + ")");
+  if (options.gradient == GradientMethod::kFiniteDifference) {
+    state.use_sensitivities = false;
+    state.fallback_reason = "requested";
   }
-  fit.evaluations = state.evaluations;
-  fit.converged = r > 0 || r == NLOPT_ROUNDOFF_LIMITED;
-  fit.stop_reason = StopReason(r);
-  auto at_mode = post->Objective(x.data());
-  if (!at_mode.ok()) return at_mode.status().WithContext(who);
-  fit.objective = *at_mode;
-  fit.eta = x;
+  auto mode = FindMode(&state, options, &x);
+  if (!mode.ok()) return mode.status().WithContext(who);
   for (int i = 0; i < n; ++i) {
     if (std::fabs(x[i]) > 0.999 * kEtaBound) {
       return Status::Invalid(who + ": the estimate of " + spec.variability.parameters[i] +
@@ -308,9 +449,26 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
                              (post->has_prior() ? "" : " (fit with the population prior)"));
     }
   }
+  const nlopt_result r = mode->result;
+  if (r < 0 && r != NLOPT_ROUNDOFF_LIMITED) {
+    return Status::Numerical(who + ": the optimiser failed (" + StopReason(r) + ")" +
+                             mode->failure_detail);
+  }
+  fit.evaluations = state.evaluations;
+  fit.gradient_evaluations = state.gradient_evaluations;
+  fit.gradient = state.use_sensitivities
+                     ? "forward sensitivities (CVODES)"
+                     : "central finite differences (" + state.fallback_reason + ")";
+  fit.converged = r > 0 || r == NLOPT_ROUNDOFF_LIMITED;
+  fit.stop_reason = mode->stop_reason;
+  auto at_mode = post->Objective(x.data());
+  if (!at_mode.ok()) return at_mode.status().WithContext(who);
+  fit.objective = *at_mode;
+  fit.eta = x;
 
   // Laplace: covariance = (H / 2)^-1, H the Hessian of OFV = -2 log posterior.
-  auto h = Hessian(post, x, fit.objective);
+  auto h =
+      mode->hessian ? Result<Eigen::MatrixXd>(*mode->hessian) : Hessian(post, x, fit.objective);
   if (!h.ok()) return h.status().WithContext(who);
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(*h);
   const Eigen::VectorXd lambda = eig.eigenvalues();

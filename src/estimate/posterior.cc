@@ -16,6 +16,25 @@ double LogNormalCdf(double z) {
   return -0.5 * z * z - std::log(-z) - 0.5 * kLn2Pi + std::log1p(-1.0 / (z * z));
 }
 
+// phi(z) / Phi(z) (inverse Mills ratio), from the logarithms so it stays finite in the tail.
+double NormalPdfOverCdf(double z) {
+  return std::exp(-0.5 * z * z - 0.5 * kLn2Pi - LogNormalCdf(z));
+}
+
+// d Sd(f)/df of a residual error model.
+double SdDerivative(const ResidualError& e, double f, double sd) {
+  switch (e.model) {
+    case ErrorModel::kProportional:
+      return e.proportional_sd * (f < 0.0 ? -1.0 : 1.0);
+    case ErrorModel::kCombined:
+      return e.proportional_sd * e.proportional_sd * f / sd;
+    case ErrorModel::kAdditive:
+    case ErrorModel::kExponential:
+      return 0.0;
+  }
+  return 0.0;
+}
+
 std::string Line(const Subject& s, int record) {
   return "subject " + s.id + " line " + std::to_string(s.records[record].line);
 }
@@ -104,22 +123,39 @@ Result<std::unique_ptr<Posterior>> Posterior::Make(const Model& model, const Dat
   }
   post->request_.observation_records = true;
   post->request_.dose_records = false;
+  post->sens_request_ = post->request_;
+  post->sens_request_.sensitivities = true;
   post->sim_ = std::make_unique<Simulator>(model, options.sim);
   MEDTWIN_RETURN_IF_ERROR(post->sim_->Init());
   return post;
 }
 
 Status Posterior::Predict(const double* eta, std::vector<double>* f) {
+  return PredictWithSensitivities(eta, f, nullptr);
+}
+
+Status Posterior::PredictWithSensitivities(const double* eta, std::vector<double>* f,
+                                           std::vector<double>* df) {
   const std::vector<double> e(eta, eta + n_);
-  auto out = sim_->Run(data_, subject_, request_, IndividualInput{theta_, e});
+  auto out = sim_->Run(data_, subject_, df != nullptr ? sens_request_ : request_,
+                       IndividualInput{theta_, e});
   if (!out.ok()) return out.status();
+  if (df != nullptr && out->num_sensitivities != n_) {
+    return Status::Internal("expected sensitivities to " + std::to_string(n_) +
+                            " random effects, got " + std::to_string(out->num_sensitivities));
+  }
   const int no = model_.num_observables();
   f->assign(obs_.size(), std::nan(""));
+  if (df != nullptr) df->assign(obs_.size() * n_, std::nan(""));
   for (size_t row = 0; row < out->rows(); ++row) {
     const int r = out->record[row];
     if (r < 0 || obs_of_record_[r] < 0) continue;
     const int k = obs_of_record_[r];
-    (*f)[k] = out->observables[row * no + obs_[k].observable];
+    const int j = obs_[k].observable;
+    (*f)[k] = out->observables[row * no + j];
+    for (int i = 0; df != nullptr && i < n_; ++i) {
+      (*df)[k * n_ + i] = out->observable_sensitivities[(row * n_ + i) * no + j];
+    }
   }
   return Status::Ok();
 }
@@ -131,7 +167,7 @@ Status Posterior::Parameters(const double* eta, std::vector<double>* p) const {
   return model_.Individualize(theta_, e, subject.records.front().covariates, *p);
 }
 
-Result<double> Posterior::Contribution(const FittedObservation& o, double f) const {
+Result<double> Posterior::Contribution(const FittedObservation& o, double f, double* dc_df) const {
   const ResidualError& e = error_[o.observable];
   const Subject& subject = data_.subjects[subject_];
   const std::string& name = model_.spec().observables[o.observable].name;
@@ -139,7 +175,7 @@ Result<double> Posterior::Contribution(const FittedObservation& o, double f) con
     return Status::Numerical(Line(subject, o.record) + ": the prediction of " + name +
                              " is not finite");
   }
-  double y = o.dv, mean = f;
+  double y = o.dv, mean = f, dmean_df = 1.0;
   if (e.model == ErrorModel::kExponential) {
     if (!(f > 0.0)) {
       return Status::Invalid(Line(subject, o.record) + ": the model predicts " + name + "=" +
@@ -149,6 +185,7 @@ Result<double> Posterior::Contribution(const FittedObservation& o, double f) con
     }
     y = std::log(y);
     mean = std::log(f);
+    dmean_df = 1.0 / f;
   }
   const double sd = e.Sd(f);
   if (!(sd > 0.0) || !std::isfinite(sd)) {
@@ -157,9 +194,22 @@ Result<double> Posterior::Contribution(const FittedObservation& o, double f) con
                            " (a proportional error model and a prediction of 0: an observation "
                            "before the first dose?)");
   }
-  if (o.censored) return -2.0 * LogNormalCdf((y - mean) / sd);
   const double z = (y - mean) / sd;
+  // z = (y - mean(f)) / sd(f): dz/df = -(mean' + z sd') / sd.
+  const double dsd_df = SdDerivative(e, f, sd);
+  const double dz_df = -(dmean_df + z * dsd_df) / sd;
+  if (o.censored) {
+    if (dc_df != nullptr) *dc_df = -2.0 * NormalPdfOverCdf(z) * dz_df;
+    return -2.0 * LogNormalCdf(z);
+  }
+  if (dc_df != nullptr) *dc_df = 2.0 * z * dz_df + 2.0 * dsd_df / sd;
   return z * z + kLn2Pi + 2.0 * std::log(sd);
+}
+
+double Posterior::Prior(const double* eta) const {
+  if (!has_prior()) return 0.0;
+  const Eigen::Map<const Eigen::VectorXd> e(eta, n_);
+  return e.dot(omega_inv_ * e) + prior_constant_;
 }
 
 Result<double> Posterior::Objective(const double* eta) {
@@ -171,11 +221,33 @@ Result<double> Posterior::Objective(const double* eta) {
     if (!c.ok()) return c.status();
     ofv += *c;
   }
+  return ofv + Prior(eta);
+}
+
+Result<double> Posterior::ObjectiveAndGradient(const double* eta, double* grad) {
+  std::vector<double> f, df;
+  MEDTWIN_RETURN_IF_ERROR(PredictWithSensitivities(eta, &f, &df));
+  double ofv = 0.0;
+  Eigen::Map<Eigen::VectorXd> g(grad, n_);
+  g.setZero();
+  for (size_t k = 0; k < obs_.size(); ++k) {
+    double dc_df = 0.0;
+    auto c = Contribution(obs_[k], f[k], &dc_df);
+    if (!c.ok()) return c.status();
+    ofv += *c;
+    for (int i = 0; i < n_; ++i) g(i) += dc_df * df[k * n_ + i];
+  }
   if (has_prior()) {
     const Eigen::Map<const Eigen::VectorXd> e(eta, n_);
-    ofv += e.dot(omega_inv_ * e) + prior_constant_;
+    g += 2.0 * (omega_inv_ * e);  // omega_inv_ is symmetric
   }
-  return ofv;
+  for (int i = 0; i < n_; ++i) {
+    if (!std::isfinite(grad[i])) {
+      return Status::Numerical("subject " + subject_id() + ": the gradient of the objective " +
+                               "with respect to eta " + std::to_string(i + 1) + " is not finite");
+    }
+  }
+  return ofv + Prior(eta);
 }
 
 }  // namespace medtwin

@@ -30,15 +30,25 @@ class Posterior {
   // OFV at eta (num_etas values). kInvalidArgument when the individual parameters are out of
   // the model's bounds (the optimiser treats that as infeasible).
   Result<double> Objective(const double* eta);
+  // OFV at eta and its gradient d OFV/d eta (num_etas values into grad) from the forward
+  // sensitivities of the predictions. kUnsupported, with the simulator's reason, where those
+  // are not available (the caller then uses finite differences); other errors as Objective.
+  Result<double> ObjectiveAndGradient(const double* eta, double* grad);
   // Predictions of every observation at eta, into observations()' order.
   Status Predict(const double* eta, std::vector<double>* f);
+  // Predictions and their sensitivities df/deta (observations x num_etas, row-major).
+  Status PredictWithSensitivities(const double* eta, std::vector<double>* f,
+                                  std::vector<double>* df);
   // Individual parameters at the first record's covariates.
   Status Parameters(const double* eta, std::vector<double>* p) const;
 
  private:
   Posterior(const Model& model, const Dataset& data, size_t subject, const FitOptions& options);
-  // One observation's contribution to OFV at prediction f; errors name the record's line.
-  Result<double> Contribution(const FittedObservation& o, double f) const;
+  // One observation's contribution to OFV at prediction f, and (when dc_df is not null) its
+  // derivative with respect to f; errors name the record's line.
+  Result<double> Contribution(const FittedObservation& o, double f, double* dc_df = nullptr) const;
+  // The prior term eta' Omega^-1 eta + ln|2 pi Omega| (0 without a prior).
+  double Prior(const double* eta) const;
 
   const Model& model_;
   const Dataset& data_;
@@ -53,6 +63,7 @@ class Posterior {
   std::vector<int> obs_of_record_;  // per record: index into obs_, or -1
   std::unique_ptr<Simulator> sim_;
   OutputRequest request_;
+  OutputRequest sens_request_;  // request_ with forward sensitivities
 };
 
 }  // namespace medtwin

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <string>
 
+#include "sim/directional.h"
+
 namespace medtwin {
 
 // RAII owner of every SUNDIALS handle; destroyed in reverse order of creation.
@@ -25,9 +27,19 @@ struct CvodesIntegrator::Handles {
   const double* r = nullptr;
   int n = 0;
   std::string last_error;  // CVODES's own message of the last failure (not printed)
+  // Forward sensitivities: CVODES's vectors, what their right-hand side sees, its scratch.
+  N_Vector* ys = nullptr;
+  int ns = 0;
+  bool sens_ready = false;  // CVodeSensInit1 done for ns directions
+  const double* dp = nullptr;
+  const double* dr = nullptr;
+  int np = 0;
+  double atol = 0.0;
+  std::vector<double> xp, xm, pp, pm, fp, fm, sdot;
 
   ~Handles() {
     if (mem) CVodeFree(&mem);
+    if (ys) N_VDestroyVectorArray(ys, ns);
     if (ls) SUNLinSolFree(ls);
     if (a) SUNMatDestroy(a);
     if (tmp) N_VDestroy(tmp);
@@ -54,8 +66,41 @@ int RhsCallback(realtype t, N_Vector y, N_Vector ydot, void* user_data) {
   return 0;
 }
 
+// ds_k/dt = J s_k + (df/dp) dp_k + dr_k at (t, x) as a central directional difference of the
+// model's right-hand side along (s_k, dp_k). False if the result is not finite.
+bool SensitivityRhs(CvodesIntegrator::Handles* h, double t, const double* x, const double* s, int k,
+                    double* out) {
+  const double* dp = h->np > 0 ? h->dp + static_cast<size_t>(k) * h->np : nullptr;
+  const double* dr = h->dr + static_cast<size_t>(k) * h->n;
+  DirectionalStep step;
+  step.AddStates(h->n, x, s, h->atol);
+  step.AddValues(h->np, h->p, dp);
+  const double e = step.Step();
+  if (e == 0.0) {
+    std::copy(dr, dr + h->n, out);
+    return true;
+  }
+  Perturb(h->n, x, s, e, h->xp.data(), h->xm.data());
+  Perturb(h->np, h->p, dp, e, h->pp.data(), h->pm.data());
+  h->model->Rhs(t, h->xp.data(), h->pp.data(), h->fp.data());
+  h->model->Rhs(t, h->xm.data(), h->pm.data(), h->fm.data());
+  for (int i = 0; i < h->n; ++i) {
+    out[i] = (h->fp[i] - h->fm[i]) / (2.0 * e) + dr[i];
+    if (!std::isfinite(out[i])) return false;
+  }
+  return true;
+}
+
+int SensRhsCallback(int ns, realtype t, N_Vector y, N_Vector ydot, int is, N_Vector ys,
+                    N_Vector ysdot, void* user_data, N_Vector tmp1, N_Vector tmp2) {
+  auto* h = static_cast<CvodesIntegrator::Handles*>(user_data);
+  const bool ok = SensitivityRhs(h, t, N_VGetArrayPointer(y), N_VGetArrayPointer(ys), is,
+                                 N_VGetArrayPointer(ysdot));
+  return ok ? 0 : 1;  // recoverable: CVODES retries with a smaller step
+}
+
 // CVODES's counters since its last (Re)Init, added to `s`.
-void AddCvodeStats(void* mem, SimSummary* s) {
+void AddCvodeStats(void* mem, bool with_sens, SimSummary* s) {
   long v = 0;
   if (CVodeGetNumSteps(mem, &v) == CV_SUCCESS) s->steps += v;
   if (CVodeGetNumRhsEvals(mem, &v) == CV_SUCCESS) s->rhs_evals += v;
@@ -63,6 +108,7 @@ void AddCvodeStats(void* mem, SimSummary* s) {
   if (CVodeGetNumJacEvals(mem, &v) == CV_SUCCESS) s->jac_evals += v;
   if (CVodeGetNumErrTestFails(mem, &v) == CV_SUCCESS) s->error_test_failures += v;
   if (CVodeGetNumNonlinSolvConvFails(mem, &v) == CV_SUCCESS) s->nonlinear_failures += v;
+  if (with_sens && CVodeGetSensNumRhsEvals(mem, &v) == CV_SUCCESS) s->sens_rhs_evals += v;
 }
 
 // The library does no I/O: CVODES's messages are kept for the Status instead of printed.
@@ -121,8 +167,43 @@ Status CvodesIntegrator::Create() {
   return Status::Ok();
 }
 
+Status CvodesIntegrator::SetSensitivities(SensitivityInput* sens) {
+  if (sens != nullptr && (history_ != nullptr || model_.num_roots() > 0)) {
+    return Status::Unsupported("forward sensitivities with model events or delays");
+  }
+  sens_ = sens;
+  return Status::Ok();
+}
+
+Status CvodesIntegrator::InitSensitivities() {
+  const int ns = sens_->count;
+  if (h_->sens_ready && h_->ns == ns) return Status::Ok();
+  if (h_->sens_ready) CVodeSensFree(h_->mem);
+  h_->sens_ready = false;
+  if (h_->ys) N_VDestroyVectorArray(h_->ys, h_->ns);
+  h_->ys = N_VCloneVectorArray(ns, h_->y);
+  h_->ns = ns;
+  if (h_->ys == nullptr) return Status::Internal("CVODES sensitivity allocation failed");
+  for (int k = 0; k < ns; ++k) N_VConst(0.0, h_->ys[k]);
+  h_->np = model_.num_parameters();
+  h_->atol = options_.atol;
+  for (auto* v : {&h_->xp, &h_->xm, &h_->fp, &h_->fm, &h_->sdot}) v->assign(h_->n, 0.0);
+  for (auto* v : {&h_->pp, &h_->pm}) v->assign(h_->np, 0.0);
+  // Sensitivities to log-scale random effects have the scale of the states themselves: the
+  // state tolerances apply to them unchanged.
+  std::vector<double> atol_s(ns, options_.atol);
+  int flag = CVodeSensInit1(h_->mem, ns, CV_STAGGERED, SensRhsCallback, h_->ys);
+  if (flag == CV_SUCCESS) flag = CVodeSensSStolerances(h_->mem, options_.rtol, atol_s.data());
+  if (flag == CV_SUCCESS) {
+    flag = CVodeSetSensErrCon(h_->mem, options_.sensitivity_error_control ? SUNTRUE : SUNFALSE);
+  }
+  if (flag != CV_SUCCESS) return Status::Internal("CVODES sensitivity setup: " + FlagName(flag));
+  h_->sens_ready = true;
+  return Status::Ok();
+}
+
 void CvodesIntegrator::HarvestCounters() {
-  if (pending_segment_) AddCvodeStats(h_->mem, &totals_);
+  if (pending_segment_) AddCvodeStats(h_->mem, segment_has_sens_, &totals_);
   pending_segment_ = false;
 }
 
@@ -138,8 +219,22 @@ Status CvodesIntegrator::Restart(double t_h, const double* x, const double* p, c
   h_->r = r;
   double* y = N_VGetArrayPointer(h_->y);
   for (int i = 0; i < h_->n; ++i) y[i] = x[i];
-  const int flag = CVodeReInit(h_->mem, t_h, h_->y);
+  int flag = CVodeReInit(h_->mem, t_h, h_->y);
   if (flag != CV_SUCCESS) return Status::Internal("CVodeReInit: " + FlagName(flag));
+  segment_has_sens_ = sens_ != nullptr;
+  if (sens_ != nullptr) {
+    MEDTWIN_RETURN_IF_ERROR(InitSensitivities());
+    h_->dp = sens_->dp;
+    h_->dr = sens_->dr;
+    for (int k = 0; k < h_->ns; ++k) {
+      std::copy(sens_->s + static_cast<size_t>(k) * h_->n,
+                sens_->s + static_cast<size_t>(k + 1) * h_->n, N_VGetArrayPointer(h_->ys[k]));
+    }
+    flag = CVodeSensReInit(h_->mem, CV_STAGGERED, h_->ys);
+    if (flag != CV_SUCCESS) return Status::Internal("CVodeSensReInit: " + FlagName(flag));
+  } else if (h_->sens_ready) {
+    CVodeSensToggleOff(h_->mem);
+  }
   if (history_ != nullptr) {
     // The state jumps here: what the solver recorded beyond t_h never happened. The derivative
     // is evaluated after the record exists (the right-hand side may read the history at t_h).
@@ -168,6 +263,7 @@ Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x,
     // next dose): CVODES refuses such a step (CV_TOO_CLOSE); one Euler step is exact to
     // O(dt^2), far below any tolerance.
     RhsCallback(t_h_, h_->y, h_->tmp, h_.get());
+    if (segment_has_sens_) MEDTWIN_RETURN_IF_ERROR(EulerSensitivities(dt));
     N_VLinearSum(1.0, h_->y, dt, h_->tmp, h_->y);
     if (history_ != nullptr) history_->Record(t_out_h, y, N_VGetArrayPointer(h_->tmp));
     t_h_ = t_out_h;
@@ -200,8 +296,14 @@ Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x,
       return Status::Numerical("CVODES failed between t=" + std::to_string(t_h_) +
                                " h and t=" + std::to_string(t_out_h) + " h: " + FlagName(flag));
     }
+    if (segment_has_sens_) {
+      double t_sens = t_reached;
+      const int sflag = CVodeGetSens(h_->mem, &t_sens, h_->ys);
+      if (sflag != CV_SUCCESS) return Status::Internal("CVodeGetSens: " + FlagName(sflag));
+    }
     t_h_ = t_out_h;
   }
+  if (segment_has_sens_ && sens_ != nullptr) MEDTWIN_RETURN_IF_ERROR(CopySensitivities(t_out_h));
   if (t_reached_out != nullptr) *t_reached_out = t_out_h;
   for (int i = 0; i < h_->n; ++i) {
     if (!std::isfinite(y[i])) {
@@ -209,6 +311,36 @@ Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x,
                                "' is not finite at t=" + std::to_string(t_out_h) + " h");
     }
     x[i] = y[i];
+  }
+  return Status::Ok();
+}
+
+Status CvodesIntegrator::EulerSensitivities(double dt) {
+  const double* x = N_VGetArrayPointer(h_->y);
+  std::vector<double>& rate = h_->sdot;
+  for (int k = 0; k < h_->ns; ++k) {
+    double* s = N_VGetArrayPointer(h_->ys[k]);
+    if (!SensitivityRhs(h_.get(), t_h_, x, s, k, rate.data())) {
+      return Status::Numerical(
+          "sensitivity right-hand side not finite at t=" + std::to_string(t_h_) + " h");
+    }
+    for (int i = 0; i < h_->n; ++i) s[i] += dt * rate[i];
+  }
+  return Status::Ok();
+}
+
+Status CvodesIntegrator::CopySensitivities(double t_h) {
+  for (int k = 0; k < h_->ns; ++k) {
+    const double* s = N_VGetArrayPointer(h_->ys[k]);
+    double* out = sens_->s + static_cast<size_t>(k) * h_->n;
+    for (int i = 0; i < h_->n; ++i) {
+      if (!std::isfinite(s[i])) {
+        return Status::Numerical("the sensitivity of state '" + model_.spec().states[i].name +
+                                 "' to random effect " + std::to_string(k + 1) +
+                                 " is not finite at t=" + std::to_string(t_h) + " h");
+      }
+      out[i] = s[i];
+    }
   }
   return Status::Ok();
 }
@@ -233,13 +365,14 @@ int CvodesIntegrator::StepRecording(double t_out, double* t_reached) {
 
 void CvodesIntegrator::AddCounters(SimSummary* summary) const {
   SimSummary s = totals_;
-  if (pending_segment_) AddCvodeStats(h_->mem, &s);
+  if (pending_segment_) AddCvodeStats(h_->mem, segment_has_sens_, &s);
   summary->steps += s.steps;
   summary->rhs_evals += s.rhs_evals;
   summary->jac_evals += s.jac_evals;
   summary->error_test_failures += s.error_test_failures;
   summary->nonlinear_failures += s.nonlinear_failures;
   summary->reinits += s.reinits;
+  summary->sens_rhs_evals += s.sens_rhs_evals;
 }
 
 }  // namespace medtwin

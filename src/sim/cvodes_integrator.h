@@ -1,6 +1,9 @@
 // CVODES propagator: BDF or Adams with Newton iteration and a dense direct linear solver
 // (difference-quotient Jacobian). One instance owns one CVODES workspace, reused across
-// segments (CVodeReInit at discontinuities) and across subjects.
+// segments (CVodeReInit at discontinuities) and across subjects. Forward sensitivities
+// (SetSensitivities): CVODES's staggered corrector with error control on the sensitivities at
+// the state tolerances; the sensitivity right-hand side J s_k + (df/dp) dp_k + dr_k is a central
+// directional difference of Model::Rhs (sim/directional.h).
 #ifndef MEDTWIN_SIM_CVODES_INTEGRATOR_H_
 #define MEDTWIN_SIM_CVODES_INTEGRATOR_H_
 
@@ -24,12 +27,19 @@ class CvodesIntegrator final : public Propagator {
   void ResetCounters() override;
   const int* RootsFound() const override { return root_found_ ? roots_.data() : nullptr; }
   void SetHistory(StateHistory* history) override { history_ = history; }
+  Status SetSensitivities(SensitivityInput* sens) override;
 
   struct Handles;  // public so the C callback can see it
 
  private:
   Status Create();
+  // Sizes CVODES's sensitivity workspace for sens_->count directions (once per count).
+  Status InitSensitivities();
   void HarvestCounters();
+  // One explicit Euler step of the sensitivities (the micro-step between near-equal times).
+  Status EulerSensitivities(double dt);
+  // CVODES's current sensitivities into sens_->s; an error if one is not finite.
+  Status CopySensitivities(double t_h);
   // CVode in one-step mode up to t_out, recording each step (and t_out) into history_; returns
   // CVODES's flag with *t_reached as CV_NORMAL would.
   int StepRecording(double t_out, double* t_reached);
@@ -39,15 +49,17 @@ class CvodesIntegrator final : public Propagator {
   const Model& model_;
   SimOptions options_;
   std::unique_ptr<Handles> h_;
-  StateHistory* history_ = nullptr;  // the run's trajectory, for models reading past states
+  StateHistory* history_ = nullptr;   // the run's trajectory, for models reading past states
+  SensitivityInput* sens_ = nullptr;  // forward sensitivities to carry, if any
   double t_h_ = 0.0;
   bool started_ = false;
-  bool pending_segment_ = false;  // CVODES holds counters not yet added to totals_
-  bool restarted_ = false;        // CVodeReInit since the last CVode call
-  bool root_found_ = false;       // the last Advance stopped at a root
-  std::vector<int> roots_;        // CVodeGetRootInfo of that root
-  double t_stop_set_ = 0.0;       // stop time last given to CVODES
-  SimSummary totals_;             // counters of finished segments (CVodeReInit zeroes CVODES's own)
+  bool pending_segment_ = false;   // CVODES holds counters not yet added to totals_
+  bool segment_has_sens_ = false;  // the current segment integrates sensitivities
+  bool restarted_ = false;         // CVodeReInit since the last CVode call
+  bool root_found_ = false;        // the last Advance stopped at a root
+  std::vector<int> roots_;         // CVodeGetRootInfo of that root
+  double t_stop_set_ = 0.0;        // stop time last given to CVODES
+  SimSummary totals_;  // counters of finished segments (CVodeReInit zeroes CVODES's own)
 };
 
 }  // namespace medtwin

@@ -9,6 +9,15 @@
 
 namespace medtwin {
 
+// Forward sensitivities carried through a propagator's segments: s_k = dx/deta_k for `count`
+// directions obeys ds_k/dt = J s_k + (df/dp) dp_k + dr_k between discontinuities.
+struct SensitivityInput {
+  int count = 0;
+  const double* dp = nullptr;  // count x num_parameters: dp/deta_k; read at Restart
+  const double* dr = nullptr;  // count x num_states: d(infusion rate)/deta_k; read at Restart
+  double* s = nullptr;         // count x num_states: read at Restart, written by Advance
+};
+
 class Propagator {
  public:
   virtual ~Propagator() = default;
@@ -31,6 +40,12 @@ class Propagator {
   // Records every accepted step, output and restart into `history` (null: stop recording).
   // Only propagators that can serve models reading past states implement it.
   virtual void SetHistory(StateHistory* history) {}
+  // Carries `sens` (null: none) through every later Restart and Advance; the pointers in it are
+  // read at each Restart. kUnsupported by propagators that cannot.
+  virtual Status SetSensitivities(SensitivityInput* sens) {
+    return sens == nullptr ? Status::Ok()
+                           : Status::Unsupported("forward sensitivities need the ODE path");
+  }
 };
 
 }  // namespace medtwin

@@ -20,6 +20,18 @@ class HistoryRecording {
   Propagator* p_;
 };
 
+// Connects a run's sensitivities to the propagator for the run's lifetime.
+class SensitivityBinding {
+ public:
+  explicit SensitivityBinding(Propagator* p) : p_(p) {}
+  ~SensitivityBinding() { (void)p_->SetSensitivities(nullptr); }  // cannot fail for null
+  SensitivityBinding(const SensitivityBinding&) = delete;
+  SensitivityBinding& operator=(const SensitivityBinding&) = delete;
+
+ private:
+  Propagator* p_;
+};
+
 }  // namespace
 
 bool SubjectRun::Later::operator()(const Pending& a, const Pending& b) const {
@@ -81,6 +93,9 @@ Status SubjectRun::ComputeParameters() {
       return st.WithContext("subject " + subject_.id + " line " + std::to_string(rec.line));
     param_set_[r] = static_cast<int>(row);
     prev_cov = &rec.covariates;
+    if (sens_on_) {
+      MEDTWIN_RETURN_IF_ERROR(ParameterDerivatives(theta, rec.covariates, static_cast<int>(row)));
+    }
   }
   return Status::Ok();
 }
@@ -148,6 +163,7 @@ Status SubjectRun::AdvanceTo(double t_h, size_t timeline_index) {
     const double t_event = events_ ? events_->NextScheduledTime() : kInf;
     const double target = std::min(t_h, t_event);
     if (dirty_) {
+      sens_in_.dp = sens_on_ ? DParams(row_cur_) : nullptr;
       MEDTWIN_RETURN_IF_ERROR(ctx_.propagator->Restart(t_h_, x_.data(), p_cur_, rate_.data()));
       dirty_ = false;
     }
@@ -176,32 +192,38 @@ void SubjectRun::UpdateRates(std::vector<double>* rate,
   for (const auto& a : active) (*rate)[a.state] += a.rate;
 }
 
-void SubjectRun::StartInfusion(int state, double rate, double end_h) {
+void SubjectRun::StartInfusion(int state, double rate, double end_h, int derivs) {
   const long id = next_infusion_id_++;
-  active_.push_back({id, state, rate, end_h});
+  active_.push_back({id, state, rate, end_h, derivs});
   if (std::isfinite(end_h)) {
     Pending e{end_h, 0, seq_++, PendingKind::kInfusionEnd, generation_, id, {}};
     queue_.push(e);
   }
   UpdateRates(&rate_, active_);
+  if (sens_on_) UpdateRateDerivatives();
   dirty_ = true;
 }
 
-void SubjectRun::GiveDose(const ResolvedDose& d, double t_h) {
+void SubjectRun::GiveDose(const ResolvedDose& d, double t_h, int derivs) {
   if (d.amount == 0.0 && d.rate == 0.0) return;
+  std::vector<double> x_before, rate_before;
+  if (sens_on_) x_before = x_, rate_before = rate_;
   model_.OnDoseStart(t_h, d.state, d.amount, d.rate, p_cur_, x_.data());
   if (d.IsInfusion()) {
-    StartInfusion(d.state, d.rate, t_h + d.duration_h);
+    StartInfusion(d.state, d.rate, t_h + d.duration_h, derivs);
   } else {
     x_[d.state] += d.amount;
     dirty_ = true;
   }
+  if (sens_on_) DoseJump(d, derivs, t_h, x_before, rate_before);
 }
 
-void SubjectRun::Reset(const double* p) {
-  model_.InitialState(p, x_.data());
+void SubjectRun::Reset(int param_row) {
+  model_.InitialState(Params(param_row), x_.data());
+  if (sens_on_) InitialSensitivities(Params(param_row), DParams(param_row));
   active_.clear();
   UpdateRates(&rate_, active_);
+  if (sens_on_) UpdateRateDerivatives();
   ++generation_;  // pending ADDL/lagged doses and infusion ends are cancelled
   dirty_ = true;
 }
@@ -212,13 +234,15 @@ Status SubjectRun::HandlePending(const Pending& e) {
     auto it = std::find_if(active_.begin(), active_.end(),
                            [&](const ActiveInfusion& a) { return a.id == e.infusion_id; });
     if (it != active_.end()) {
+      if (sens_on_) InfusionEndJump(*it);
       active_.erase(it);
       UpdateRates(&rate_, active_);
+      if (sens_on_) UpdateRateDerivatives();
       dirty_ = true;
     }
     return Status::Ok();
   }
-  GiveDose(e.dose, e.t_h);
+  GiveDose(e.dose, e.t_h, e.derivs);
   return Status::Ok();
 }
 
@@ -228,44 +252,57 @@ Status SubjectRun::HandleDoseRecord(int r) {
   Result<ResolvedDose> dose = modifiers_.Resolve(rec, p);
   if (!dose.ok()) return dose.status().WithContext("subject " + subject_.id);
   const ResolvedDose& d = *dose;
+  if (d.ss != 0 && sens_on_) {
+    return Status::Unsupported(Where(rec.time_h) + " (line " + std::to_string(rec.line) +
+                               "): forward sensitivities through steady-state dosing (SS=" +
+                               std::to_string(d.ss) + ") are not supported");
+  }
   if (d.ss != 0) MEDTWIN_RETURN_IF_ERROR(ApplySteadyState(d, p, rec.time_h));
+  int derivs = -1;
+  if (sens_on_) {
+    Result<int> made = DoseDerivatives(rec, param_set_[r], d);
+    if (!made.ok()) return made.status();
+    derivs = *made;
+  }
   // NONMEM 7.5 (nmtests scenario 29): an SS record with AMT=0, RATE>0 sets the state to the
   // constant-infusion steady state; the infusion itself does not continue past the record.
   if (d.IsSteadyStateInfusion()) return Status::Ok();
   for (int k = 0; k <= d.addl; ++k) {
     const double t_dose = rec.time_h + k * d.ii_h + d.lag_h;
     if (k == 0 && d.lag_h == 0.0) {
-      GiveDose(d, t_dose);
+      GiveDose(d, t_dose, derivs);
       continue;
     }
-    queue_.push(Pending{t_dose, 1, seq_++, PendingKind::kDose, generation_, -1, d});
+    queue_.push(Pending{t_dose, 1, seq_++, PendingKind::kDose, generation_, -1, d, derivs});
   }
   return Status::Ok();
 }
 
 Status SubjectRun::HandleRecord(int r) {
   const Record& rec = subject_.records[r];
-  const double* p_rec = params_.data() + static_cast<size_t>(param_set_[r]) * np_;
-  if (rec.evid == Evid::kReset || rec.evid == Evid::kResetDose) Reset(p_rec);
+  if (rec.evid == Evid::kReset || rec.evid == Evid::kResetDose) Reset(param_set_[r]);
   if (rec.state_off && rec.state >= 0) {
     x_[rec.state] = 0.0;
+    for (int k = 0; k < ne_ && sens_on_; ++k) s_[static_cast<size_t>(k) * n_ + rec.state] = 0.0;
     dirty_ = true;
   }
   if (rec.IsDose()) MEDTWIN_RETURN_IF_ERROR(HandleDoseRecord(r));
-  const double* p_next = params_.data() + static_cast<size_t>(ParamSetAfter(r)) * np_;
-  if (p_next != p_cur_) {
-    p_cur_ = p_next;
+  const int row_next = ParamSetAfter(r);
+  if (row_next != row_cur_) {
+    row_cur_ = row_next;
+    p_cur_ = Params(row_cur_);
     dirty_ = true;
   }
   const bool is_obs = rec.evid == Evid::kObservation || rec.evid == Evid::kOther;
   if (is_obs ? request_.observation_records : request_.dose_records) {
-    Output(rec.time_h, r, p_rec);
+    Output(rec.time_h, r, param_set_[r]);
   }
   return Status::Ok();
 }
 
-void SubjectRun::Output(double t_h, int record, const double* p) {
+void SubjectRun::Output(double t_h, int record, int param_row) {
   if (replaying_) return;
+  const double* p = Params(param_row);
   out_.time_h.push_back(t_h);
   out_.record.push_back(record);
   out_.states.insert(out_.states.end(), x_.begin(), x_.end());
@@ -273,11 +310,13 @@ void SubjectRun::Output(double t_h, int record, const double* p) {
   out_.observables.resize(off + no_);
   model_.Observe(t_h, x_.data(), p, out_.observables.data() + off);
   for (const auto& probe : request_.probes) out_.probes.push_back(probe(t_h, x_.data(), p));
+  if (sens_on_) OutputSensitivities(t_h, param_row);
 }
 
 Result<SimOutput> SubjectRun::Execute() {
   if (subject_.records.empty())
     return Status::Invalid("subject " + subject_.id + " has no records");
+  if (request_.sensitivities) MEDTWIN_RETURN_IF_ERROR(CheckSensitivities());
   MEDTWIN_RETURN_IF_ERROR(ComputeParameters());
   BuildTimeline();
   const size_t rows = timeline_.size();  // an upper bound of the output rows
@@ -285,9 +324,16 @@ Result<SimOutput> SubjectRun::Execute() {
   out_.record.reserve(rows);
   out_.states.reserve(rows * n_);
   out_.observables.reserve(rows * no_);
-  p_cur_ = params_.data() + static_cast<size_t>(ParamSetAfter(-1)) * np_;
+  row_cur_ = ParamSetAfter(-1);
+  p_cur_ = Params(row_cur_);
   t_h_ = std::min(timeline_.front().t_h, subject_.records.front().time_h);
   model_.InitialState(p_cur_, x_.data());
+  std::optional<SensitivityBinding> bind_sensitivities;
+  if (sens_on_) {
+    InitialSensitivities(p_cur_, DParams(row_cur_));
+    MEDTWIN_RETURN_IF_ERROR(ctx_.propagator->SetSensitivities(&sens_in_));
+    bind_sensitivities.emplace(ctx_.propagator);
+  }
   // Models reading past states see the trajectory from here on: the initial state first (also
   // the state before the start), then what the propagator records.
   std::optional<StateHistory::Scope> bind_history;
@@ -306,6 +352,10 @@ Result<SimOutput> SubjectRun::Execute() {
     recording.emplace(ctx_.propagator, history_.get());
   }
   events_ = model_.NewEventState();
+  if (events_ && sens_on_) {
+    return Status::Unsupported("forward sensitivities: model '" + model_.spec().name +
+                               "' has discrete events, whose times depend on the parameters");
+  }
   if (events_) {
     bool changed = false;
     Status st = events_->Initialize(t_h_, x_.data(), p_cur_, &changed);
@@ -348,7 +398,7 @@ Result<SimOutput> SubjectRun::Execute() {
       MEDTWIN_RETURN_IF_ERROR(HandleRecord(item.record));
       if (events_ && dirty_) MEDTWIN_RETURN_IF_ERROR(UpdateEvents(nullptr));
     } else {
-      Output(item.t_h, -1, p_cur_);
+      Output(item.t_h, -1, row_cur_);
     }
     ++i;
     if (item.record >= 0 && item.record == request_.last_record && !replaying_) break;

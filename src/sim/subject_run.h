@@ -7,6 +7,7 @@
 #define MEDTWIN_SIM_SUBJECT_RUN_H_
 
 #include <queue>
+#include <span>
 #include <vector>
 
 #include "events/schedule.h"
@@ -23,6 +24,7 @@ struct ActiveInfusion {
   int state = 0;
   double rate = 0.0;   // amount/h
   double end_h = 0.0;  // absolute end time (kInf: until reset)
+  int derivs = -1;     // forward sensitivities: the dose's derivatives (SubjectRun::dose_derivs_)
 };
 
 // Everything a run needs that outlives it (owned by Simulator::Impl).
@@ -51,6 +53,7 @@ class SubjectRun {
     long generation;
     long infusion_id;
     ResolvedDose dose;
+    int derivs = -1;  // forward sensitivities: the dose's derivatives (dose_derivs_)
   };
   struct Later {
     bool operator()(const Pending& a, const Pending& b) const;
@@ -69,12 +72,40 @@ class SubjectRun {
   Status HandlePending(const Pending& e);
   Status HandleRecord(int r);
   Status HandleDoseRecord(int r);
-  void GiveDose(const ResolvedDose& d, double t_h);
-  void StartInfusion(int state, double rate, double end_h);
+  void GiveDose(const ResolvedDose& d, double t_h, int derivs = -1);
+  void StartInfusion(int state, double rate, double end_h, int derivs = -1);
   void UpdateRates(std::vector<double>* rate, const std::vector<ActiveInfusion>& active) const;
-  void Reset(const double* p);
-  void Output(double t_h, int record, const double* p);
+  void Reset(int param_row);
+  void Output(double t_h, int record, int param_row);
   std::string Where(double t_h) const;
+  const double* Params(int row) const { return params_.data() + static_cast<size_t>(row) * np_; }
+
+  // Forward sensitivities with respect to eta (subject_sensitivity.cc; see simulator.h).
+  // Refuses what the sensitivities do not cover (kUnsupported, naming it); sets sens_on_, ne_.
+  Status CheckSensitivities();
+  // dp/deta_k for parameter row `row` (central differences of Individualize).
+  Status ParameterDerivatives(std::span<const double> theta, std::span<const double> covariates,
+                              int row);
+  const double* DParams(int row) const {
+    return dparams_.data() + static_cast<size_t>(row) * ne_ * np_;
+  }
+  // s = dx0/deta at the initial state of parameters p (after the start and EVID 3/4 resets).
+  void InitialSensitivities(const double* p, const double* dp);
+  // Derivatives of a resolved dose (amount, rate, duration, lag per eta) into dose_derivs_;
+  // returns their index.
+  Result<int> DoseDerivatives(const Record& rec, int param_row, const ResolvedDose& d);
+  const double* DoseDerivs(int index) const {
+    return dose_derivs_.data() + static_cast<size_t>(index) * 4 * ne_;
+  }
+  // s across a dose given at t_h: x_before/rate_before held before it, x_/rate_ after.
+  void DoseJump(const ResolvedDose& d, int derivs, double t_h, const std::vector<double>& x_before,
+                const std::vector<double>& rate_before);
+  // s across the end of infusion a (its end time may depend on eta).
+  void InfusionEndJump(const ActiveInfusion& a);
+  // dr_: d(infusion rate)/deta of the infusions in progress.
+  void UpdateRateDerivatives();
+  // Appends the sensitivities of the output row at t_h (parameters of row `param_row`).
+  void OutputSensitivities(double t_h, int param_row);
 
   // Steady state (steady_state.cc).
   Status ApplySteadyState(const ResolvedDose& d, const double* p, double t_h);
@@ -105,6 +136,7 @@ class SubjectRun {
   std::vector<double> x_, rate_, ss_rate_;
   std::vector<ActiveInfusion> active_;
   const double* p_cur_ = nullptr;
+  int row_cur_ = 0;                        // parameter row of p_cur_
   std::unique_ptr<EventState> events_;     // the model's discrete events, if it has any
   std::unique_ptr<StateHistory> history_;  // the trajectory, if the model reads past states
   bool dirty_ = true;  // state, rates or parameters changed: the propagator must restart
@@ -113,6 +145,15 @@ class SubjectRun {
   bool start_record_replayed_ = false;  // start_->after_record has been replayed
   // Ends the replay: the state becomes start_->state at start_->time.
   Status TakeStartState();
+
+  bool sens_on_ = false;             // forward sensitivities requested and possible
+  int ne_ = 0;                       // random effects (sensitivity directions)
+  std::vector<double> dparams_;      // rows x ne x np: dp/deta_k per parameter row
+  std::vector<double> s_;            // ne x n: dx/deta_k now
+  std::vector<double> dr_;           // ne x n: d(infusion rate)/deta_k now
+  std::vector<double> dose_derivs_;  // per resolved dose: amount, rate, duration, lag (ne each)
+  SensitivityInput sens_in_;         // what the propagator reads
+  std::vector<double> scratch_x_[2], scratch_p_[2], scratch_y_[2];  // central differences
   SimOutput out_;
 };
 
