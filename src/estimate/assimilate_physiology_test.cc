@@ -19,15 +19,18 @@
 #include <cstdlib>
 #include <functional>
 #include <numbers>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "medtwin/assimilate.h"
+#include "medtwin/cgm_sensor.h"
 #include "medtwin/dataset.h"
 #include "medtwin/estimate.h"
 #include "medtwin/model.h"
+#include "medtwin/parameter_table.h"
 #include "medtwin/simulator.h"
 
 namespace medtwin {
@@ -67,21 +70,49 @@ struct TruePatient {
   std::vector<double> hidden;
 };
 
+// With `sensor`, the DVs (all of one observable) are instead the readings of that CGM sensor
+// model: autocorrelated, skewed noise (MeasureCgm), not the white residual error the filters
+// assume.
+// With `theta` (all parameters, spec order) the patient is that parameter set instead (eta 0),
+// and its "true eta" is log(theta / typical) of the variability parameters.
 TruePatient Truth(const Model& m, Dataset data, const std::vector<double>& eta,
-                  const SimOptions& sim_options, const Hidden& hidden, std::mt19937_64* rng) {
+                  const SimOptions& sim_options, const Hidden& hidden, std::mt19937_64* rng,
+                  const CgmSensorOptions* sensor = nullptr, const std::vector<double>& theta = {}) {
   TruePatient truth;
   truth.eta = eta;
+  if (!theta.empty()) {
+    const ModelSpec& spec = m.spec();
+    truth.eta.clear();
+    for (const std::string& name : spec.variability.parameters) {
+      const int i = spec.ParameterIndex(name);
+      truth.eta.push_back(std::log(theta[i] / spec.parameters[i].typical));
+    }
+  }
   Simulator sim(m, sim_options);
-  auto out = sim.Run(data, 0, {}, IndividualInput{{}, eta});
+  auto out = sim.Run(data, 0, {},
+                     IndividualInput{theta, theta.empty() ? std::span<const double>(eta)
+                                                          : std::span<const double>()});
   EXPECT_TRUE(out.ok()) << out.status().ToString();
   std::normal_distribution<double> normal;
   const int n = m.num_states(), no = m.num_observables();
+  std::vector<double> times, values;
   for (size_t k = 0; k < out->rows(); ++k) {
     Record& rec = data.subjects[0].records[out->record[k]];
     const double f = out->observables[k * no + rec.observable];
     rec.dv = m.spec().observables[rec.observable].error.Observation(f, normal(*rng));
     rec.mdv = false;
+    times.push_back(out->time_h[k]);
+    values.push_back(f);
     truth.hidden.push_back(hidden(&out->states[k * n]));
+  }
+  if (sensor != nullptr) {
+    CgmSensorOptions o = *sensor;
+    o.seed = (*rng)();
+    auto readings = MeasureCgm(o, times, values);
+    EXPECT_TRUE(readings.ok()) << readings.status().ToString();
+    for (size_t k = 0; k < out->rows(); ++k) {
+      data.subjects[0].records[out->record[k]].dv = (*readings)[k];
+    }
   }
   truth.data = std::move(data);
   return truth;
@@ -374,6 +405,9 @@ struct Experiment {
   std::function<int(double)> bin_of;
   std::vector<std::string> bins;
   SimOptions sim, fit_sim;
+  std::optional<CgmSensorOptions> sensor;  // T1D: observe through a CGM sensor model
+  // If set, true patient p instead of a draw from the prior (T1D: the virtual patients).
+  std::function<TruePatient(int p, std::mt19937_64* rng)> truth_of;
   int q() const { return static_cast<int>(m->spec().variability.parameters.size()); }
 };
 
@@ -386,8 +420,10 @@ std::vector<Score> Compare(const Experiment& x, const std::vector<Method>& metho
   for (const Method& method : methods) scores.emplace_back(method.label, bins, x.q());
   std::mt19937_64 rng(seed);
   for (int p = 0; p < patients; ++p) {
-    const TruePatient truth =
-        Truth(*x.m, x.regimen, DrawEta(x.m->spec(), &rng), x.sim, x.hidden, &rng);
+    const std::vector<double> eta = DrawEta(x.m->spec(), &rng);
+    const TruePatient truth = x.truth_of ? x.truth_of(p, &rng)
+                                         : Truth(*x.m, x.regimen, eta, x.sim, x.hidden, &rng,
+                                                 x.sensor ? &*x.sensor : nullptr);
     RunPrior(*x.m, truth, x.sim, x.hidden, x.bin_of, &scores[0]);
     for (size_t k = 0; k < methods.size(); ++k) {
       const Method& method = methods[k];
@@ -441,13 +477,14 @@ constexpr int kT1dDays = 3;
 // 80 g at 07:00, 12:00 and 19:00 eaten at 5 g/min, each with a bolus of CHO / (10 g/U) (the
 // typical patient then stays within 99-177 mg/dL); CGM rows every 5 min from 5 min to 3 days
 // (864).
-Dataset T1dRegimen(const Model& m) {
+// Another basal rate and carbohydrate ratio (g/U) may be given (the virtual patients').
+Dataset T1dRegimen(const Model& m, double basal_u_per_min = 0.0, double cr_g_per_u = 10.0) {
   const ModelSpec& s = m.spec();
   const std::vector<double> p = s.TypicalValues();
   auto par = [&](const char* name) { return p[s.ParameterIndex(name)]; };
   // Basal delivery holding the default basal state: Rai = (m2 + m4) Ip - m1 Il (pmol/kg/min).
   const double rai = (par("m2") + par("m4")) * par("x0_6") - par("m1") * par("x0_10");
-  const double basal_u_per_min = rai * par("BW") / 6000.0;
+  if (basal_u_per_min == 0.0) basal_u_per_min = rai * par("BW") / 6000.0;
   const double end = kT1dDays * kDayMin;
   std::ostringstream os;
   os.precision(12);
@@ -460,7 +497,7 @@ Dataset T1dRegimen(const Model& m) {
         const double at = d * kDayMin + meal_min[k];
         if (at > t - 5.0 && at <= t) {
           os << "1," << at << ",1,meal," << carbs_g[k] << ",5,.\n";
-          os << "1," << at << ",1,insulin," << carbs_g[k] / 10.0 << ",0,.\n";
+          os << "1," << at << ",1,insulin," << carbs_g[k] / cr_g_per_u << ",0,.\n";
         }
       }
     }
@@ -490,6 +527,48 @@ Experiment T1d() {
   // The MAP's central differences (step 1e-5 in eta) fail at 1e-8 (NLopt "failure" at the
   // 48-h refit of the CI patient); 1e-10 converges.
   x.fit_sim.rtol = x.fit_sim.atol = 1e-10;
+  // MEDTWIN_TWIN_CGM_SENSOR=Dexcom (a row of sensor_params.csv): the truth is observed through
+  // that sensor's noise model instead of the white residual error (docs: misspecified noise).
+  if (const char* sensor = std::getenv("MEDTWIN_TWIN_CGM_SENSOR")) {
+    auto table =
+        ParameterTable::ReadFile(std::string(MEDTWIN_SHARED_DATA) + "/t1d/sensor_params.csv");
+    EXPECT_TRUE(table.ok()) << table.status().ToString();
+    auto o = CgmSensorOptionsFromTable(*table, sensor);
+    EXPECT_TRUE(o.ok()) << o.status().ToString();
+    x.sensor = *o;
+    x.name = "T1D twin experiment, CGM sensor noise";
+  }
+  // MEDTWIN_TWIN_TRUTH=vpatients: the true patients are the 30 virtual patients of
+  // vpatient_params.csv (adults, adolescents, children, in that order) on their own basal rate
+  // (u2ss) and carbohydrate ratio (Quest.csv), every parameter and the initial state theirs:
+  // the filters' prior (the normal subject with four random effects) is then misspecified.
+  if (const char* truth = std::getenv("MEDTWIN_TWIN_TRUTH");
+      truth != nullptr && std::string(truth) == "vpatients") {
+    const std::string dir = std::string(MEDTWIN_SHARED_DATA) + "/t1d/";
+    const ParameterTable table = ParameterTable::ReadFile(dir + "vpatient_params.csv").value();
+    const ParameterTable quest = ParameterTable::ReadFile(dir + "Quest.csv").value();
+    std::vector<std::string> names;
+    for (const char* group : {"adult", "adolescent", "child"}) {
+      for (const std::string& name : table.SetNames()) {
+        if (name.rfind(std::string(group) + "#", 0) == 0) names.push_back(name);
+      }
+    }
+    const Model* model = x.m.get();
+    const SimOptions sim = x.sim;
+    const int gp_index = s.StateIndex("Gp"), vg_index = s.ParameterIndex("Vg");
+    x.truth_of = [=](int p, std::mt19937_64* rng) {
+      const std::string& name = names.at(p);
+      const std::vector<double> theta = table.ParametersFor(model->spec(), name).value();
+      const double vg_true = theta[vg_index];  // the patient's own glucose volume
+      const Hidden hidden = [=](const double* state) { return state[gp_index] / vg_true; };
+      const double basal =
+          table.Value(name, "u2ss").value() * table.Value(name, "BW").value() / 6000.0;
+      const Dataset regimen = T1dRegimen(*model, basal, quest.Value(name, "CR").value());
+      std::printf("  true patient %s\n", name.c_str());
+      return Truth(*model, regimen, {}, sim, hidden, rng, nullptr, theta);
+    };
+    x.name = "T1D twin experiment, virtual patients as truth";
+  }
   return x;
 }
 
