@@ -6,9 +6,12 @@
 // truth: coverage of the 90 % one-step-ahead interval, RMSE of a hidden state (plasma glucose,
 // circulating blood volume) and of the log parameters over time, against the population prior.
 //
-// The CI run is small (each test well under a minute on a shared 2-core VM); the environment
-// variable MEDTWIN_TWIN_PATIENTS (patients per experiment) scales every experiment up for the
-// numbers of docs/assimilation.md. The assertions are the same at every scale.
+// The CI run is small (each test well under a minute on a shared 2-core VM). For the numbers of
+// docs/assimilation.md the environment scales it up: MEDTWIN_TWIN_PATIENTS (patients per
+// experiment), MEDTWIN_TWIN_METHODS (e.g. "enkf:64,ukf,pf:256,map:360"); and for the
+// robustness runs MEDTWIN_TWIN_CGM_SENSOR (observe T1D through a sensor noise model) and
+// MEDTWIN_TWIN_TRUTH=vpatients (the virtual patients as truth), under which the calibration
+// assertions are expected to fail (docs). The assertions are the same in every configuration.
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
