@@ -242,6 +242,9 @@ const ParamDef kParamDefs[kNumParams] = {
      kUser},
 };
 
+// Residual error SDs of the HR and MAP observables (illustrative, see docs).
+constexpr double kHrNoiseSdPerMin = 2.0, kMapNoiseSdMmHg = 3.0;
+
 // Numerical guards (not physiology): the heart period stays in [0.2, 5] s (HR 12-300/min) and
 // systole inside the period, so extreme parameter draws cannot stop the heart's clock.
 constexpr double kTMin = 0.2, kTMax = 5.0;
@@ -398,11 +401,15 @@ ModelSpec CvsSpec() {
                    "(open loop); multiplies BARO",
                    1.0, false, false, 0.0, 1.0}};
   const ResidualError none{ErrorModel::kAdditive, 0.0, 0.0, 0.0};
+  // Illustrative monitor noise of a minute's HR and MAP (docs: "Outputs"); Ursino 1998 has no
+  // measurement model. The other observables declare none.
+  const ResidualError hr_error{ErrorModel::kAdditive, kHrNoiseSdPerMin, 0.0, 0.0};
+  const ResidualError map_error{ErrorModel::kAdditive, kMapNoiseSdMmHg, 0.0, 0.0};
   s.observables = {
-      {"HR", "1/min", "heart rate of the last completed beat (60 / its duration)", none},
+      {"HR", "1/min", "heart rate of the last completed beat (60 / its duration)", hr_error},
       {"SBP", "mmHg", "systolic (maximum) arterial pressure of the last beat", none},
       {"DBP", "mmHg", "diastolic (minimum) arterial pressure of the last beat", none},
-      {"MAP", "mmHg", "mean arterial pressure over the last beat", none},
+      {"MAP", "mmHg", "mean arterial pressure over the last beat", map_error},
       {"CO", "L/min", "cardiac output, SV * HR", none},
       {"SV", "mL", "stroke volume of the last beat (max - min of Vlv)", none},
       {"CVP", "mmHg", "central venous (right atrial) pressure, mean over the last beat", none},

@@ -94,6 +94,18 @@ struct NormalSubject {
   double m30() const { return heb * m1 / (1.0 - heb); }  // paper: m3(0) = HEb*m1/(1 - HEb)
 };
 
+// Variances of log Vmx, log kp3, log Vm0, log kabs over the 30 virtual patients of the
+// UVA/Padova academic simulator (../shared/data/t1d/vpatient_params.csv; sample variance with
+// n - 1; computed for docs/models/t1d_uvapadova.md, "Population prior").
+constexpr double kOmega2Vmx = 0.2580, kOmega2Kp3 = 0.2582, kOmega2Vm0 = 0.1884,
+                 kOmega2Kabs = 1.0372;
+
+// Stationary SD of the reference CGM noise (DOMAIN.md 4.1, sensor_params.csv: PACF 0.7,
+// gamma -0.5444, lambda 15.9574, delta 1.6898, the same for the three sensors): the Johnson SU
+// variance lambda^2/2 (w - 1)(w cosh(2 gamma/delta) + 1) with w = exp(s^2/delta^2),
+// s^2 = PACF^2/(1 - PACF^2) the variance of the stationary driver.
+constexpr double kCgmNoiseSdMgPerDl = 11.73;
+
 // Below this plasma glucose (mg/dL) insulin-independent utilisation fades smoothly to zero
 // (LowGlucoseFactor); above it the model is the paper's. A medtwin deviation, see
 // docs/models/t1d_uvapadova.md ("Glucose stays positive").
@@ -250,12 +262,23 @@ ModelSpec T1dSpec() {
        false},
   };
   s.parameters = Parameters();
+  // CGM residual error: the stationary SD of the reference sensor noise (kCgmNoiseSdMgPerDl).
+  const ResidualError cgm_error{ErrorModel::kAdditive, kCgmNoiseSdMgPerDl, 0.0, 0.0};
   s.observables = {
       {"BG", "mg/dL", "plasma glucose Gp/Vg", {}},
-      {"CGM", "mg/dL", "interstitial glucose Gs/Vg (sensor noise: CgmSensor)", {}},
+      {"CGM", "mg/dL",
+       "interstitial glucose Gs/Vg (residual error: the reference sensor's noise SD; "
+       "autocorrelated noise: MeasureCgm)",
+       cgm_error},
       {"I", "pmol/L", "plasma insulin Ip/Vi", {}},
       {"Ra", "mg/kg/min", "glucose rate of appearance from the gut", {}},
   };
+  // Between-subject variability (docs: "Population prior"): log-normal, diagonal, on the
+  // parameters that set the response to insulin and meals; omega^2 is the sample variance
+  // (n - 1) of the log values over the 30 virtual patients of vpatient_params.csv. Typical
+  // values stay the normal subject's.
+  s.variability = {{"Vmx", "kp3", "Vm0", "kabs"},
+                   internal::DiagonalOmega({kOmega2Vmx, kOmega2Kp3, kOmega2Vm0, kOmega2Kabs})};
   s.default_dose_state = kMeal;
   return s;
 }

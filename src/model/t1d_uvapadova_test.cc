@@ -558,5 +558,71 @@ TEST(CgmSensor, DexcomNoiseHasTheJohnsonSuMeanAndIsSeeded) {
   EXPECT_FALSE(MeasureCgm(*opt, t, truth).ok());
 }
 
+// The population prior (docs, "Population prior"): log-normal variability on Vmx, kp3, Vm0 and
+// kabs around the normal subject's typical values, omega^2 the sample variance (n - 1) of the
+// log values over the 30 virtual patients. Recomputed here from the table.
+TEST(T1dUvaPadova, PopulationPriorIsTheSpreadOfTheVirtualPatients) {
+  auto m = MakeT1dUvaPadova();
+  const ModelSpec& s = m->spec();
+  Result<ParameterTable> table = ParameterTable::ReadFile(kPatients);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  const std::vector<std::string> names = table->SetNames();
+  ASSERT_EQ(names.size(), 30u);
+  const std::vector<std::string> expected = {"Vmx", "kp3", "Vm0", "kabs"};
+  ASSERT_EQ(s.variability.parameters, expected);
+  const size_t q = expected.size();
+  ASSERT_EQ(s.variability.omega.size(), q * q);
+  for (size_t j = 0; j < q; ++j) {
+    std::vector<double> logs;
+    for (const std::string& name : names)
+      logs.push_back(std::log(*table->Value(name, expected[j])));
+    double mean = 0.0, var = 0.0;
+    for (double v : logs) mean += v / logs.size();
+    for (double v : logs) var += (v - mean) * (v - mean) / (logs.size() - 1);
+    EXPECT_NEAR(s.variability.omega[j * q + j], var, 5e-4) << expected[j];
+    for (size_t k = 0; k < q; ++k) {
+      if (k != j) {
+        EXPECT_EQ(s.variability.omega[j * q + k], 0.0);
+      }
+    }
+  }
+  // Typical values stay those of the normal subject (Dalla Man 2007 Table 1).
+  EXPECT_DOUBLE_EQ(s.parameters[s.ParameterIndex("Vmx")].typical, 0.047);
+  EXPECT_DOUBLE_EQ(s.parameters[s.ParameterIndex("kp3")].typical, 0.009);
+  EXPECT_DOUBLE_EQ(s.parameters[s.ParameterIndex("Vm0")].typical, 2.50);
+  EXPECT_DOUBLE_EQ(s.parameters[s.ParameterIndex("kabs")].typical, 0.057);
+}
+
+// The CGM observable's residual error is additive with the stationary SD of the reference
+// sensor noise: for e ~ N(0, s2), s2 = PACF^2/(1 - PACF^2), the Johnson SU noise
+// xi + lambda sinh((e - gamma)/delta) has variance lambda^2/2 (w - 1)(w cosh(2 gamma/delta) + 1),
+// w = exp(s2/delta^2); the sensor simulation's noise at its knots has that SD.
+TEST(T1dUvaPadova, CgmResidualErrorIsTheSensorNoiseSd) {
+  auto m = MakeT1dUvaPadova();
+  const ResidualError& e = m->spec().observables[m->spec().ObservableIndex("CGM")].error;
+  EXPECT_EQ(e.model, ErrorModel::kAdditive);
+  Result<ParameterTable> table = ParameterTable::ReadFile(kSensors);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  for (const char* sensor : {"Dexcom", "GuardianRT", "Navigator"}) {
+    Result<CgmSensorOptions> opt = CgmSensorOptionsFromTable(*table, sensor);
+    ASSERT_TRUE(opt.ok()) << opt.status().ToString();
+    const double s2 = opt->pacf * opt->pacf / (1.0 - opt->pacf * opt->pacf);
+    const double w = std::exp(s2 / (opt->delta * opt->delta));
+    const double var = 0.5 * opt->lambda * opt->lambda * (w - 1.0) *
+                       (w * std::cosh(2.0 * opt->gamma / opt->delta) + 1.0);
+    EXPECT_NEAR(e.additive_sd, std::sqrt(var), 0.005) << sensor;
+  }
+  Result<CgmSensorOptions> opt = CgmSensorOptionsFromTable(*table, "Dexcom");
+  ASSERT_TRUE(opt.ok());
+  const int knots = 200000;
+  std::vector<double> t(knots), truth(knots, 150.0);
+  for (int k = 0; k < knots; ++k) t[k] = 15.0 * k;
+  const std::vector<double> y = *MeasureCgm(*opt, t, truth);
+  double mean = 0.0, var = 0.0;
+  for (double v : y) mean += (v - 150.0) / knots;
+  for (double v : y) var += (v - 150.0 - mean) * (v - 150.0 - mean) / (knots - 1);
+  EXPECT_NEAR(std::sqrt(var), e.additive_sd, 0.02 * e.additive_sd);
+}
+
 }  // namespace
 }  // namespace medtwin
