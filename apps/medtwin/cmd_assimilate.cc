@@ -1,5 +1,6 @@
-// `medtwin assimilate MODEL --data FILE.csv --method enkf|ensrf|ukf|pf|map`: one CSV row per observation
-// with the one-step-ahead prediction made before it was seen and the filtered parameters after it.
+// `medtwin assimilate MODEL --data FILE.csv --method enkf|ensrf|ukf|pf|map`: one CSV row per
+// observation with the one-step-ahead prediction made before it was seen and the filtered
+// parameters after it.
 #include <cstdio>
 #include <iostream>
 

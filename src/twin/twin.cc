@@ -222,7 +222,8 @@ std::string Twin::Snapshot() const {
   nlohmann::json covs = nlohmann::json::array();
   for (const auto& [name, value] : options_.covariates) covs.push_back({name, value});
   nlohmann::json current = nlohmann::json::array();  // null: missing (NaN)
-  for (double v : covariates_) current.push_back(std::isnan(v) ? nlohmann::json() : nlohmann::json(v));
+  for (double v : covariates_)
+    current.push_back(std::isnan(v) ? nlohmann::json() : nlohmann::json(v));
   const nlohmann::json j = {{"format", "medtwin-twin/1"},
                             {"model", model_.spec().name},
                             {"patient_id", options_.patient_id},
