@@ -229,8 +229,11 @@ bool ReadCodeableConcept(const Json& obj, std::string_view key, const Path& at, 
   return true;
 }
 
-bool ReadCodeableConcepts(const Json& obj, std::string_view key, const Path& at, Issues& issues,
-                          std::vector<CodeableConcept>* out) {
+// An array of objects at obj[key], each read by `from` into a new element of *out; elements
+// that are not objects are errors and skipped.
+template <typename T>
+bool ReadObjects(const Json& obj, std::string_view key, const Path& at, Issues& issues,
+                 std::vector<T>* out, void (*from)(const Json&, const Path&, Issues&, T*)) {
   const Json* arr = Typed(obj, key, at, issues, Json::value_t::array, "an array");
   if (arr == nullptr) return false;
   for (size_t i = 0; i < arr->size(); ++i) {
@@ -239,9 +242,14 @@ bool ReadCodeableConcepts(const Json& obj, std::string_view key, const Path& at,
       issues.Error(IssueType::kStructure, p, "must be an object");
       continue;
     }
-    CodeableConceptFrom((*arr)[i], p, issues, &out->emplace_back());
+    from((*arr)[i], p, issues, &out->emplace_back());
   }
   return true;
+}
+
+bool ReadCodeableConcepts(const Json& obj, std::string_view key, const Path& at, Issues& issues,
+                          std::vector<CodeableConcept>* out) {
+  return ReadObjects(obj, key, at, issues, out, &CodeableConceptFrom);
 }
 
 bool ReadQuantity(const Json& obj, std::string_view key, const Path& at, Issues& issues,
@@ -285,17 +293,7 @@ bool ReadReference(const Json& obj, std::string_view key, const Path& at, Issues
 
 bool ReadReferences(const Json& obj, std::string_view key, const Path& at, Issues& issues,
                     std::vector<Reference>* out) {
-  const Json* arr = Typed(obj, key, at, issues, Json::value_t::array, "an array");
-  if (arr == nullptr) return false;
-  for (size_t i = 0; i < arr->size(); ++i) {
-    const Path p = at.Child(key, static_cast<int>(i));
-    if (!(*arr)[i].is_object()) {
-      issues.Error(IssueType::kStructure, p, "must be an object");
-      continue;
-    }
-    ReferenceFrom((*arr)[i], p, issues, &out->emplace_back());
-  }
-  return true;
+  return ReadObjects(obj, key, at, issues, out, &ReferenceFrom);
 }
 
 void ReadIdentifiers(const Json& obj, std::string_view key, std::vector<Identifier>* out) {
