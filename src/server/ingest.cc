@@ -33,7 +33,7 @@ Result<std::vector<std::string>> StoreResolver::Search(const fhir::SearchQuery& 
                                  query.type +
                                  " conditional references (supported: identifier, _id)");
     }
-    q.tokens.push_back({"identifier", value.find('|') == std::string::npos ? "|" + value : value});
+    q.tokens.push_back({"identifier", value});  // "system|value", "|value" or any-system "value"
   }
   std::vector<std::string> ids;
   auto page = store_->Search(q);
@@ -58,6 +58,7 @@ void IndexResource(const fhir::Resource& r, ResourceWrite* w, std::vector<JobReq
   w->json = r.json;
   for (const fhir::Identifier& i : r.identifiers) {
     w->tokens.push_back({"identifier", i.system + "|" + i.value});
+    w->tokens.push_back({"identifier", i.value});  // searched without a system
   }
   std::string patient;
   if (r.type == "Patient") patient = "Patient/" + r.id;

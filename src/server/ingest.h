@@ -3,7 +3,8 @@
 // the same code serves `POST /fhir`, `PUT /fhir/Type/id` and bulk NDJSON import.
 //
 // Search keys written with every resource:
-//   identifier  "system|value" for each top-level identifier
+//   identifier  "system|value" and the bare "value" for each top-level identifier (FHIR token
+//               search: "system|value", "|value" for no system, "value" for any system)
 //   patient     "Patient/id" when the resource's subject/patient reference names a Patient
 //               (and a Patient's own "Patient/id")
 //   code        "system|code" and the bare "code" for each coding of Observation.code (and its
