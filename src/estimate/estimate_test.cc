@@ -14,11 +14,13 @@
 #include <unsupported/Eigen/NonLinearOptimization>
 
 #include "estimate/posterior.h"
+#include "sim/sim_test_util.h"
 
 namespace medtwin {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::Read;
 
 std::unique_ptr<Model> Vancomycin() { return std::move(MakeModel("vancomycin_goti2018")).value(); }
 
@@ -50,12 +52,6 @@ std::string SimulatedPatient(const Model& m, const std::vector<double>& true_eta
               ",0," + covariates + "\n";
   }
   return fitted;
-}
-
-Dataset Read(const std::string& csv, const Model& m) {
-  auto d = ReadDataset(csv, m);
-  EXPECT_TRUE(d.ok()) << d.status().ToString();
-  return std::move(d).value();
 }
 
 // Brute force: the best point of a grid over +-4 prior SD, then Nelder-Mead (derivative free,

@@ -12,18 +12,14 @@
 
 #include "estimate/posterior.h"
 #include "medtwin/estimate.h"
+#include "sim/sim_test_util.h"
 
 namespace medtwin {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::Make;
 using ::testing::StartsWith;
-
-std::unique_ptr<Model> Make(const std::string& name) {
-  auto m = MakeModel(name);
-  EXPECT_TRUE(m.ok()) << m.status().ToString();
-  return std::move(m).value();
-}
 
 // Vancomycin (Goti 2018) with an indirect-response PD (nonlinear, so the ODE path runs), 1 g over
 // 1 h q12h, serum creatinine rising on day 2; levels of CP (DVID 1) and of the response (DVID 2)

@@ -16,23 +16,14 @@
 #include "medtwin/model.h"
 #include "medtwin/sbml.h"
 #include "medtwin/simulator.h"
+#include "sim/sim_test_util.h"
 
 namespace medtwin {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::unique_ptr<Model> Make(const std::string& name) {
-  auto m = MakeModel(name);
-  EXPECT_TRUE(m.ok()) << m.status().ToString();
-  return std::move(m).value();
-}
-
-Dataset Read(const std::string& csv, const Model& m) {
-  auto d = ReadDataset(csv, m);
-  EXPECT_TRUE(d.ok()) << d.status().ToString() << "\n" << csv;
-  return std::move(d).value();
-}
+using testing::Make;
+using testing::Read;
 
 // d(observable)/d(eta_k) by central differences of two simulations per eta, in the layout of
 // SimOutput::observable_sensitivities. Step 1e-4 on the log scale: truncation error ~1e-9

@@ -11,23 +11,14 @@
 
 #include "medtwin/dataset.h"
 #include "medtwin/model.h"
+#include "sim/sim_test_util.h"
 
 namespace medtwin {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::unique_ptr<Model> Make(const std::string& name) {
-  auto m = MakeModel(name);
-  EXPECT_TRUE(m.ok()) << m.status().ToString();
-  return std::move(m).value();
-}
-
-Dataset Read(const std::string& csv, const Model& m) {
-  auto d = ReadDataset(csv, m);
-  EXPECT_TRUE(d.ok()) << d.status().ToString() << "\n" << csv;
-  return std::move(d).value();
-}
+using testing::Make;
+using testing::Read;
 
 std::vector<double> Theta(const Model& m, std::vector<std::pair<std::string, double>> set) {
   std::vector<double> theta = m.spec().TypicalValues();
