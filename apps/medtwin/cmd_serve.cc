@@ -57,6 +57,9 @@ void SetupServe(CLI::App& app, int* exit_code) {
   cmd->add_option("--max-body-mb", a->max_body_mb, "largest request body accepted, MiB")
       ->capture_default_str();
   cmd->add_option("--threads", a->options.threads, "HTTP worker threads")->capture_default_str();
+  cmd->add_option("--twin-workers", a->options.twin_workers,
+                  "threads running twin updates as data arrive (0: none)")
+      ->capture_default_str();
   cmd->callback([a, exit_code] { *exit_code = Run(*a); });
 }
 

@@ -34,6 +34,7 @@ struct ServerOptions {
   size_t max_body_bytes = size_t{64} << 20;
   int read_timeout_s = 10;  // a client slower than this per read is dropped
   int threads = 8;          // HTTP worker threads
+  int twin_workers = 1;     // threads running twin updates (0: none; jobs stay queued)
   StoreOptions store;
   Status Validate() const;
 };

@@ -101,7 +101,7 @@ struct AlertRow {
 
 struct TwinCommit {
   int64_t job_id = 0;         // > 0: completed in the same transaction
-  TwinRow twin;               // snapshot and key; revision ignored
+  TwinRow twin;               // snapshot and key; revision and updated ignored
   int64_t expected_revision;  // the revision the update started from (0: a new twin)
   std::vector<AlertRow> alerts;
 };
@@ -145,9 +145,14 @@ class Store {
   virtual Result<std::optional<TwinRow>> ReadTwin(const std::string& patient,
                                                   const std::string& model) = 0;
   virtual Result<std::vector<TwinRow>> ListTwins(const std::string& patient) = 0;
-  // Stores the snapshot with revision expected_revision + 1, the alerts, and completes the job,
-  // atomically; kConflict if the twin's revision is no longer expected_revision.
-  virtual Result<TwinRow> CommitTwinUpdate(const TwinCommit& commit) = 0;
+  // Stores each twin's snapshot with revision expected_revision + 1 and its alerts, and
+  // completes job `job_id` (> 0; 0: none), in one transaction: all or nothing. kConflict if a
+  // twin's revision is no longer its expected_revision. (The commits' own job_id is ignored.)
+  // One job may update several twins of a patient; a crash leaves none of them half-applied.
+  virtual Result<std::vector<TwinRow>> CommitTwinUpdates(const std::vector<TwinCommit>& commits,
+                                                         int64_t job_id) = 0;
+  // One twin, completing commit.job_id.
+  Result<TwinRow> CommitTwinUpdate(const TwinCommit& commit);
   // Alerts with id > after, for a patient (empty: all), oldest first, at most `limit`.
   virtual Result<std::vector<AlertRow>> Alerts(const std::string& patient, int64_t after,
                                                int limit) = 0;

@@ -79,6 +79,13 @@ class Twin {
                                    const std::vector<TwinEvent>& regimen,
                                    const ForecastOptions& options) const;
   std::string Snapshot() const;
+  // The filter's posterior as `draws` equally weighted samples (own generator, `seed`), in the
+  // form the decide layer reads: forecasts continue from the sampled states after the last
+  // assimilated record; OptimizeDose simulates the record from the start with the draws.
+  Result<IndividualPosterior> Posterior(int draws, uint64_t seed) const;
+  // The individual value of every variability parameter for each draw of `posterior` under the
+  // current covariates: draws x parameters (variability order), row-major.
+  Result<std::vector<double>> ParameterDraws(const IndividualPosterior& posterior) const;
 
   const std::string& patient_id() const { return options_.patient_id; }
   const Model& model() const { return model_; }

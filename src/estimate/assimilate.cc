@@ -387,7 +387,7 @@ class EnsembleFilter : public FilterBase {
  public:
   EnsembleFilter(const Model& model, const AssimilationOptions& options, const Eigen::MatrixXd& l)
       : FilterBase(model, options),
-        z_(options.members, n_ + q_),
+        z_(Eigen::MatrixXd::Zero(options.members, n_ + q_)),
         w_(options.members, 1.0 / options.members) {
     for (int i = 0; i < options.members; ++i) {
       Eigen::VectorXd e(q_);

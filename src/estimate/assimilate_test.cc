@@ -238,6 +238,11 @@ TEST(Assimilate, SnapshotsRestoreExactly) {
     o.seed = 5;
     auto a = SequentialFilter::Make(*m, o);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
+    // A filter that has seen nothing yet restores too (a twin created before its first level;
+    // the ensemble's state columns were once left uninitialised and saved as null).
+    auto fresh = SequentialFilter::Restore(*m, (*a)->Snapshot());
+    ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+    EXPECT_EQ((*fresh)->Snapshot(), (*a)->Snapshot());
     for (int k = 0; k < 2; ++k) ASSERT_TRUE((*a)->Assimilate(d, 0, (*obs)[k]).ok());
     // A prediction only: changes nothing.
     const std::string before = (*a)->Snapshot();

@@ -14,6 +14,7 @@
 #include "medtwin/fhir.h"
 #include "medtwin/fhir_capability.h"
 #include "server/ingest.h"
+#include "server/twin_service.h"
 
 namespace medtwin {
 namespace {
@@ -21,11 +22,19 @@ namespace {
 using Json = nlohmann::json;
 
 struct Reply {
+  Reply(int s = 200, std::string b = "", std::string type = "application/fhir+json")
+      : status(s), body(std::move(b)), content_type(std::move(type)) {}
   int status = 200;
   std::string body;
-  std::string content_type = "application/fhir+json";
+  std::string content_type;
   std::map<std::string, std::string> headers;
+  // A streamed body (Server-Sent Events) instead of `body`: called until it returns false.
+  std::function<bool(httplib::DataSink&)> stream;
 };
+
+Reply JsonReply(int status, std::string body) {
+  return {status, std::move(body), "application/json"};
+}
 
 Reply Outcome(int status, fhir::IssueType type, const std::string& expression,
               const std::string& message) {
@@ -108,10 +117,23 @@ class HttpServer : public Server {
 
   ~HttpServer() override { Stop(); }
 
+  Status StartTwins() {
+    server::TwinServiceOptions o;
+    o.db = options_.db;
+    o.store = options_.store;
+    o.workers = options_.twin_workers;
+    auto t = server::TwinService::Start(store_.get(), o);
+    if (!t.ok()) return t.status();
+    twins_ = std::move(t).value();
+    return Status::Ok();
+  }
+
   int port() const override { return port_; }
   Store& store() override { return *store_; }
 
   void Stop() override {
+    stopping_ = true;
+    if (twins_) twins_->Stop();  // ends event streams and workers
     http_.stop();
     if (thread_.joinable()) thread_.join();
   }
@@ -157,6 +179,7 @@ class HttpServer : public Server {
           });
     Route("GET", R"(/fhir/([A-Za-z]+))", "search",
           [this](const httplib::Request& req) { return Search(req, req.matches[1]); });
+    RouteTwins();
     const int port = options_.port == 0
                          ? http_.bind_to_any_port("127.0.0.1")
                          : (http_.bind_to_port("127.0.0.1", options_.port) ? options_.port : -1);
@@ -173,13 +196,13 @@ class HttpServer : public Server {
   using Handler = std::function<Reply(const httplib::Request&)>;
 
   // The pipeline every request passes through: parse, authenticate, authorize, handle, audit.
-  void Route(const char* method, const char* pattern, std::string name, Handler handler) {
+  void Route(const char* method, const std::string& pattern, std::string name, Handler handler) {
     auto wrapped = [this, name, handler = std::move(handler)](const httplib::Request& req,
                                                               httplib::Response& res) {
       Reply reply;
       try {
         // Parse: bodies must be FHIR JSON.
-        if ((req.method == "POST" || req.method == "PUT")) {
+        if ((req.method == "POST" || req.method == "PUT") && !req.body.empty()) {
           const std::string type = req.get_header_value("Content-Type");
           if (type.rfind("application/fhir+json", 0) != 0 &&
               type.rfind("application/json", 0) != 0) {
@@ -198,11 +221,97 @@ class HttpServer : public Server {
       Count(name, reply.status);
       res.status = reply.status;
       for (const auto& [k, v] : reply.headers) res.set_header(k, v);
-      res.set_content(reply.body, reply.content_type);
+      if (reply.stream) {
+        res.set_chunked_content_provider(
+            reply.content_type, [stream = std::move(reply.stream)](
+                                    size_t, httplib::DataSink& sink) { return stream(sink); });
+      } else {
+        res.set_content(reply.body, reply.content_type);
+      }
     };
     if (std::string(method) == "GET") http_.Get(pattern, wrapped);
     if (std::string(method) == "POST") http_.Post(pattern, wrapped);
     if (std::string(method) == "PUT") http_.Put(pattern, wrapped);
+  }
+
+  // The twin endpoints (docs/server.md "Twins"): JSON bodies, errors as OperationOutcome.
+  void RouteTwins() {
+    using Req = httplib::Request;
+    auto body = [](const Req& req) { return req.body.empty() ? std::string("{}") : req.body; };
+    Route("POST", R"(/twins/?)", "twin-create",
+          [this, body](const Req& req) { return TwinReply(twins_->Create(body(req)), 201); });
+    Route("GET", R"(/twins/?)", "twin-list", [this](const Req& req) {
+      if (!req.has_param("patient")) {
+        return Outcome(400, fhir::IssueType::kRequired, "patient",
+                       "GET /twins needs ?patient=ID (the twins of one patient)");
+      }
+      return TwinReply(twins_->List(req.get_param_value("patient")));
+    });
+    const std::string twin = R"(/twins/([A-Za-z0-9.\-]+)/([A-Za-z0-9_+.\-]+))";
+    Route("GET", twin, "twin-read", [this](const Req& req) {
+      return TwinReply(twins_->Describe(req.matches[1], req.matches[2]));
+    });
+    Route("POST", twin + "/forecast", "twin-forecast", [this, body](const Req& req) {
+      return TwinReply(twins_->Forecast(req.matches[1], req.matches[2], body(req)));
+    });
+    Route("POST", twin + "/whatif", "twin-whatif", [this, body](const Req& req) {
+      return TwinReply(twins_->WhatIf(req.matches[1], req.matches[2], body(req)));
+    });
+    Route("POST", twin + "/dose", "twin-dose", [this, body](const Req& req) {
+      return TwinReply(twins_->Dose(req.matches[1], req.matches[2], body(req)));
+    });
+    Route("GET", twin + "/alerts", "twin-alerts",
+          [this](const Req& req) { return AlertsReply(req, req.matches[1], req.matches[2]); });
+    Route("GET", R"(/alerts)", "alerts", [this](const Req& req) {
+      return AlertsReply(req, req.get_param_value("patient"), req.get_param_value("model"));
+    });
+    Route("GET", R"(/events)", "events", [this](const Req& req) { return Events(req); });
+  }
+
+  static Reply TwinReply(const Result<std::string>& r, int ok_status = 200) {
+    if (!r.ok()) return FromStatus(r.status(), "twin");
+    return JsonReply(ok_status, *r);
+  }
+
+  Reply AlertsReply(const httplib::Request& req, const std::string& patient,
+                    const std::string& model) {
+    const int64_t after = std::atoll(req.get_param_value("after").c_str());
+    const int count =
+        req.has_param("_count") ? std::atoi(req.get_param_value("_count").c_str()) : 100;
+    return TwinReply(twins_->Alerts(patient, model, after, count));
+  }
+
+  // Server-Sent Events: one "twin-update" event per new twin revision, id = its sequence
+  // number; a client resumes with Last-Event-ID (events of this process's lifetime, the last
+  // 10,000). Each stream holds one HTTP thread, so at most half of them stream at once.
+  Reply Events(const httplib::Request& req) {
+    const std::string last = req.get_header_value("Last-Event-ID");
+    int64_t after = !last.empty()            ? std::atoll(last.c_str())
+                    : req.has_param("after") ? std::atoll(req.get_param_value("after").c_str())
+                                             : twins_->LastEventSeq();
+    if (streams_.fetch_add(1) >= std::max(1, options_.threads / 2)) {
+      --streams_;
+      return Outcome(503, fhir::IssueType::kProcessing, "",
+                     "too many event streams open; try again later");
+    }
+    Reply r{200, "", "text/event-stream"};
+    r.headers["Cache-Control"] = "no-cache";
+    auto guard = std::shared_ptr<void>(nullptr, [this](void*) { --streams_; });
+    r.stream = [this, after, guard,
+                patient = req.get_param_value("patient")](httplib::DataSink& sink) mutable {
+      if (stopping_) {
+        sink.done();
+        return true;
+      }
+      auto events = twins_->Events(after, patient, std::chrono::seconds(10));
+      std::string out = events.empty() ? ": keep-alive\n\n" : "";
+      for (const server::TwinNotice& e : events) {
+        out += "id: " + std::to_string(e.seq) + "\nevent: twin-update\ndata: " + e.json + "\n\n";
+        after = e.seq;
+      }
+      return sink.write(out.data(), out.size());
+    };
+    return r;
   }
 
   void Count(const std::string& route, int status) {
@@ -263,6 +372,7 @@ class HttpServer : public Server {
       return {400, r.bundle.outcome.ToJson()};
     }
     for (const StoredResource& s : r.stored) ingested_ += !s.type.empty();
+    twins_->Wake();
     return {200, server::ResponseBundleJson(r)};
   }
 
@@ -299,6 +409,7 @@ class HttpServer : public Server {
       return e;
     }
     ++ingested_;
+    if (!jobs.empty()) twins_->Wake();
     const StoredResource& s = (*stored)[0];
     Reply reply{s.version == 1 ? 201 : 200, WithMeta(s)};
     reply.headers["Location"] =
@@ -396,6 +507,9 @@ class HttpServer : public Server {
   std::mutex metrics_mu_;
   std::map<std::pair<std::string, int>, int64_t> requests_;
   std::atomic<int64_t> ingested_{0};
+  std::unique_ptr<server::TwinService> twins_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> streams_{0};
 };
 
 }  // namespace
@@ -406,6 +520,9 @@ Status ServerOptions::Validate() const {
   if (max_body_bytes == 0) return Status::Invalid("max_body_bytes must be > 0");
   if (read_timeout_s <= 0) return Status::Invalid("read_timeout_s must be > 0");
   if (threads <= 0) return Status::Invalid("threads must be > 0");
+  if (twin_workers < 0 || twin_workers > 64) {
+    return Status::Invalid("--twin-workers must be within 0..64");
+  }
   return Status::Ok();
 }
 
@@ -414,6 +531,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   auto store = OpenStore(options.db, options.store);
   if (!store.ok()) return store.status();
   auto s = std::make_unique<HttpServer>(options, std::move(store).value());
+  MEDTWIN_RETURN_IF_ERROR(s->StartTwins());
   MEDTWIN_RETURN_IF_ERROR(s->Listen());
   return std::unique_ptr<Server>(std::move(s));
 }

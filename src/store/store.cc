@@ -338,48 +338,24 @@ class SqlStore : public Store {
     return out;
   }
 
-  Result<TwinRow> CommitTwinUpdate(const TwinCommit& c) override {
-    if (c.twin.patient.empty() || c.twin.model.empty()) {
-      return Status::Invalid("twin: patient and model must not be empty");
+  Result<std::vector<TwinRow>> CommitTwinUpdates(const std::vector<TwinCommit>& commits,
+                                                 int64_t job_id) override {
+    for (const TwinCommit& c : commits) {
+      if (c.twin.patient.empty() || c.twin.model.empty()) {
+        return Status::Invalid("twin: patient and model must not be empty");
+      }
+      if (c.twin.snapshot.empty()) return Status::Invalid("twin: empty snapshot");
     }
-    if (c.twin.snapshot.empty()) return Status::Invalid("twin: empty snapshot");
     std::lock_guard lock(mu_);
-    return InTransaction<TwinRow>([&]() -> Result<TwinRow> {
-      const int64_t now = Now();
-      const bool pg = std::string(db_->dialect()) == "postgresql";
-      auto cur = db_->Query(std::string("SELECT revision FROM twins WHERE patient = $1 AND "
-                                        "model = $2") +
-                                (pg ? " FOR UPDATE" : ""),
-                            {c.twin.patient, c.twin.model});
-      if (!cur.ok()) return cur.status();
-      const int64_t revision = cur->empty() ? 0 : Int((*cur)[0][0]);
-      if (revision != c.expected_revision) {
-        return Status::Conflict("twin " + c.twin.patient + "/" + c.twin.model + " is at revision " +
-                                std::to_string(revision) + ", not " +
-                                std::to_string(c.expected_revision));
+    return InTransaction<std::vector<TwinRow>>([&]() -> Result<std::vector<TwinRow>> {
+      std::vector<TwinRow> rows;
+      for (const TwinCommit& c : commits) {
+        auto row = PutTwin(c);
+        if (!row.ok()) return row.status();
+        rows.push_back(std::move(row).value());
       }
-      TwinRow row = c.twin;
-      row.revision = revision + 1;
-      row.updated = now;
-      auto put = revision == 0
-                     ? db_->Query(
-                           "INSERT INTO twins (patient, model, revision, snapshot, updated) "
-                           "VALUES ($1, $2, $3, $4, $5)",
-                           {row.patient, row.model, row.revision, row.snapshot, now})
-                     : db_->Query(
-                           "UPDATE twins SET revision = $3, snapshot = $4, updated = $5 "
-                           "WHERE patient = $1 AND model = $2",
-                           {row.patient, row.model, row.revision, row.snapshot, now});
-      if (!put.ok()) return put.status();
-      for (const AlertRow& a : c.alerts) {
-        auto r = db_->Query(
-            "INSERT INTO alerts (patient, model, observable, kind, time, score, created) VALUES "
-            "($1, $2, $3, $4, $5, $6, $7)",
-            {row.patient, row.model, a.observable, a.kind, Text(a.time), Text(a.score), now});
-        if (!r.ok()) return r.status();
-      }
-      if (c.job_id > 0) MEDTWIN_RETURN_IF_ERROR(Finish(c.job_id, "done", ""));
-      return row;
+      if (job_id > 0) MEDTWIN_RETURN_IF_ERROR(Finish(job_id, "done", ""));
+      return rows;
     });
   }
 
@@ -402,6 +378,44 @@ class SqlStore : public Store {
   }
 
  private:
+  // Inside a transaction: one twin's new revision and its alerts.
+  Result<TwinRow> PutTwin(const TwinCommit& c) {
+    const int64_t now = Now();
+    const bool pg = std::string(db_->dialect()) == "postgresql";
+    auto cur = db_->Query(std::string("SELECT revision FROM twins WHERE patient = $1 AND "
+                                      "model = $2") +
+                              (pg ? " FOR UPDATE" : ""),
+                          {c.twin.patient, c.twin.model});
+    if (!cur.ok()) return cur.status();
+    const int64_t revision = cur->empty() ? 0 : Int((*cur)[0][0]);
+    if (revision != c.expected_revision) {
+      return Status::Conflict("twin " + c.twin.patient + "/" + c.twin.model + " is at revision " +
+                              std::to_string(revision) + ", not " +
+                              std::to_string(c.expected_revision));
+    }
+    TwinRow row = c.twin;
+    row.revision = revision + 1;
+    row.updated = now;
+    auto put = revision == 0
+                   ? db_->Query(
+                         "INSERT INTO twins (patient, model, revision, snapshot, updated) "
+                         "VALUES ($1, $2, $3, $4, $5)",
+                         {row.patient, row.model, row.revision, row.snapshot, now})
+                   : db_->Query(
+                         "UPDATE twins SET revision = $3, snapshot = $4, updated = $5 "
+                         "WHERE patient = $1 AND model = $2",
+                         {row.patient, row.model, row.revision, row.snapshot, now});
+    if (!put.ok()) return put.status();
+    for (const AlertRow& a : c.alerts) {
+      auto r = db_->Query(
+          "INSERT INTO alerts (patient, model, observable, kind, time, score, created) VALUES "
+          "($1, $2, $3, $4, $5, $6, $7)",
+          {row.patient, row.model, a.observable, a.kind, Text(a.time), Text(a.score), now});
+      if (!r.ok()) return r.status();
+    }
+    return row;
+  }
+
   int64_t Now() const {
     if (options_.now_us) return options_.now_us();
     return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -493,6 +507,12 @@ class SqlStore : public Store {
 };
 
 }  // namespace
+
+Result<TwinRow> Store::CommitTwinUpdate(const TwinCommit& commit) {
+  auto rows = CommitTwinUpdates({commit}, commit.job_id);
+  if (!rows.ok()) return rows.status();
+  return std::move(rows->front());
+}
 
 Result<std::unique_ptr<Store>> OpenStore(const std::string& location, const StoreOptions& options) {
   if (options.job_lease_us <= 0) return Status::Invalid("job_lease_us must be > 0");

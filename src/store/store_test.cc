@@ -327,6 +327,36 @@ TEST_P(StoreTest, TwinUpdatesCommitWithAlertsAndJobOrNotAtAll) {
   EXPECT_FALSE(store_->ReadTwin("p9", "x")->has_value());
 }
 
+// One job updating two twins of a patient: both revisions and the job's completion land
+// together, or, when one twin has moved on, nothing does.
+TEST_P(StoreTest, SeveralTwinsCommitTogetherOrNotAtAll) {
+  auto commit = [](const std::string& model, int64_t expected, const std::string& snapshot) {
+    TwinCommit c;
+    c.twin = {"p1", model, 0, snapshot, 0};
+    c.expected_revision = expected;
+    c.alerts = {{0, "p1", model, "CP", "outlier", 1.0, 4.5, 0}};
+    return c;
+  };
+  ASSERT_TRUE(store_->CommitTwinUpdates({commit("a", 0, "a1"), commit("b", 0, "b1")}, 0).ok());
+  ASSERT_TRUE(store_->Write({}, {{"twin-update", "Patient/p1", ""}}).ok());
+  auto job = store_->ClaimJob("w");
+  ASSERT_TRUE(job.ok() && job->has_value());
+  // "b" is at revision 1, not 0: the update of "a" must not land either.
+  auto bad = store_->CommitTwinUpdates({commit("a", 1, "a2"), commit("b", 0, "b2")}, (*job)->id);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kConflict);
+  EXPECT_EQ((*store_->ReadTwin("p1", "a"))->snapshot, "a1");
+  EXPECT_EQ(store_->Alerts("p1", 0, 10)->size(), 2u);
+  EXPECT_EQ(*store_->PendingJobs(), 1);
+  auto good = store_->CommitTwinUpdates({commit("a", 1, "a2"), commit("b", 1, "b2")}, (*job)->id);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  ASSERT_EQ(good->size(), 2u);
+  EXPECT_EQ((*good)[0].revision, 2);
+  EXPECT_EQ((*store_->ReadTwin("p1", "b"))->snapshot, "b2");
+  EXPECT_EQ(store_->Alerts("p1", 0, 10)->size(), 4u);
+  EXPECT_EQ(*store_->PendingJobs(), 0);
+}
+
 // Closing and reopening: everything written is there.
 TEST_P(StoreTest, ReopenedStoreHasEverything) {
   ASSERT_TRUE(store_->Write({Obs("a", "p1", "8867-4", "2024-01-01", 72)}).ok());

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 
 namespace medtwin {
@@ -199,7 +200,15 @@ Result<SubjectForecast> Twin::Forecast(double horizon, double step,
   for (double t = now + step; t <= now + horizon * (1.0 + 1e-12); t += step) {
     fo.request.times_h.push_back(t);
   }
-  auto sample = filter_->Sample(options.draws, options.seed);
+  auto post = Posterior(options.draws, options.seed);
+  if (!post.ok()) return post.status();
+  auto fc = ForecastSubject(model_, future.record_, 0, *post, fo);
+  if (!fc.ok()) return fc.status().WithContext("patient " + options_.patient_id);
+  return fc;
+}
+
+Result<IndividualPosterior> Twin::Posterior(int draws, uint64_t seed) const {
+  auto sample = filter_->Sample(draws, seed);
   if (!sample.ok()) return sample.status();
   const ModelSpec& spec = model_.spec();
   const size_t n = static_cast<size_t>(model_.num_states()), q = spec.variability.parameters.size();
@@ -213,9 +222,22 @@ Result<SubjectForecast> Twin::Forecast(double horizon, double step,
     if (post.start_record >= 0) post.states.insert(post.states.end(), row, row + n);
     post.draws.insert(post.draws.end(), row + n, row + n + q);
   }
-  auto fc = ForecastSubject(model_, future.record_, 0, post, fo);
-  if (!fc.ok()) return fc.status().WithContext("patient " + options_.patient_id);
-  return fc;
+  return post;
+}
+
+Result<std::vector<double>> Twin::ParameterDraws(const IndividualPosterior& posterior) const {
+  const ModelSpec& spec = model_.spec();
+  const size_t q = spec.variability.parameters.size();
+  if (q == 0) return std::vector<double>{};
+  std::vector<double> out, p(model_.num_parameters());
+  for (size_t k = 0; k + q <= posterior.draws.size(); k += q) {
+    const std::span<const double> eta(posterior.draws.data() + k, q);
+    MEDTWIN_RETURN_IF_ERROR(model_.Individualize(posterior.theta, eta, covariates_, p));
+    for (size_t j = 0; j < q; ++j) {
+      out.push_back(p[spec.ParameterIndex(spec.variability.parameters[j])]);
+    }
+  }
+  return out;
 }
 
 std::string Twin::Snapshot() const {

@@ -1,0 +1,151 @@
+#include "server/twin_inputs.h"
+
+#include <algorithm>
+#include <optional>
+#include <tuple>
+#include <variant>
+
+#include "medtwin/fhir.h"
+
+namespace medtwin::server {
+namespace {
+
+// The feed of `quantity` into `spec`, if any.
+const fhir::Feed* FeedFor(const std::vector<fhir::Feed>& feeds, const ModelSpec& spec) {
+  for (const fhir::Feed& f : feeds) {
+    if (f.model == spec.name) return &f;
+  }
+  return nullptr;
+}
+
+Result<std::vector<TwinInput>> ObservationInputs(const fhir::ObservationMap& map,
+                                                 const ModelSpec& spec, const fhir::Observation& o,
+                                                 const std::string& source) {
+  std::vector<TwinInput> out;
+  for (const fhir::NormalizedValue& v : o.normalized) {
+    const fhir::MappedQuantity* q = map.FindQuantity(v.quantity);
+    const fhir::Feed* f = q ? FeedFor(q->feeds, spec) : nullptr;
+    if (f == nullptr) continue;
+    if (!o.effective_start) {
+      return Status::Invalid(source + ": effective[x] is required for a value a twin reads");
+    }
+    TwinInput in;
+    in.kind = f->observable.empty() ? TwinInput::Kind::kCovariate : TwinInput::Kind::kObservation;
+    in.at_ms = o.effective_start->epoch_ms;
+    in.name = f->observable.empty() ? f->covariate : f->observable;
+    in.value = v.value;
+    in.source = source;
+    out.push_back(std::move(in));
+  }
+  return out;
+}
+
+// PROVISIONAL until the medication map lands: vancomycin (RxNorm 11124) into
+// vancomycin_goti2018's default dose state, in mg and mg/h.
+struct ModelDose {
+  int64_t start_ms = 0;
+  std::string compartment;
+  double amount = 0.0, rate = 0.0;
+};
+Result<std::optional<ModelDose>> ProvisionalDose(const ModelSpec& spec,
+                                                 const fhir::MedicationAdministration& a) {
+  bool vanco = false;
+  for (const fhir::Coding& c : a.medication_concept.coding) {
+    vanco |= c.system == "http://www.nlm.nih.gov/research/umls/rxnorm" && c.code == "11124";
+  }
+  if (!vanco || spec.name != "vancomycin_goti2018") return std::optional<ModelDose>();
+  auto d = fhir::ToDoseEvent(a);
+  if (!d.ok()) return d.status();
+  return std::optional<ModelDose>(ModelDose{d->start.epoch_ms,
+                                            spec.states[spec.default_dose_state].name, d->amount_mg,
+                                            d->rate_mg_per_h});
+}
+
+// Doses: the medication map decides which drug feeds which model compartment.
+Result<std::vector<TwinInput>> DoseInputs(const fhir::ObservationMap& map, const ModelSpec& spec,
+                                          const fhir::MedicationAdministration& a,
+                                          const std::string& source) {
+  std::vector<TwinInput> out;
+  (void)map;
+  auto dose = ProvisionalDose(spec, a);
+  if (!dose.ok()) return dose.status().WithContext(source);
+  if (!dose->has_value()) return out;
+  const ModelDose& d = **dose;
+  TwinInput in;
+  in.kind = TwinInput::Kind::kDose;
+  in.at_ms = d.start_ms;
+  in.name = d.compartment;
+  in.value = d.amount;
+  in.rate = d.rate;
+  in.source = source;
+  out.push_back(std::move(in));
+  return out;
+}
+
+}  // namespace
+
+void SortInputs(std::vector<TwinInput>* inputs) {
+  std::stable_sort(inputs->begin(), inputs->end(), [](const TwinInput& a, const TwinInput& b) {
+    return std::tie(a.at_ms, a.kind, a.source) < std::tie(b.at_ms, b.kind, b.source);
+  });
+}
+
+Result<double> MsPerTimeUnit(const ModelSpec& spec) {
+  if (spec.time_unit == "h") return 3'600'000.0;
+  if (spec.time_unit == "min") return 60'000.0;
+  if (spec.time_unit == "s") return 1'000.0;
+  if (spec.time_unit == "d") return 86'400'000.0;
+  return Status::Unsupported("model " + spec.name + ": time unit '" + spec.time_unit +
+                             "' cannot be placed on the clock (h, min, s or d)");
+}
+
+Result<double> ModelTime(const ModelSpec& spec, int64_t at_ms, int64_t origin_ms) {
+  auto per = MsPerTimeUnit(spec);
+  if (!per.ok()) return per.status();
+  return static_cast<double>(at_ms - origin_ms) / *per;
+}
+
+Result<std::vector<TwinInput>> TwinInputs(const fhir::ObservationMap& map, const ModelSpec& spec,
+                                          const std::string& type, const std::string& json) {
+  if (type != "Observation" && type != "MedicationAdministration") {
+    return std::vector<TwinInput>{};
+  }
+  fhir::ReadOptions ro;
+  ro.observation_map = &map;
+  fhir::ResourceOutcome o = fhir::ReadResource(json, ro);
+  if (!o.accepted()) {
+    return Status::Invalid(type + ": stored resource no longer reads: " + o.outcome.FirstError());
+  }
+  const std::string source = type + "/" + o.resource->id;
+  if (const auto* obs = std::get_if<fhir::Observation>(&o.resource->typed)) {
+    return ObservationInputs(map, spec, *obs, source);
+  }
+  if (const auto* med = std::get_if<fhir::MedicationAdministration>(&o.resource->typed)) {
+    return DoseInputs(map, spec, *med, source);
+  }
+  return std::vector<TwinInput>{};
+}
+
+Result<std::vector<std::pair<std::string, double>>> PatientTwinCovariates(
+    const fhir::ObservationMap& map, const ModelSpec& spec, const std::string& patient_json,
+    int64_t at_ms) {
+  fhir::ReadOptions ro;
+  ro.expected_type = "Patient";
+  fhir::ResourceOutcome o = fhir::ReadResource(patient_json, ro);
+  if (!o.accepted()) {
+    return Status::Invalid("Patient: stored resource no longer reads: " + o.outcome.FirstError());
+  }
+  const auto& patient = std::get<fhir::Patient>(o.resource->typed);
+  auto values = fhir::PatientCovariates(map, patient, at_ms);
+  if (!values.ok()) return values.status();
+  std::vector<std::pair<std::string, double>> out;
+  for (const fhir::CovariateValue& v : *values) {
+    for (const fhir::PatientCovariate& c : map.patient_covariates()) {
+      if (c.name != v.name) continue;
+      if (const fhir::Feed* f = FeedFor(c.feeds, spec)) out.emplace_back(f->covariate, v.value);
+    }
+  }
+  return out;
+}
+
+}  // namespace medtwin::server
