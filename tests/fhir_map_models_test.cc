@@ -64,6 +64,28 @@ TEST(ObservationMapFeeds, EveryFeedNamesAModelQuantityInItsUnit) {
   EXPECT_EQ(feeds, 10);
 }
 
+TEST(MedicationMapFeeds, EveryFeedNamesADosableCompartmentInItsUnits) {
+  int feeds = 0;
+  for (const MappedMedication& med : ObservationMap::Default().medications()) {
+    for (const MedicationFeed& f : med.feeds) {
+      ++feeds;
+      Result<std::unique_ptr<Model>> m = MakeModel(f.model);
+      ASSERT_TRUE(m.ok()) << med.name << ": " << m.status().ToString();
+      const ModelSpec& s = (*m)->spec();
+      EXPECT_EQ(s.time_unit, f.time_unit) << med.name << " feeds " << f.model;
+      const int i = s.StateIndex(f.compartment);
+      ASSERT_GE(i, 0) << med.name << ": model " << f.model << " has no state " << f.compartment;
+      // StateIndex also takes numbers; the map must name the state.
+      EXPECT_EQ(s.states[i].name, f.compartment);
+      EXPECT_TRUE(s.states[i].dosable) << f.model << "." << f.compartment << " takes no doses";
+      EXPECT_EQ(s.states[i].unit, med.canonical_unit)
+          << med.name << " is dosed in " << med.canonical_unit << ", " << f.model << "."
+          << f.compartment << " holds " << s.states[i].unit;
+    }
+  }
+  EXPECT_EQ(feeds, 2);  // vancomycin -> vancomycin_goti2018, rapid insulin -> t1d_uvapadova
+}
+
 TEST(ObservationMapFeeds, SexCodingMatchesTheVancomycinModel) {
   // vancomycin_goti2018 reads SEX as 0 male, 1 female (Cockcroft-Gault factor 0.85 for 1).
   const ObservationMap& map = ObservationMap::Default();

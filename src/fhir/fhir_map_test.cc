@@ -262,5 +262,182 @@ TEST(PatientCovariates, SexAndAgeFromThePatient) {
               HasSubstr("Patient.birthDate: 1950-06-15 is after"));
 }
 
+// A MedicationAdministration read through ReadResource (so it is valid FHIR as well).
+// `medication` is the medicationCodeableConcept body, `rest` the effective[x] and dosage.
+MedicationAdministration Admin(const std::string& medication, const std::string& rest,
+                               const std::string& status = "completed") {
+  ResourceOutcome r = ReadResource(R"({"resourceType": "MedicationAdministration", "status": ")" +
+                                   status + R"(", "medicationCodeableConcept": )" + medication +
+                                   R"(, "subject": {"reference": "Patient/p1"}, )" + rest + "}");
+  EXPECT_TRUE(r.accepted()) << Dump(r.outcome);
+  if (!r.accepted()) return {};
+  return std::get<MedicationAdministration>(r.resource->typed);
+}
+
+const char* kVanco =
+    R"({"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "11124"}]})";
+const char* kLispro =
+    R"({"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "86009"}]})";
+
+TEST(MedicationMap, DefaultTableHasVancomycinAndRapidInsulin) {
+  const ObservationMap& m = ObservationMap::Default();
+  ASSERT_EQ(m.medications().size(), 2u);
+  const char* rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm";
+  const MappedMedication* vanco = m.FindMedication(rxnorm, "11124");
+  ASSERT_NE(vanco, nullptr);
+  EXPECT_EQ(vanco->name, "vancomycin");
+  EXPECT_EQ(vanco->FindFeed("vancomycin_goti2018")->compartment, "central");
+  EXPECT_EQ(vanco->FindFeed("t1d_uvapadova"), nullptr);
+  for (const char* code : {"86009", "51428", "253182"}) {
+    const MappedMedication* insulin = m.FindMedication(rxnorm, code);
+    ASSERT_NE(insulin, nullptr) << code;
+    EXPECT_EQ(insulin->name, "insulin_rapid");
+    EXPECT_EQ(insulin->FindFeed("t1d_uvapadova")->time_unit, "min");
+  }
+  // Humulin 70/30, the only insulin in the Synthea data, is deliberately not mapped.
+  EXPECT_EQ(m.FindMedication(rxnorm, "106892"), nullptr);
+}
+
+TEST(MedicationMap, BadMedicationTablesAreRejectedWithThePath) {
+  auto err = [](const std::string& meds) {
+    Result<ObservationMap> m = ObservationMap::FromJson(
+        R"({"format": "medtwin-observation-map", "version": 1, "quantities": [],
+            "medications": [)" +
+        meds + "]}");
+    return m.ok() ? std::string("ok") : m.status().message();
+  };
+  auto med = [](const std::string& units, const std::string& feeds) {
+    return R"({"name": "vanco", "canonical_unit": "mg",
+               "codes": [{"system": "rx", "code": "11124"}], "units": )" +
+           units + R"(, "feeds": )" + feeds + "}";
+  };
+  const std::string mg = R"([{"unit": "mg"}, {"unit": "g", "scale": 1000}])";
+  const std::string feed = R"([{"model": "m", "compartment": "central", "time_unit": "h"}])";
+  EXPECT_EQ(err(med(mg, feed)), "ok");
+  EXPECT_THAT(err(med(mg, feed) + "," + med(mg, feed)), HasSubstr("'vanco' twice"));
+  EXPECT_THAT(err(med(mg, R"([{"model": "m", "compartment": "c", "time_unit": "hour"}])")),
+              HasSubstr("map.medications[0].feeds[0].time_unit: 'hour'"));
+  EXPECT_THAT(err(med(mg, R"([{"model": "m", "compartment": "c", "time_unit": "h"},
+                               {"model": "m", "compartment": "d", "time_unit": "h"}])")),
+              HasSubstr("feeds[1].model: 'm' is fed twice"));
+  EXPECT_THAT(err(med(mg, R"([{"model": "m", "time_unit": "h"}])")),
+              HasSubstr("feeds[0].compartment: required"));
+  EXPECT_THAT(err(med(R"([{"unit": "mg"}, {"unit": "g", "offset": 1}])", feed)),
+              HasSubstr("map.medications[0].units[1].offset: dose amounts convert by a factor"));
+  EXPECT_THAT(err(med(R"([{"unit": "g", "scale": 1000}])", feed)),
+              HasSubstr("map.medications[0].canonical_unit: 'mg' must be listed"));
+}
+
+// effective[x] from 08:00: a period to `end` when given, else a dateTime.
+std::string From8(const std::string& end = "") {
+  return end.empty()
+             ? R"("effectiveDateTime": "2024-03-01T08:00:00Z")"
+             : R"("effectivePeriod": {"start": "2024-03-01T08:00:00Z", "end": ")" + end + "\"}";
+}
+
+// A UCUM quantity.
+std::string Ucum(double value, const std::string& code) {
+  return R"({"system": "http://unitsofmeasure.org", "value": )" + std::to_string(value) +
+         R"(, "code": ")" + code + "\"}";
+}
+
+Result<ModelDose> DoseOf(const char* medication, const std::string& effective,
+                         const std::string& dosage, const char* model,
+                         const std::string& status = "completed") {
+  return ToModelDose(ObservationMap::Default(),
+                     Admin(medication, effective + R"(, "dosage": {)" + dosage + "}", status),
+                     model);
+}
+
+TEST(MedicationMap, VancomycinDosesInMgAndMgPerHour) {
+  // 1.5 g over a 90-minute effective period: 1500 mg at 1000 mg/h for 1.5 h.
+  Result<ModelDose> d = DoseOf(kVanco, From8("2024-03-01T09:30:00Z"),
+                               R"("dose": )" + Ucum(1.5, "g"), "vancomycin_goti2018");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->compartment, "central");
+  EXPECT_DOUBLE_EQ(d->amount, 1500.0);
+  EXPECT_DOUBLE_EQ(d->rate, 1000.0);
+  EXPECT_DOUBLE_EQ(d->duration, 1.5);
+  EXPECT_EQ(d->unit, "mg");
+  EXPECT_EQ(d->time_unit, "h");
+  EXPECT_EQ(d->start_epoch_ms, ParseDateTime("2024-03-01T08:00:00Z")->epoch_ms);
+  EXPECT_EQ(d->source_code.code, "11124");
+  EXPECT_FALSE(d->variant);
+
+  // A rate per minute becomes a rate per hour: 25 mg/min = 1500 mg/h; 1000 mg take 40 min.
+  Result<ModelDose> r =
+      DoseOf(kVanco, From8(),
+             R"("dose": )" + Ucum(1000, "mg") + R"(, "rateQuantity": )" + Ucum(25, "mg/min"),
+             "vancomycin_goti2018", "in-progress");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_DOUBLE_EQ(r->rate, 1500.0);
+  EXPECT_NEAR(r->duration, 40.0 / 60.0, 1e-12);
+
+  // 500 ug bolus (a dateTime, no rate): 0.5 mg, rate 0. "mcg" is a variant spelling.
+  Result<ModelDose> b =
+      DoseOf(kVanco, From8(), R"("dose": {"value": 500, "unit": "mcg"})", "vancomycin_goti2018");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_DOUBLE_EQ(b->amount, 0.5);
+  EXPECT_EQ(b->rate, 0.0);
+  EXPECT_EQ(b->duration, 0.0);
+  EXPECT_TRUE(b->variant);
+}
+
+TEST(MedicationMap, InsulinDosesInUnitsPerMinute) {
+  // 6 U of lispro over 2 h: 0.05 U/min for 120 min (t1d_uvapadova's time unit is min).
+  Result<ModelDose> d =
+      DoseOf(kLispro, From8("2024-03-01T10:00:00Z"), R"("dose": )" + Ucum(6, "U"), "t1d_uvapadova");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->compartment, "insulin");
+  EXPECT_EQ(d->medication, "insulin_rapid");
+  EXPECT_DOUBLE_EQ(d->amount, 6.0);
+  EXPECT_DOUBLE_EQ(d->rate, 0.05);
+  EXPECT_DOUBLE_EQ(d->duration, 120.0);
+  EXPECT_EQ(d->time_unit, "min");
+
+  // [IU] and a pump rate of 1.2 [IU]/h: 0.02 U/min; 4 U take 200 min.
+  Result<ModelDose> p =
+      DoseOf(kLispro, From8(),
+             R"("dose": )" + Ucum(4, "[IU]") + R"(, "rateQuantity": )" + Ucum(1.2, "[IU]/h"),
+             "t1d_uvapadova");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_DOUBLE_EQ(p->rate, 0.02);
+  EXPECT_NEAR(p->duration, 200.0, 1e-9);
+  EXPECT_FALSE(p->variant);
+}
+
+TEST(MedicationMap, ErrorsNameTheElement) {
+  const std::string mg = R"("dose": )" + Ucum(1000, "mg");
+  auto error = [](const Result<ModelDose>& d) { return d.ok() ? "ok" : d.status().message(); };
+  EXPECT_THAT(error(DoseOf(kVanco, From8(), mg, "t1d_uvapadova")),
+              HasSubstr("MedicationAdministration.medicationCodeableConcept: medication "
+                        "http://www.nlm.nih.gov/research/umls/rxnorm|11124 does not feed model "
+                        "'t1d_uvapadova' (it feeds vancomycin_goti2018)"));
+  const char* humulin_70_30 =
+      R"({"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "106892"}]})";
+  EXPECT_THAT(
+      error(DoseOf(humulin_70_30, From8(), R"("dose": )" + Ucum(10, "U"), "t1d_uvapadova")),
+      HasSubstr("medicationCodeableConcept: no coding "
+                "(http://www.nlm.nih.gov/research/umls/rxnorm|106892) is in the medication map"));
+  EXPECT_THAT(error(DoseOf(kVanco, From8(), mg, "vancomycin_goti2018", "not-done")),
+              HasSubstr("MedicationAdministration.status: 'not-done' is not a dose given"));
+  EXPECT_THAT(error(DoseOf(kLispro, From8(), mg, "t1d_uvapadova")),
+              HasSubstr("dosage.dose.code: unit 'mg' is not an amount of insulin_rapid (U, [iU], "
+                        "[IU], UNT)"));
+  EXPECT_THAT(error(DoseOf(kVanco, From8(), mg + R"(, "rateQuantity": )" + Ucum(2, "mL/h"),
+                           "vancomycin_goti2018")),
+              HasSubstr("dosage.rateQuantity.code: unit 'mL/h' is not vancomycin amount per "
+                        "time"));
+  EXPECT_THAT(error(DoseOf(kVanco, From8(), R"("rateQuantity": )" + Ucum(500, "mg/h"),
+                           "vancomycin_goti2018")),
+              HasSubstr("MedicationAdministration.dosage.dose: required"));
+  MedicationAdministration by_reference = Admin(kVanco, From8() + R"(, "dosage": {)" + mg + "}");
+  by_reference.medication_concept = {};
+  by_reference.medication_reference.reference = "Medication/vanco";
+  EXPECT_THAT(error(ToModelDose(ObservationMap::Default(), by_reference, "vancomycin_goti2018")),
+              HasSubstr("MedicationAdministration.medicationReference: 'Medication/vanco' is not "
+                        "resolved"));
+}
+
 }  // namespace
 }  // namespace medtwin::fhir

@@ -89,21 +89,64 @@ class MapReader {
     MEDTWIN_RETURN_IF_ERROR(String(j, "variant", at, false, &out->variant));
     return String(j, "source", at, false, &out->source);
   }
+  Status Name(const Json& j, const std::string& at, std::string* out);
+  Status CodesAndUnits(const Json& j, const std::string& at, const std::string& canonical_unit,
+                       std::vector<CodeRule>* codes, std::vector<UnitRule>* units);
   Status Quantity(const Json& j, const std::string& at, MappedQuantity* q);
   Status PatientCov(const Json& j, const std::string& at, PatientCovariate* c);
+  Status MedicationFeeds(const Json& j, const std::string& at, std::vector<MedicationFeed>* out);
+  Status Medication(const Json& j, const std::string& at, MappedMedication* m);
 };
+
+Status MapReader::Name(const Json& j, const std::string& at, std::string* out) {
+  MEDTWIN_RETURN_IF_ERROR(String(j, "name", at, true, out));
+  for (char c : *out) {
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '_')) {
+      return Status::Invalid(at + ".name: '" + *out + "' must match [a-z0-9_]+");
+    }
+  }
+  return Status::Ok();
+}
+
+// The codes and units of a quantity or medication: at least one code, each unit once, the
+// canonical unit among them with scale 1, offset 0 and no variant.
+Status MapReader::CodesAndUnits(const Json& j, const std::string& at,
+                                const std::string& canonical_unit, std::vector<CodeRule>* codes,
+                                std::vector<UnitRule>* units) {
+  const Json* jcodes = nullptr;
+  const Json* junits = nullptr;
+  MEDTWIN_RETURN_IF_ERROR(Array(j, "codes", at, &jcodes));
+  MEDTWIN_RETURN_IF_ERROR(Array(j, "units", at, &junits));
+  if (jcodes->empty()) return Status::Invalid(at + ".codes: needs at least one code");
+  for (size_t i = 0; i < jcodes->size(); ++i) {
+    MEDTWIN_RETURN_IF_ERROR(
+        Code((*jcodes)[i], at + ".codes[" + std::to_string(i) + "]", &codes->emplace_back()));
+  }
+  std::set<std::string> seen;
+  const UnitRule* canonical = nullptr;
+  for (size_t i = 0; i < junits->size(); ++i) {
+    const std::string p = at + ".units[" + std::to_string(i) + "]";
+    UnitRule& u = units->emplace_back();
+    MEDTWIN_RETURN_IF_ERROR(Unit((*junits)[i], p, &u));
+    if (!seen.insert(u.unit).second) return Status::Invalid(p + ": unit '" + u.unit + "' twice");
+  }
+  for (const UnitRule& u : *units) {
+    if (u.unit == canonical_unit) canonical = &u;
+  }
+  if (canonical == nullptr || canonical->scale != 1.0 || canonical->offset != 0.0 ||
+      !canonical->variant.empty()) {
+    return Status::Invalid(at + ".canonical_unit: '" + canonical_unit +
+                           "' must be listed in units with scale 1, offset 0 and no variant");
+  }
+  return Status::Ok();
+}
 
 Status MapReader::Quantity(const Json& j, const std::string& at, MappedQuantity* q) {
   MEDTWIN_RETURN_IF_ERROR(CheckKeys(
       j, at,
       {"name", "description", "canonical_unit", "range", "source", "codes", "units", "feeds"}));
-  MEDTWIN_RETURN_IF_ERROR(String(j, "name", at, true, &q->name));
-  for (char c : q->name) {
-    if (!(std::islower(static_cast<unsigned char>(c)) ||
-          std::isdigit(static_cast<unsigned char>(c)) || c == '_')) {
-      return Status::Invalid(at + ".name: '" + q->name + "' must match [a-z0-9_]+");
-    }
-  }
+  MEDTWIN_RETURN_IF_ERROR(Name(j, at, &q->name));
   MEDTWIN_RETURN_IF_ERROR(String(j, "description", at, false, &q->description));
   MEDTWIN_RETURN_IF_ERROR(String(j, "canonical_unit", at, true, &q->canonical_unit));
   MEDTWIN_RETURN_IF_ERROR(String(j, "source", at, false, &q->source));
@@ -114,28 +157,7 @@ Status MapReader::Quantity(const Json& j, const std::string& at, MappedQuantity*
   }
   q->min = (*range)[0].get<double>();
   q->max = (*range)[1].get<double>();
-  const Json* codes = nullptr;
-  const Json* units = nullptr;
-  MEDTWIN_RETURN_IF_ERROR(Array(j, "codes", at, &codes));
-  MEDTWIN_RETURN_IF_ERROR(Array(j, "units", at, &units));
-  if (codes->empty()) return Status::Invalid(at + ".codes: needs at least one code");
-  for (size_t i = 0; i < codes->size(); ++i) {
-    MEDTWIN_RETURN_IF_ERROR(
-        Code((*codes)[i], at + ".codes[" + std::to_string(i) + "]", &q->codes.emplace_back()));
-  }
-  std::set<std::string> seen;
-  for (size_t i = 0; i < units->size(); ++i) {
-    const std::string p = at + ".units[" + std::to_string(i) + "]";
-    UnitRule& u = q->units.emplace_back();
-    MEDTWIN_RETURN_IF_ERROR(Unit((*units)[i], p, &u));
-    if (!seen.insert(u.unit).second) return Status::Invalid(p + ": unit '" + u.unit + "' twice");
-  }
-  const UnitRule* canonical = q->FindUnit(q->canonical_unit);
-  if (canonical == nullptr || canonical->scale != 1.0 || canonical->offset != 0.0 ||
-      !canonical->variant.empty()) {
-    return Status::Invalid(at + ".canonical_unit: '" + q->canonical_unit +
-                           "' must be listed in units with scale 1, offset 0 and no variant");
-  }
+  MEDTWIN_RETURN_IF_ERROR(CodesAndUnits(j, at, q->canonical_unit, &q->codes, &q->units));
   return Feeds(j, at, &q->feeds);
 }
 
@@ -161,20 +183,100 @@ Status MapReader::PatientCov(const Json& j, const std::string& at, PatientCovari
   return Feeds(j, at, &c->feeds);
 }
 
-}  // namespace
+Status MapReader::MedicationFeeds(const Json& j, const std::string& at,
+                                  std::vector<MedicationFeed>* out) {
+  const Json* feeds = nullptr;
+  MEDTWIN_RETURN_IF_ERROR(Array(j, "feeds", at, &feeds));
+  std::set<std::string> models;
+  for (size_t i = 0; i < feeds->size(); ++i) {
+    const std::string p = at + ".feeds[" + std::to_string(i) + "]";
+    const Json& f = (*feeds)[i];
+    MEDTWIN_RETURN_IF_ERROR(CheckKeys(f, p, {"model", "compartment", "time_unit"}));
+    MedicationFeed& feed = out->emplace_back();
+    MEDTWIN_RETURN_IF_ERROR(String(f, "model", p, true, &feed.model));
+    MEDTWIN_RETURN_IF_ERROR(String(f, "compartment", p, true, &feed.compartment));
+    MEDTWIN_RETURN_IF_ERROR(String(f, "time_unit", p, true, &feed.time_unit));
+    if (feed.time_unit != "s" && feed.time_unit != "min" && feed.time_unit != "h" &&
+        feed.time_unit != "d") {
+      return Status::Invalid(p + ".time_unit: '" + feed.time_unit + "' (expected s, min, h or d)");
+    }
+    if (!models.insert(feed.model).second) {
+      return Status::Invalid(p + ".model: '" + feed.model + "' is fed twice");
+    }
+  }
+  return Status::Ok();
+}
 
-const UnitRule* MappedQuantity::FindUnit(std::string_view unit) const {
+Status MapReader::Medication(const Json& j, const std::string& at, MappedMedication* m) {
+  MEDTWIN_RETURN_IF_ERROR(CheckKeys(
+      j, at, {"name", "description", "canonical_unit", "source", "codes", "units", "feeds"}));
+  MEDTWIN_RETURN_IF_ERROR(Name(j, at, &m->name));
+  MEDTWIN_RETURN_IF_ERROR(String(j, "description", at, false, &m->description));
+  MEDTWIN_RETURN_IF_ERROR(String(j, "canonical_unit", at, true, &m->canonical_unit));
+  MEDTWIN_RETURN_IF_ERROR(String(j, "source", at, false, &m->source));
+  MEDTWIN_RETURN_IF_ERROR(CodesAndUnits(j, at, m->canonical_unit, &m->codes, &m->units));
+  for (size_t i = 0; i < m->units.size(); ++i) {
+    if (m->units[i].offset != 0.0) {
+      return Status::Invalid(at + ".units[" + std::to_string(i) +
+                             "].offset: dose amounts convert by a factor only");
+    }
+  }
+  return MedicationFeeds(j, at, &m->feeds);
+}
+
+const UnitRule* FindUnitIn(const std::vector<UnitRule>& units, std::string_view unit) {
   for (const UnitRule& u : units) {
     if (u.unit == unit) return &u;
   }
   return nullptr;
 }
 
-std::string MappedQuantity::UnitList() const {
+std::string UnitListOf(const std::vector<UnitRule>& units) {
   std::string s;
   for (const UnitRule& u : units) s += (s.empty() ? "" : ", ") + u.unit;
   return s;
 }
+
+// The optional "medications" section: unique names, each code in one medication only.
+Status ReadMedications(MapReader& r, const Json& j, std::vector<MappedMedication>* out) {
+  if (!j.contains("medications")) return Status::Ok();
+  const Json* meds = nullptr;
+  MEDTWIN_RETURN_IF_ERROR(r.Array(j, "medications", "map", &meds));
+  std::set<std::string> names, codes;
+  for (size_t i = 0; i < meds->size(); ++i) {
+    const std::string at = "map.medications[" + std::to_string(i) + "]";
+    MappedMedication& m = out->emplace_back();
+    MEDTWIN_RETURN_IF_ERROR(r.Medication((*meds)[i], at, &m));
+    if (!names.insert(m.name).second) return Status::Invalid(at + ".name: '" + m.name + "' twice");
+    for (const CodeRule& c : m.codes) {
+      if (!codes.insert(c.system + "|" + c.code).second) {
+        return Status::Invalid(at + ": code " + c.system + "|" + c.code + " is mapped twice");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const UnitRule* MappedMedication::FindUnit(std::string_view unit) const {
+  return FindUnitIn(units, unit);
+}
+
+std::string MappedMedication::UnitList() const { return UnitListOf(units); }
+
+const MedicationFeed* MappedMedication::FindFeed(std::string_view model) const {
+  for (const MedicationFeed& f : feeds) {
+    if (f.model == model) return &f;
+  }
+  return nullptr;
+}
+
+const UnitRule* MappedQuantity::FindUnit(std::string_view unit) const {
+  return FindUnitIn(units, unit);
+}
+
+std::string MappedQuantity::UnitList() const { return UnitListOf(units); }
 
 void ObservationMap::BuildIndex() {
   index_.clear();
@@ -182,6 +284,12 @@ void ObservationMap::BuildIndex() {
     for (size_t c = 0; c < quantities_[q].codes.size(); ++c) {
       const CodeRule& r = quantities_[q].codes[c];
       index_[r.system + "|" + r.code] = {static_cast<int>(q), static_cast<int>(c)};
+    }
+  }
+  medication_index_.clear();
+  for (size_t m = 0; m < medications_.size(); ++m) {
+    for (const CodeRule& r : medications_[m].codes) {
+      medication_index_[r.system + "|" + r.code] = static_cast<int>(m);
     }
   }
 }
@@ -192,9 +300,9 @@ Result<ObservationMap> ObservationMap::FromJson(std::string_view json) {
   if (!doc) return Status::Invalid(parse.FirstError());
   MapReader r;
   const Json& j = *doc;
-  MEDTWIN_RETURN_IF_ERROR(r.CheckKeys(
-      j, "map",
-      {"format", "version", "description", "quantities", "panels", "patient_covariates"}));
+  MEDTWIN_RETURN_IF_ERROR(r.CheckKeys(j, "map",
+                                      {"format", "version", "description", "quantities", "panels",
+                                       "patient_covariates", "medications"}));
   std::string format;
   MEDTWIN_RETURN_IF_ERROR(r.String(j, "format", "map", true, &format));
   if (format != "medtwin-observation-map") {
@@ -236,6 +344,7 @@ Result<ObservationMap> ObservationMap::FromJson(std::string_view json) {
                                            &map.patient_.emplace_back()));
     }
   }
+  MEDTWIN_RETURN_IF_ERROR(ReadMedications(r, j, &map.medications_));
   map.BuildIndex();
   return map;
 }
@@ -276,6 +385,15 @@ const CodeRule* ObservationMap::FindPanel(std::string_view system, std::string_v
     if (p.system == system && p.code == code) return &p;
   }
   return nullptr;
+}
+
+const MappedMedication* ObservationMap::FindMedication(std::string_view system,
+                                                       std::string_view code) const {
+  std::string key;
+  key.reserve(system.size() + code.size() + 1);
+  key.append(system).append("|").append(code);
+  auto it = medication_index_.find(key);
+  return it == medication_index_.end() ? nullptr : &medications_[it->second];
 }
 
 const MappedQuantity* ObservationMap::FindQuantity(std::string_view name) const {
