@@ -349,6 +349,20 @@ class HttpServer : public Server {
           "# TYPE medtwin_jobs_pending gauge\nmedtwin_jobs_pending " +
           std::to_string(*pending) + "\n";
     }
+    const server::TwinServiceCounters c = twins_->counters();
+    auto counter = [&out](const char* name, const char* help, const std::string& value) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+             " " + value + "\n";
+    };
+    counter("medtwin_twin_jobs_total", "Twin-update jobs run.", std::to_string(c.jobs_done));
+    counter("medtwin_twin_job_retries_total", "Jobs retried after a concurrent twin change.",
+            std::to_string(c.jobs_retried));
+    counter("medtwin_twin_updates_total", "Twin revisions committed.",
+            std::to_string(c.twin_updates));
+    counter("medtwin_twin_rebuilds_total",
+            "Twins rebuilt from the record (late or corrected data).", std::to_string(c.rebuilds));
+    counter("medtwin_twin_job_seconds_total", "Time spent in twin-update jobs.",
+            std::to_string(c.job_seconds));
     return {200, out, "text/plain; version=0.0.4"};
   }
 

@@ -1,7 +1,6 @@
 #include "server/twin_inputs.h"
 
 #include <algorithm>
-#include <optional>
 #include <tuple>
 #include <variant>
 
@@ -40,40 +39,25 @@ Result<std::vector<TwinInput>> ObservationInputs(const fhir::ObservationMap& map
   return out;
 }
 
-// PROVISIONAL until the medication map lands: vancomycin (RxNorm 11124) into
-// vancomycin_goti2018's default dose state, in mg and mg/h.
-struct ModelDose {
-  int64_t start_ms = 0;
-  std::string compartment;
-  double amount = 0.0, rate = 0.0;
-};
-Result<std::optional<ModelDose>> ProvisionalDose(const ModelSpec& spec,
-                                                 const fhir::MedicationAdministration& a) {
-  bool vanco = false;
-  for (const fhir::Coding& c : a.medication_concept.coding) {
-    vanco |= c.system == "http://www.nlm.nih.gov/research/umls/rxnorm" && c.code == "11124";
-  }
-  if (!vanco || spec.name != "vancomycin_goti2018") return std::optional<ModelDose>();
-  auto d = fhir::ToDoseEvent(a);
-  if (!d.ok()) return d.status();
-  return std::optional<ModelDose>(ModelDose{d->start.epoch_ms,
-                                            spec.states[spec.default_dose_state].name, d->amount_mg,
-                                            d->rate_mg_per_h});
-}
-
 // Doses: the medication map decides which drug feeds which model compartment.
 Result<std::vector<TwinInput>> DoseInputs(const fhir::ObservationMap& map, const ModelSpec& spec,
                                           const fhir::MedicationAdministration& a,
                                           const std::string& source) {
   std::vector<TwinInput> out;
-  (void)map;
-  auto dose = ProvisionalDose(spec, a);
+  // Another drug (or one the map does not know) is not this twin's input.
+  const bool feeds = std::any_of(a.medication_concept.coding.begin(),
+                                 a.medication_concept.coding.end(), [&](const fhir::Coding& c) {
+                                   const fhir::MappedMedication* m =
+                                       map.FindMedication(c.system, c.code);
+                                   return m != nullptr && m->FindFeed(spec.name) != nullptr;
+                                 });
+  if (!feeds) return out;
+  auto dose = fhir::ToModelDose(map, a, spec.name);
   if (!dose.ok()) return dose.status().WithContext(source);
-  if (!dose->has_value()) return out;
-  const ModelDose& d = **dose;
+  const fhir::ModelDose& d = *dose;
   TwinInput in;
   in.kind = TwinInput::Kind::kDose;
-  in.at_ms = d.start_ms;
+  in.at_ms = d.start_epoch_ms;
   in.name = d.compartment;
   in.value = d.amount;
   in.rate = d.rate;

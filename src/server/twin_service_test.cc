@@ -160,6 +160,10 @@ class TwinServerTest : public ::testing::Test {
 TEST_F(TwinServerTest, TwinFromTheRecordMatchesAHandFedTwinExactly) {
   Put(PatientJson("p1"));
   for (const Json& r : Course("p1")) Put(r);
+  // Another drug is not the vancomycin twin's input (and is not an error either).
+  Json other = Infusion("p1-para", "p1", "2024-03-01T12:00:00Z", "2024-03-01T12:15:00Z", 1000);
+  other["medicationCodeableConcept"]["coding"][0]["code"] = "161";  // acetaminophen
+  Put(other);
   Drain();  // no twin yet: the jobs complete with nothing to do
   CreateTwin("p1");
   const Json d = Describe("p1");
