@@ -15,9 +15,10 @@ configure: deps
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The demo: a vancomycin course simulated for a typical and a dialysis patient.
+# The demo: `medtwin serve --demo`, a ward of virtual patients streaming into the server with
+# twins following them (Ctrl-C stops). scripts/demo.sh is the command-line tour.
 run: build
-	./scripts/demo.sh $(BUILD)
+	$(BUILD)/medtwin serve --demo
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -17,6 +17,9 @@
 #include "server/twin_service.h"
 
 namespace medtwin {
+namespace server {
+extern const char kOpenApiJson[];  // data/server/openapi.json, built in
+}  // namespace server
 namespace {
 
 using Json = nlohmann::json;
@@ -163,6 +166,8 @@ class HttpServer : public Server {
     });
     Route("GET", R"(/health)", "health", [this](const httplib::Request&) { return Health(); });
     Route("GET", R"(/metrics)", "metrics", [this](const httplib::Request&) { return Metrics(); });
+    Route("GET", R"(/openapi.json)", "openapi",
+          [](const httplib::Request&) { return JsonReply(200, server::kOpenApiJson); });
     Route("GET", R"(/fhir/metadata)", "metadata",
           [this](const httplib::Request&) { return Metadata(); });
     Route("POST", R"(/fhir/?)", "bundle",

@@ -359,3 +359,46 @@ TEST_F(TwinServerTest, BadTwinRequestsAreClearErrors) {
 
 }  // namespace
 }  // namespace medtwin
+
+namespace medtwin {
+namespace {
+
+// Every operation /openapi.json documents is one the server routes (no "no such endpoint"),
+// and the document is valid JSON with the OpenAPI 3 shape.
+TEST_F(TwinServerTest, OpenApiDocumentsRoutedEndpoints) {
+  auto r = client_->Get("/openapi.json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  const Json doc = Json::parse(r->body);
+  EXPECT_EQ(doc["openapi"].get<std::string>().substr(0, 2), "3.");
+  int operations = 0;
+  for (const auto& [path, item] : doc["paths"].items()) {
+    std::string concrete = path;
+    for (const auto& [from, to] :
+         std::vector<std::pair<std::string, std::string>>{{"{type}", "Patient"},
+                                                          {"{id}", "x"},
+                                                          {"{version}", "1"},
+                                                          {"{patient}", "x"},
+                                                          {"{model}", kModel}}) {
+      const size_t at = concrete.find(from);
+      if (at != std::string::npos) concrete.replace(at, from.size(), to);
+    }
+    for (const auto& [method, op] : item.items()) {
+      if (method == "parameters") continue;
+      SCOPED_TRACE(method + " " + concrete);
+      ++operations;
+      EXPECT_TRUE(op.contains("operationId"));
+      if (concrete == "/events") continue;  // a stream; routed (tested above)
+      httplib::Result res = method == "get" ? client_->Get(concrete.c_str())
+                            : method == "post"
+                                ? client_->Post(concrete.c_str(), "{}", "application/json")
+                                : client_->Put(concrete.c_str(), "{}", "application/json");
+      ASSERT_TRUE(res);
+      EXPECT_THAT(res->body, ::testing::Not(HasSubstr("no such endpoint")));
+    }
+  }
+  EXPECT_EQ(operations, 19);  // every route of src/server/server.cc
+}
+
+}  // namespace
+}  // namespace medtwin
