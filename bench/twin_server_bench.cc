@@ -39,7 +39,9 @@ Json Level(const std::string& id, const std::string& patient, double hours, doub
           {"subject", {{"reference", "Patient/" + patient}}},
           {"effectiveDateTime", Iso(hours)},
           {"valueQuantity",
-           {{"value", value}, {"unit", "mg/L"}, {"system", "http://unitsofmeasure.org"},
+           {{"value", value},
+            {"unit", "mg/L"},
+            {"system", "http://unitsofmeasure.org"},
             {"code", "mg/L"}}}};
 }
 
@@ -65,13 +67,16 @@ struct Ward {
       const std::string id = "b" + std::to_string(p);
       Json entries = Json::array();
       auto add = [&](const Json& r) {
-        entries.push_back({{"resource", r},
-                           {"request",
-                            {{"method", "PUT"},
-                             {"url", r["resourceType"].get<std::string>() + "/" +
-                                         r["id"].get<std::string>()}}}});
+        entries.push_back(
+            {{"resource", r},
+             {"request",
+              {{"method", "PUT"},
+               {"url", r["resourceType"].get<std::string>() + "/" + r["id"].get<std::string>()}}}});
       };
-      add({{"resourceType", "Patient"}, {"id", id}, {"gender", "male"}, {"birthDate", "1960-05-01"}});
+      add({{"resourceType", "Patient"},
+           {"id", id},
+           {"gender", "male"},
+           {"birthDate", "1960-05-01"}});
       for (const auto& [code, value, unit] :
            {std::tuple{"29463-7", 80.0, "kg"}, std::tuple{"2160-0", 1.0, "mg/dL"}}) {
         Json obs = Level(id + "-" + code, id, 0, value);
@@ -89,8 +94,12 @@ struct Ward {
                 {{{"system", "http://www.nlm.nih.gov/research/umls/rxnorm"}, {"code", "11124"}}}}}},
              {"subject", {{"reference", "Patient/" + id}}},
              {"effectivePeriod", {{"start", Iso(12.0 * k)}, {"end", Iso(12.0 * k + 1)}}},
-             {"dosage", {{"dose", {{"value", 1000}, {"unit", "mg"}, {"code", "mg"},
-                                   {"system", "http://unitsofmeasure.org"}}}}}});
+             {"dosage",
+              {{"dose",
+                {{"value", 1000},
+                 {"unit", "mg"},
+                 {"code", "mg"},
+                 {"system", "http://unitsofmeasure.org"}}}}}});
       }
       const Json bundle = {{"resourceType", "Bundle"}, {"type", "transaction"}, {"entry", entries}};
       client->Post("/fhir", bundle.dump(), "application/fhir+json");
@@ -169,7 +178,10 @@ void BM_ObservationToForecast(benchmark::State& state) {
   state.counters["forecast_p50_ms"] = Percentile(total_ms, 50);
   state.counters["forecast_p99_ms"] = Percentile(total_ms, 99);
 }
-BENCHMARK(BM_ObservationToForecast)->UseManualTime()->Iterations(200)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ObservationToForecast)
+    ->UseManualTime()
+    ->Iterations(200)
+    ->Unit(benchmark::kMillisecond);
 
 // Bundles of 50 levels (10 per patient, 5 patients with twins), sent by one client.
 void BM_IngestWithTwins(benchmark::State& state) {
@@ -181,11 +193,11 @@ void BM_IngestWithTwins(benchmark::State& state) {
     Json entries = Json::array();
     for (int p = 0; p < 5; ++p) {
       for (int j = 0; j < 10; ++j) {
-        const std::string id = "b" + std::to_string(p) + "-x" + std::to_string(batch) + "-" +
-                               std::to_string(j);
+        const std::string id =
+            "b" + std::to_string(p) + "-x" + std::to_string(batch) + "-" + std::to_string(j);
         const Json r = Level(id, "b" + std::to_string(p), 2.0 + batch + 0.1 * j, 10.0 + j);
-        entries.push_back({{"resource", r},
-                           {"request", {{"method", "PUT"}, {"url", "Observation/" + id}}}});
+        entries.push_back(
+            {{"resource", r}, {"request", {{"method", "PUT"}, {"url", "Observation/" + id}}}});
       }
     }
     ++batch;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -231,7 +232,10 @@ Result<std::vector<StoredResource>> PatientResources(Store* store, const std::st
 
 // The twin takes `inputs` (sorted) in. Returns false when one of them comes before what the
 // twin has already seen (the caller rebuilds); inputs the twin refuses are skipped with why.
-bool TakeIn(LiveTwin* live, const std::vector<TwinInput>& inputs) {
+// Steps and alerts are reported for the inputs whose source `report` accepts (a rebuild replays
+// what was reported before; empty: all).
+bool TakeIn(LiveTwin* live, const std::vector<TwinInput>& inputs,
+            const std::function<bool(const std::string&)>& report = {}) {
   Twin& twin = *live->twin;
   const ModelSpec& spec = live->model->spec();
   for (const TwinInput& in : inputs) {
@@ -258,6 +262,7 @@ bool TakeIn(LiveTwin* live, const std::vector<TwinInput>& inputs) {
                     {"pred_lo", st.pred_lo},  {"pred_hi", st.pred_hi}, {"z", st.z},
                     {"rejected", st.rejected}};
         live->doc.last_observation = obs;
+        if (report && !report(in.source)) break;
         live->steps.push_back(obs);
         for (const Alert& a : u->alerts) {
           live->alerts.push_back({0, live->doc.config.patient, spec.name,
@@ -328,7 +333,18 @@ Result<std::unique_ptr<LiveTwin>> Build(Store* store, const fhir::ObservationMap
   auto twin = Twin::Create(*live->model, o);
   if (!twin.ok()) return twin.status().WithContext("twin of Patient/" + config.patient);
   live->twin = std::move(twin).value();
-  TakeIn(live.get(), inputs);  // sorted: nothing comes before what the twin has seen
+  // Sorted: nothing comes before what the twin has seen. A rebuild reports only what is new or
+  // changed since the previous twin (its alerts were raised and stored before).
+  std::function<bool(const std::string&)> fresh;
+  if (previous != nullptr) {
+    fresh = [&](const std::string& source) {
+      auto before = previous->doc.applied.find(source);
+      auto now = live->doc.applied.find(source);
+      return before == previous->doc.applied.end() || now == live->doc.applied.end() ||
+             before->second != now->second;
+    };
+  }
+  TakeIn(live.get(), inputs, fresh);
   return live;
 }
 

@@ -256,6 +256,16 @@ TEST_F(TwinServerTest, NewLevelsUpdateTheTwinAndAnOutlierRaisesAnAlert) {
   auto own = client_->Get(("/twins/p4/" + std::string(kModel) + "/alerts").c_str());
   ASSERT_TRUE(own);
   EXPECT_EQ(Json::parse(own->body)["alerts"].size(), al.size());
+  // A level from before the outlier arrives late: the twin is rebuilt from the record, and the
+  // outlier's alert, raised already, is not raised again.
+  Put(Quantity("p4-late", "p4", "20578-1", "2024-03-01T21:30:00Z", 40.0, "mg/L"));
+  Drain();
+  const Json rebuilt = Describe("p4");
+  EXPECT_EQ(rebuilt["observations"], 3);
+  EXPECT_GE(rebuilt["rebuilds"].get<int>(), 1);
+  auto again = client_->Get("/alerts?patient=p4");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(Json::parse(again->body)["alerts"].size(), al.size()) << again->body;
 }
 
 TEST_F(TwinServerTest, WhatIfAndDoseRecommendation) {
