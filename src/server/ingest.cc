@@ -1,5 +1,6 @@
 #include "server/ingest.h"
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -144,24 +145,39 @@ IngestResult IngestBundle(std::string_view json, Store* store, fhir::IdSource* i
       index.push_back(i);
     }
   }
-  std::vector<JobRequest> all_jobs;
-  for (const auto& j : jobs) all_jobs.insert(all_jobs.end(), j.begin(), j.end());
-  auto together = store->Write(writes, all_jobs);
-  if (together.ok()) {
-    for (size_t k = 0; k < index.size(); ++k) out.stored[index[k]] = (*together)[k];
-    return out;
-  }
+  const auto stored = WriteTogetherOrEach(store, writes, jobs);
   for (size_t k = 0; k < index.size(); ++k) {
-    fhir::EntryResult& e = out.bundle.entries[index[k]];
-    auto stored = store->Write({writes[k]}, jobs[k]);
-    if (!stored.ok()) {
-      e.accepted = false;
-      e.status = stored.status().code() == StatusCode::kConflict ? "409 Conflict"
-                                                                 : "503 Service Unavailable";
-      e.outcome.Error(fhir::IssueType::kProcessing, e.type, stored.status().message());
+    if (stored[k].ok()) {
+      out.stored[index[k]] = *stored[k];
       continue;
     }
-    out.stored[index[k]] = (*stored)[0];
+    fhir::EntryResult& e = out.bundle.entries[index[k]];
+    e.accepted = false;
+    e.status = stored[k].status().code() == StatusCode::kConflict ? "409 Conflict"
+                                                                  : "503 Service Unavailable";
+    e.outcome.Error(fhir::IssueType::kProcessing, e.type, stored[k].status().message());
+  }
+  return out;
+}
+
+std::vector<Result<StoredResource>> WriteTogetherOrEach(
+    Store* store, const std::vector<ResourceWrite>& writes,
+    const std::vector<std::vector<JobRequest>>& jobs) {
+  std::vector<JobRequest> all_jobs;
+  for (const auto& j : jobs) all_jobs.insert(all_jobs.end(), j.begin(), j.end());
+  std::vector<Result<StoredResource>> out;
+  auto together = store->Write(writes, all_jobs);
+  if (together.ok()) {
+    for (StoredResource& s : *together) out.emplace_back(std::move(s));
+    return out;
+  }
+  for (size_t k = 0; k < writes.size(); ++k) {
+    auto one = store->Write({writes[k]}, jobs[k]);
+    if (one.ok()) {
+      out.emplace_back(std::move((*one)[0]));
+    } else {
+      out.emplace_back(one.status());
+    }
   }
   return out;
 }
@@ -185,6 +201,101 @@ std::string ResponseBundleJson(const IngestResult& r) {
     b["entry"].push_back({{"response", resp}});
   }
   return b.dump();
+}
+
+Status ImportOptions::Validate() const {
+  if (chunk_lines < 1 || chunk_lines > 100000) {
+    return Status::Invalid("chunk_lines must be within 1..100000 (got " +
+                           std::to_string(chunk_lines) + ")");
+  }
+  if (max_listed_errors < 0) return Status::Invalid("max_listed_errors must be >= 0");
+  return read.Validate();
+}
+
+namespace {
+
+// Reads one chunk (`first_line` is the body line number of its first line) and stores what was
+// accepted; counts and rejections go to `out`.
+void ImportChunk(std::string_view chunk, int first_line, Store* store, const ImportOptions& o,
+                 ImportSummary* out) {
+  auto reject = [&](int line, fhir::OperationOutcome outcome) {
+    ++out->rejected;
+    if (out->rejected_lines.size() < static_cast<size_t>(o.max_listed_errors)) {
+      out->rejected_lines.push_back({line, std::move(outcome)});
+    }
+  };
+  StoreResolver resolver(store);
+  fhir::NdjsonResult read = fhir::ReadNdjson(chunk, o.read, &resolver, false);
+  out->lines += read.summary.lines;
+  out->warnings += read.summary.warnings;
+  std::vector<ResourceWrite> writes;
+  std::vector<std::vector<JobRequest>> jobs;
+  std::vector<int> lines;
+  for (fhir::NdjsonLine& l : read.lines) {
+    const int line = first_line + l.line - 1;
+    if (!l.result.accepted()) {
+      reject(line, std::move(l.result.outcome));
+      continue;
+    }
+    IndexResource(*l.result.resource, &writes.emplace_back(), &jobs.emplace_back());
+    lines.push_back(line);
+  }
+  const auto stored = WriteTogetherOrEach(store, writes, jobs);
+  for (size_t k = 0; k < stored.size(); ++k) {
+    if (stored[k].ok()) {
+      ++out->stored;
+      ++out->stored_by_type[writes[k].type];
+      continue;
+    }
+    out->store_status = stored[k].status();
+    fhir::OperationOutcome why;
+    why.Error(fhir::IssueType::kProcessing, writes[k].type,
+              "not stored: " + stored[k].status().message());
+    reject(lines[k], std::move(why));
+  }
+}
+
+}  // namespace
+
+Result<ImportSummary> ImportNdjson(std::string_view text, Store* store,
+                                   const ImportOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  MEDTWIN_RETURN_IF_ERROR(options.Validate());
+  ImportSummary out;
+  // Chunks end at line breaks, so line numbers continue across them.
+  size_t pos = 0;
+  int line = 1;
+  while (pos < text.size()) {
+    size_t end = pos;
+    int n = 0;
+    while (end < text.size() && n < options.chunk_lines) {
+      const size_t nl = text.find('\n', end);
+      end = nl == std::string_view::npos ? text.size() : nl + 1;
+      ++n;
+    }
+    ImportChunk(text.substr(pos, end - pos), line, store, options, &out);
+    line += n;
+    pos = end;
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+std::string ImportSummaryJson(const ImportSummary& s) {
+  nlohmann::json j = {{"lines", s.lines},
+                      {"stored", s.stored},
+                      {"rejected", s.rejected},
+                      {"warnings", s.warnings},
+                      {"stored_by_type", s.stored_by_type},
+                      {"seconds", s.seconds},
+                      {"rejected_lines", nlohmann::json::array()}};
+  for (const RejectedLine& r : s.rejected_lines) {
+    j["rejected_lines"].push_back(
+        {{"line", r.line}, {"outcome", nlohmann::json::parse(r.outcome.ToJson())}});
+  }
+  j["rejected_lines_not_listed"] = s.rejected - static_cast<int64_t>(s.rejected_lines.size());
+  if (!s.store_status.ok()) j["store_error"] = s.store_status.message();
+  return j.dump();
 }
 
 }  // namespace medtwin::server

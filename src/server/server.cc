@@ -145,6 +145,8 @@ class HttpServer : public Server {
           [this](const httplib::Request&) { return Metadata(); });
     Route("POST", R"(/fhir/?)", "bundle",
           [this](const httplib::Request& req) { return PostBundle(req); });
+    Route("POST", R"(/fhir/\$import)", "import",
+          [this](const httplib::Request& req) { return Import(req); });
     Route("POST", R"(/fhir/([A-Za-z]+))", "create",
           [this](const httplib::Request& req) { return Put(req, req.matches[1], ""); });
     Route("PUT", R"(/fhir/([A-Za-z]+)/([A-Za-z0-9.\-]+))", "update",
@@ -178,13 +180,15 @@ class HttpServer : public Server {
                                                               httplib::Response& res) {
       Reply reply;
       try {
-        // Parse: bodies must be FHIR JSON.
+        // Parse: bodies must be FHIR JSON (NDJSON for the bulk import).
         if ((req.method == "POST" || req.method == "PUT")) {
           const std::string type = req.get_header_value("Content-Type");
-          if (type.rfind("application/fhir+json", 0) != 0 &&
-              type.rfind("application/json", 0) != 0) {
+          const bool ndjson = name == "import";
+          const char* want = ndjson ? "application/fhir+ndjson" : "application/fhir+json";
+          if (type.rfind(want, 0) != 0 &&
+              type.rfind(ndjson ? "application/x-ndjson" : "application/json", 0) != 0) {
             reply = Outcome(415, fhir::IssueType::kNotSupported, "",
-                            "Content-Type must be application/fhir+json (got '" + type + "')");
+                            std::string("Content-Type must be ") + want + " (got '" + type + "')");
           }
         }
         // Authenticate and authorize: loopback only, the anonymous local principal may do
@@ -264,6 +268,15 @@ class HttpServer : public Server {
     }
     for (const StoredResource& s : r.stored) ingested_ += !s.type.empty();
     return {200, server::ResponseBundleJson(r)};
+  }
+
+  Reply Import(const httplib::Request& req) {
+    auto r = server::ImportNdjson(req.body, store_.get());
+    if (!r.ok()) return FromStatus(r.status(), "");
+    ingested_ += r->stored;
+    // Nothing stored because the store failed: 503, so the client retries the whole body.
+    const int status = r->stored == 0 && !r->store_status.ok() ? 503 : 200;
+    return {status, server::ImportSummaryJson(*r), "application/json"};
   }
 
   Reply Put(const httplib::Request& req, const std::string& type, const std::string& id) {

@@ -252,6 +252,115 @@ TEST_F(ServerTest, BadRequestsGetOperationOutcomes) {
   EXPECT_EQ(h->status, 200);
 }
 
+// Bulk NDJSON import of every file of Synthea's bulk export, in dependency order (Encounters
+// reference Practitioners, Locations and Organizations conditionally, by identifier): per file,
+// stored + rejected = lines, and the store's counts per type equal what the replies say.
+TEST_F(ServerTest, SyntheaNdjsonImportReconciles) {
+  const std::string dir = std::string(MEDTWIN_SHARED_DATA) + "/synthea/ndjson/";
+  const std::vector<std::string> order = {"Organization",     "Location",  "Practitioner",
+                                          "Patient",          "Encounter", "Condition",
+                                          "MedicationRequest"};
+  std::set<std::string> files;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    if (f.path().extension() == ".ndjson") files.insert(f.path().filename().string());
+  }
+  ASSERT_FALSE(files.empty()) << dir;
+  std::map<std::string, int64_t> stored;
+  int64_t imported_files = 0;
+  for (const std::string& type : order) {
+    for (const std::string& f : files) {
+      if (f.rfind(type + ".", 0) != 0) continue;
+      SCOPED_TRACE(f);
+      ++imported_files;
+      const std::string text = ReadFile(dir + f);
+      int64_t lines = 0;
+      std::istringstream in(text);
+      for (std::string l; std::getline(in, l);) lines += !l.empty();
+      auto r = Post("/fhir/$import", text, "application/fhir+ndjson");
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200) << r->body.substr(0, 2000);
+      const Json j = Body(r);
+      EXPECT_EQ(j["lines"], lines);
+      EXPECT_EQ(j["stored"].get<int64_t>() + j["rejected"].get<int64_t>(), lines);
+      EXPECT_EQ(j["rejected"], 0) << j["rejected_lines"].dump().substr(0, 2000);
+      for (const auto& [t, n] : j["stored_by_type"].items()) stored[t] += n.get<int64_t>();
+    }
+  }
+  EXPECT_EQ(imported_files, static_cast<int64_t>(files.size())) << "a file of an unknown type";
+  auto counts = server_->store().Counts();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((std::map<std::string, int64_t>(counts->begin(), counts->end())), stored);
+  EXPECT_EQ(stored["Patient"], 13);
+  // Conditional references were stored resolved; a patient's encounters are searchable.
+  auto enc = client_->Get("/fhir/Encounter?patient=79a66c97-6131-3213-f3c9-4606946ab056");
+  ASSERT_TRUE(enc);
+  ASSERT_EQ(enc->status, 200);
+  EXPECT_GT(Body(enc)["total"].get<int64_t>(), 0);
+  EXPECT_THAT(enc->body, ::testing::Not(HasSubstr("Practitioner?identifier")));
+}
+
+// Bad lines are rejected with their line number and the reason; good lines around them are
+// stored, an Observation before the Patient it references too (bulk semantics), with its twin
+// job. Importing a line again makes a new version.
+TEST_F(ServerTest, NdjsonImportRejectsBadLinesByNumber) {
+  const std::string obs =
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/later"},"effectiveDateTime":"2024-03-01T10:00:00Z","valueQuantity":{"value":72,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})";
+  const std::string body = R"({"resourceType":"Patient","id":"p1","gender":"female"})"
+                           "\n"
+                           R"({"resourceType":"Patient","id":"p2",)"
+                           "\n"
+                           R"({"resourceType":"Patient","gender":"male"})"
+                           "\n"
+                           "\n" +
+                           obs +
+                           "\n"
+                           R"({"resourceType":"Nonsense","id":"n1"})"
+                           "\r\n"
+                           R"({"resourceType":"Patient","id":"later","birthDate":"1970-13-01"})"
+                           "\n"
+                           R"({"resourceType":"Patient","id":"later"})"
+                           "\n";
+  auto r = Post("/fhir/$import", body, "application/x-ndjson");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const Json j = Body(r);
+  EXPECT_EQ(j["lines"], 7);  // the blank line 4 is not counted
+  EXPECT_EQ(j["stored"], 3);
+  EXPECT_EQ(j["rejected"], 4);
+  ASSERT_EQ(j["rejected_lines"].size(), 4u) << j.dump();
+  std::map<int, std::string> why;
+  for (const auto& l : j["rejected_lines"]) why[l["line"]] = l["outcome"].dump();
+  EXPECT_THAT(why[2], HasSubstr("malformed JSON"));
+  EXPECT_THAT(why[3], HasSubstr("Patient.id"));
+  EXPECT_THAT(why[6], HasSubstr("Nonsense"));
+  EXPECT_THAT(why[7], HasSubstr("birthDate"));
+  EXPECT_EQ(j["rejected_lines_not_listed"], 0);
+  EXPECT_EQ(j["stored_by_type"]["Patient"], 2);
+  EXPECT_EQ(j["stored_by_type"]["Observation"], 1);
+  auto o1 = client_->Get("/fhir/Observation/o1");
+  ASSERT_TRUE(o1);
+  EXPECT_EQ(o1->status, 200);
+  auto found = client_->Get("/fhir/Observation?patient=later&code=8867-4");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(Body(found)["total"], 1);
+  auto pending = server_->store().PendingJobs();
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(*pending, 1);  // the Observation's twin update
+  // Again: updates, not conflicts.
+  auto again = Post("/fhir/$import", R"({"resourceType":"Patient","id":"p1","gender":"other"})",
+                    "application/fhir+ndjson");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+  auto p1 = client_->Get("/fhir/Patient/p1");
+  ASSERT_TRUE(p1);
+  EXPECT_EQ(Body(p1)["meta"]["versionId"], "2");
+  // NDJSON only: a JSON body is refused before it is read.
+  auto wrong = Post("/fhir/$import", R"({"resourceType":"Patient","id":"p9"})");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 415);
+  EXPECT_THAT(wrong->body, HasSubstr("application/fhir+ndjson"));
+}
+
 // A client that opens a connection and sends half a request is dropped after the read
 // timeout, while others are served meanwhile.
 TEST_F(ServerTest, SlowClientsDoNotBlockOthers) {
