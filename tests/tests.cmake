@@ -66,4 +66,11 @@ medtwin_fhir_test(fhir_synthea_test tests/fhir_synthea_test.cc)
 target_link_libraries(fhir_synthea_test PRIVATE nlohmann_json::nlohmann_json)
 medtwin_test(server_test src/server/server_test.cc)
 target_link_libraries(server_test PRIVATE medtwin_server PkgConfig::HTTPLIB nlohmann_json::nlohmann_json)
+if(TARGET medtwin)
+  # SIGKILLs the real `medtwin serve` (a child process) while clients write, many times.
+  medtwin_test(server_crash_test src/server/server_crash_test.cc)
+  add_dependencies(server_crash_test medtwin)
+  target_link_libraries(server_crash_test PRIVATE medtwin_store PkgConfig::HTTPLIB
+    nlohmann_json::nlohmann_json Threads::Threads)
+endif()
 medtwin_test(assimilate_physiology_test src/estimate/assimilate_physiology_test.cc)
