@@ -44,7 +44,7 @@ using Json = nlohmann::json;
 
 struct Args {
   std::string data = MEDTWIN_SHARED_DATA;
-  int copies = 6;
+  int copies = 6;  // at most 256 / files
   std::vector<int> clients = {2, 4};
   int repeat = 3;
   int threads = 8;
@@ -63,7 +63,7 @@ struct Bundle {
 bool IsHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
 // The bundle with each of `ids` (36-character UUIDs) changed in its last two hex digits to
-// copy `k`'s, wherever it occurs (ids, urn:uuid fullUrls, references).
+// tag `k` (0..255), wherever it occurs (ids, urn:uuid fullUrls, references).
 std::string Rewrite(const std::string& text, const std::unordered_set<std::string>& ids, int k) {
   std::string out = text;
   char tag[3];
@@ -85,8 +85,12 @@ std::vector<Bundle> LoadBundles(const Args& a) {
   }
   std::sort(files.begin(), files.end());
   std::vector<Bundle> out;
+  // Every posted bundle gets its own ids (tag = copy * files + file): Synthea's patient bundles
+  // share an Organization and a Practitioner, which a second transaction would create again.
   for (int k = 0; k < a.copies; ++k) {
-    for (const auto& f : files) {
+    for (size_t fi = 0; fi < files.size(); ++fi) {
+      const auto& f = files[fi];
+      const int tag = k * static_cast<int>(files.size()) + static_cast<int>(fi);
       std::ifstream in(f, std::ios::binary);
       std::stringstream ss;
       ss << in.rdbuf();
@@ -99,8 +103,8 @@ std::vector<Bundle> LoadBundles(const Args& a) {
         if (e["resource"]["resourceType"] == "Patient") b.patients.push_back(id);
         ++b.resources;
       }
-      b.json = Rewrite(ss.str(), ids, k);
-      for (std::string& p : b.patients) p = Rewrite(p, ids, k);
+      b.json = Rewrite(ss.str(), ids, tag);
+      for (std::string& p : b.patients) p = Rewrite(p, ids, tag);
       out.push_back(std::move(b));
     }
   }
