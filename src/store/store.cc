@@ -230,11 +230,11 @@ class SqlStore : public Store {
     };
     if (!q.date_from.empty()) where += " AND r.date >= " + param(q.date_from);
     if (!q.date_to.empty()) where += " AND r.date < " + param(q.date_to);
+    // IN (not a correlated EXISTS): SQLite then drives the search from the token index instead
+    // of testing every current resource of the type (ingest_bench: 200 ms -> see BENCHMARKS.md).
     for (const SearchToken& t : q.tokens) {
-      where +=
-          " AND EXISTS (SELECT 1 FROM tokens t WHERE t.seq = r.seq AND t.type = $1 AND "
-          "t.name = " +
-          param(t.name) + " AND t.value = " + param(t.value) + ")";
+      where += " AND r.seq IN (SELECT t.seq FROM tokens t WHERE t.type = $1 AND t.name = " +
+               param(t.name) + " AND t.value = " + param(t.value) + ")";
     }
     std::lock_guard lock(mu_);
     auto total = db_->Query("SELECT COUNT(*)" + where, params);
