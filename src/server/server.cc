@@ -1,6 +1,7 @@
 #include "medtwin/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -159,12 +160,22 @@ class HttpServer : public Server {
           });
     Route("GET", R"(/fhir/([A-Za-z]+))", "search",
           [this](const httplib::Request& req) { return Search(req, req.matches[1]); });
+    // cpp-httplib 0.11 is built with a listen backlog of 5: the 6th of a burst of connects
+    // (64 clients starting together) waits for a SYN retransmit, 1 s. The listening socket's
+    // backlog is raised after the bind; keep-alive connections serve 100 requests, not 5.
+    int listen_fd = -1;
+    http_.set_socket_options([&listen_fd](socket_t sock) {
+      httplib::default_socket_options(sock);
+      listen_fd = sock;
+    });
+    http_.set_keep_alive_max_count(100);
     const int port = options_.port == 0
                          ? http_.bind_to_any_port("127.0.0.1")
                          : (http_.bind_to_port("127.0.0.1", options_.port) ? options_.port : -1);
     if (port < 0) {
       return Status::Unavailable("cannot listen on 127.0.0.1:" + std::to_string(options_.port));
     }
+    if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
     port_ = port;
     thread_ = std::thread([this] { http_.listen_after_bind(); });
     while (!http_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
