@@ -1,5 +1,6 @@
 #include "medtwin/store.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <mutex>
@@ -160,18 +161,20 @@ class SqlStore : public Store {
     return InTransaction<std::vector<StoredResource>>([&]() -> Result<std::vector<StoredResource>> {
       const int64_t now = Now();
       std::vector<StoredResource> out;
+      std::vector<SqlValue> tokens;  // seq, type, name, value per token
       for (const ResourceWrite& w : writes) {
-        auto stored = WriteOne(w, now);
+        auto stored = WriteOne(w, now, &tokens);
         if (!stored.ok()) return stored.status().WithContext(w.type + "/" + w.id);
         out.push_back(std::move(stored).value());
       }
+      MEDTWIN_RETURN_IF_ERROR(InsertRows("tokens (seq, type, name, value)", 4, tokens));
+      std::vector<SqlValue> job_rows;
       for (const JobRequest& j : jobs) {
-        auto r = db_->Query(
-            "INSERT INTO jobs (kind, key, payload, state, attempts, created) "
-            "VALUES ($1, $2, $3, 'queued', 0, $4)",
-            {j.kind, j.key, j.payload, now});
-        if (!r.ok()) return r.status();
+        job_rows.insert(job_rows.end(),
+                        {j.kind, j.key, j.payload, std::string("queued"), int64_t{0}, now});
       }
+      MEDTWIN_RETURN_IF_ERROR(
+          InsertRows("jobs (kind, key, payload, state, attempts, created)", 6, job_rows));
       return out;
     });
   }
@@ -426,7 +429,33 @@ class SqlStore : public Store {
     return r;
   }
 
-  Result<StoredResource> WriteOne(const ResourceWrite& w, int64_t now) {
+  // INSERT INTO `table_columns` the rows of `values` (`width` values each), many rows per
+  // statement: one statement per row was a round trip per search key on PostgreSQL.
+  Status InsertRows(const std::string& table_columns, size_t width,
+                    const std::vector<SqlValue>& values) {
+    constexpr size_t kRowsPerStatement = 100;
+    const size_t rows = values.size() / width;
+    for (size_t first = 0; first < rows; first += kRowsPerStatement) {
+      const size_t n = std::min(kRowsPerStatement, rows - first);
+      std::string sql = "INSERT INTO " + table_columns + " VALUES ";
+      for (size_t r = 0; r < n; ++r) {
+        sql += r ? ",(" : "(";
+        for (size_t c = 0; c < width; ++c) {
+          sql += (c ? ",$" : "$") + std::to_string(r * width + c + 1);
+        }
+        sql += ")";
+      }
+      const auto from = values.begin() + static_cast<std::ptrdiff_t>(first * width);
+      auto q = db_->Query(
+          sql, std::vector<SqlValue>(from, from + static_cast<std::ptrdiff_t>(n * width)));
+      if (!q.ok()) return q.status();
+    }
+    return Status::Ok();
+  }
+
+  // Writes one resource version; its search keys are appended to `tokens` for InsertRows.
+  Result<StoredResource> WriteOne(const ResourceWrite& w, int64_t now,
+                                  std::vector<SqlValue>* tokens) {
     auto cur = db_->Query(
         "SELECT seq, version, deleted FROM resources WHERE type = $1 AND id = $2 AND current = 1",
         {w.type, w.id});
@@ -452,6 +481,15 @@ class SqlStore : public Store {
       if (!r.ok()) return r.status();
       r = db_->Query("DELETE FROM tokens WHERE seq = $1", {old_seq});
       if (!r.ok()) return r.status();
+      // The old version may have been written earlier in this transaction, its keys not yet.
+      for (size_t i = 0; i < tokens->size();) {
+        if ((*tokens)[i] == SqlValue(old_seq)) {
+          tokens->erase(tokens->begin() + static_cast<std::ptrdiff_t>(i),
+                        tokens->begin() + static_cast<std::ptrdiff_t>(i + 4));
+        } else {
+          i += 4;
+        }
+      }
     }
     auto ins = db_->Query(
         "INSERT INTO resources (type, id, version, last_updated, deleted, current, date, json) "
@@ -461,11 +499,8 @@ class SqlStore : public Store {
     if (!ins.ok()) return ins.status();
     const int64_t seq = Int((*ins)[0][0]);
     if (!w.is_delete) {
-      for (const SearchToken& t : w.tokens) {
-        auto r = db_->Query("INSERT INTO tokens (seq, type, name, value) VALUES ($1, $2, $3, $4)",
-                            {seq, w.type, t.name, t.value});
-        if (!r.ok()) return r.status();
-      }
+      for (const SearchToken& t : w.tokens)
+        tokens->insert(tokens->end(), {seq, w.type, t.name, t.value});
     }
     return s;
   }

@@ -252,6 +252,34 @@ TEST_P(StoreTest, SearchByTokensDatesUpdatedAndPages) {
   EXPECT_EQ((*counts)[0], std::make_pair(std::string("Observation"), int64_t{8}));
 }
 
+// Search keys are inserted many rows per statement (100): a resource with 250 keys is found by
+// each; a resource written twice in one transaction keeps only its second version's keys.
+TEST_P(StoreTest, ManyKeysAndTwoVersionsInOneTransaction) {
+  ResourceWrite many = W("Patient", "many", R"({"resourceType":"Patient","id":"many"})");
+  for (int i = 0; i < 250; ++i) many.tokens.push_back({"identifier", "id" + std::to_string(i)});
+  ResourceWrite first = W("Patient", "twice", R"({"resourceType":"Patient","id":"twice"})");
+  first.tokens = {{"identifier", "old"}};
+  ResourceWrite second = first;
+  second.tokens = {{"identifier", "new"}};
+  auto stored = store_->Write({many, first, second}, {{"twin-update", "Patient/twice", "x"}});
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ((*stored)[2].version, 2);
+  SearchQuery q;
+  q.type = "Patient";
+  for (const char* value : {"id0", "id99", "id100", "id249"}) {
+    q.tokens = {{"identifier", value}};
+    auto page = store_->Search(q);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    ASSERT_EQ(page->total, 1) << value;
+    EXPECT_EQ(page->resources[0].id, "many");
+  }
+  q.tokens = {{"identifier", "old"}};
+  EXPECT_EQ(store_->Search(q)->total, 0);
+  q.tokens = {{"identifier", "new"}};
+  EXPECT_EQ(store_->Search(q)->total, 1);
+  EXPECT_EQ(*store_->PendingJobs(), 1);
+}
+
 TEST_P(StoreTest, JobsRunInOrderPerKeyWithLeases) {
   ASSERT_TRUE(store_
                   ->Write({Obs("a", "p1", "8867-4", "", 1)}, {{"twin-update", "Patient/p1", "1"},
