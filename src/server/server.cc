@@ -162,13 +162,14 @@ class HttpServer : public Server {
           [this](const httplib::Request& req) { return Search(req, req.matches[1]); });
     // cpp-httplib 0.11 is built with a listen backlog of 5: the 6th of a burst of connects
     // (64 clients starting together) waits for a SYN retransmit, 1 s. The listening socket's
-    // backlog is raised after the bind; keep-alive connections serve 100 requests, not 5.
+    // backlog is raised after the bind. Keep-alive stays at cpp-httplib's 5 requests per
+    // connection: a worker thread serves one connection at a time, and with 100 a PostgreSQL
+    // server under 64 clients and 8 threads answered some requests after 10 s (BENCHMARKS.md).
     int listen_fd = -1;
     http_.set_socket_options([&listen_fd](socket_t sock) {
       httplib::default_socket_options(sock);
       listen_fd = sock;
     });
-    http_.set_keep_alive_max_count(100);
     const int port = options_.port == 0
                          ? http_.bind_to_any_port("127.0.0.1")
                          : (http_.bind_to_port("127.0.0.1", options_.port) ? options_.port : -1);
