@@ -17,6 +17,88 @@ std::string IsoUtc(int64_t epoch_ms) {
   return buf;
 }
 
+namespace {
+
+// The end of the JSON value starting at `pos` (after whitespace), or npos if the text ends first.
+size_t SkipValue(std::string_view t, size_t pos) {
+  int depth = 0;
+  for (size_t i = pos; i < t.size(); ++i) {
+    const char c = t[i];
+    if (c == '"') {
+      for (++i; i < t.size() && t[i] != '"'; ++i) i += t[i] == '\\';
+      if (i >= t.size()) return std::string_view::npos;
+      if (depth == 0) return i + 1;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) return i;  // the end of a scalar inside a container
+      if (--depth == 0) return i + 1;
+    } else if (depth == 0 && c == ',') {
+      return i;
+    }
+  }
+  return depth == 0 ? t.size() : std::string_view::npos;
+}
+
+struct Member {
+  std::string_view key, text;  // key without quotes (raw), text = "key":value
+  size_t value_begin = 0;      // offset of the value in `text`
+};
+
+// The members of the object `t` (compact JSON as the store holds it: no whitespace between
+// tokens); false if `t` is not such an object.
+bool Members(std::string_view t, std::vector<Member>* out) {
+  if (t.size() < 2 || t.front() != '{' || t.back() != '}') return false;
+  size_t i = 1;
+  while (i < t.size() - 1) {
+    if (t[i] != '"') return false;
+    const size_t key_end = SkipValue(t, i);
+    if (key_end == std::string_view::npos || key_end >= t.size() || t[key_end] != ':') return false;
+    const size_t end = SkipValue(t, key_end + 1);
+    if (end == std::string_view::npos || end == key_end + 1) return false;
+    out->push_back({t.substr(i + 1, key_end - i - 2), t.substr(i, end - i), key_end + 1 - i});
+    if (t[end] == ',') {
+      i = end + 1;
+    } else if (end == t.size() - 1) {
+      break;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string WithMeta(const StoredResource& r) {
+  const std::string fields = R"("versionId":")" + std::to_string(r.version) +
+                             R"(","lastUpdated":")" + IsoUtc(r.last_updated / 1000) + "\"";
+  std::vector<Member> members, meta;
+  if (Members(r.json, &members)) {
+    std::string out = "{\"meta\":{" + fields;
+    bool meta_ok = true;
+    for (const Member& m : members) {
+      if (m.key != "meta") continue;
+      meta_ok = Members(m.text.substr(m.value_begin), &meta);
+      for (const Member& f : meta) {
+        if (f.key != "versionId" && f.key != "lastUpdated") out += "," + std::string(f.text);
+      }
+    }
+    out += "}";
+    for (const Member& m : members) {
+      if (m.key != "meta") out += "," + std::string(m.text);
+    }
+    if (meta_ok) return out + "}";
+  }
+  // Not the compact form the store writes: parse and serialise.
+  nlohmann::json j = nlohmann::json::parse(r.json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return r.json;
+  if (j.contains("meta") && !j["meta"].is_object()) return r.json;
+  j["meta"]["versionId"] = std::to_string(r.version);
+  j["meta"]["lastUpdated"] = IsoUtc(r.last_updated / 1000);
+  return j.dump();
+}
+
 Result<std::vector<std::string>> StoreResolver::Search(const fhir::SearchQuery& query) const {
   SearchQuery q;
   q.type = query.type;

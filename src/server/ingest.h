@@ -54,6 +54,11 @@ struct IngestResult {
 IngestResult IngestBundle(std::string_view json, Store* store, fhir::IdSource* ids,
                           const fhir::ReadOptions& read = {});
 
+// The stored JSON with meta.versionId and meta.lastUpdated set (any sent values replaced, the
+// rest of meta kept). Spliced into the text rather than parsed and serialised again: that was
+// half of the server's time answering searches (BENCHMARKS.md).
+std::string WithMeta(const StoredResource& r);
+
 // The response Bundle (transaction-response or batch-response) for an ingest.
 std::string ResponseBundleJson(const IngestResult& result);
 

@@ -86,15 +86,6 @@ class UuidIds : public fhir::IdSource {
   std::mt19937_64 rng_{std::random_device{}()};
 };
 
-// The stored JSON with meta.versionId and meta.lastUpdated set.
-std::string WithMeta(const StoredResource& r) {
-  Json j = Json::parse(r.json, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return r.json;
-  j["meta"]["versionId"] = std::to_string(r.version);
-  j["meta"]["lastUpdated"] = server::IsoUtc(r.last_updated / 1000);
-  return j.dump();
-}
-
 // ISO date or dateTime to the stored date key's form (UTC, ms) for comparisons.
 Result<std::string> DateKey(const std::string& text) {
   auto d = fhir::ParseDateTime(text);
@@ -325,7 +316,7 @@ class HttpServer : public Server {
     }
     ++ingested_;
     const StoredResource& s = (*stored)[0];
-    Reply reply{s.version == 1 ? 201 : 200, WithMeta(s)};
+    Reply reply{s.version == 1 ? 201 : 200, server::WithMeta(s)};
     reply.headers["Location"] =
         "/fhir/" + type + "/" + s.id + "/_history/" + std::to_string(s.version);
     reply.headers["ETag"] = "W/\"" + std::to_string(s.version) + "\"";
@@ -342,7 +333,7 @@ class HttpServer : public Server {
     if (r->deleted) {
       return Outcome(410, fhir::IssueType::kNotFound, type, type + "/" + id + " was deleted");
     }
-    Reply reply{200, WithMeta(*r)};
+    Reply reply{200, server::WithMeta(*r)};
     reply.headers["ETag"] = "W/\"" + std::to_string(r->version) + "\"";
     return reply;
   }
@@ -406,7 +397,7 @@ class HttpServer : public Server {
       const StoredResource& r = page->resources[i];
       if (i) body += ",";
       body += R"({"fullUrl":)" + Json("/fhir/" + r.type + "/" + r.id).dump() + R"(,"resource":)" +
-              WithMeta(r) + R"(,"search":{"mode":"match"}})";
+              server::WithMeta(r) + R"(,"search":{"mode":"match"}})";
     }
     body += "]}";
     return {200, body};

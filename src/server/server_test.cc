@@ -217,6 +217,44 @@ TEST_F(ServerTest, CreateUpdateVersionsAndPreconditions) {
   EXPECT_EQ(Body(missing)["resourceType"], "OperationOutcome");
 }
 
+// meta.versionId and meta.lastUpdated are the server's; the rest of a sent meta is kept, and
+// strings that look like JSON structure do not confuse it.
+TEST_F(ServerTest, ReadsCarryTheServersMeta) {
+  const std::string sent =
+      R"({"resourceType":"Patient","id":"m1","meta":{"versionId":"77","lastUpdated":"2001-01-01T00:00:00Z","profile":["http://example.org/p"],"tag":[{"code":"a\"},{\"meta\":1"}]},"name":[{"text":"x\\\"}{,"}],"active":true})";
+  auto put = client_->Put("/fhir/Patient/m1", sent, "application/fhir+json");
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->status, 201) << put->body;
+  for (int round = 0; round < 2; ++round) {
+    auto r = round == 0 ? client_->Get("/fhir/Patient/m1")
+                        : client_->Get("/fhir/Patient?identifier=nothing-matches");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    if (round == 1) {
+      EXPECT_EQ(Body(r)["total"], 0);
+      break;
+    }
+    const Json j = Json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r->body;
+    EXPECT_EQ(j["meta"]["versionId"], "1");
+    EXPECT_NE(j["meta"]["lastUpdated"], "2001-01-01T00:00:00Z");
+    EXPECT_EQ(j["meta"]["profile"][0], "http://example.org/p");
+    EXPECT_EQ(j["meta"]["tag"][0]["code"], "a\"},{\"meta\":1");
+    EXPECT_EQ(j["name"][0]["text"], "x\\\"}{,");
+    EXPECT_EQ(j["active"], true);
+    EXPECT_EQ(j["id"], "m1");
+    // Spliced into the stored text (meta first), not parsed and serialised (keys sorted).
+    EXPECT_EQ(r->body.rfind(R"({"meta":{"versionId":"1")", 0), 0u) << r->body;
+  }
+  auto bare = Post("/fhir/Patient", R"({"resourceType":"Patient","gender":"male"})");
+  ASSERT_TRUE(bare);
+  ASSERT_EQ(bare->status, 201);
+  const Json b = Body(bare);
+  EXPECT_EQ(b["meta"]["versionId"], "1");
+  EXPECT_EQ(b["gender"], "male");
+  EXPECT_EQ(b["resourceType"], "Patient");
+}
+
 // Bad requests: a 4xx with an OperationOutcome naming the problem; the server keeps serving.
 TEST_F(ServerTest, BadRequestsGetOperationOutcomes) {
   auto expect = [&](const httplib::Result& r, int status, const std::string& text) {
