@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "store/sql_connection.h"
@@ -224,31 +225,42 @@ class SqlStore : public Store {
       return Status::Invalid("_count must be within 1..1000 (got " + std::to_string(q.count) + ")");
     }
     std::vector<SqlValue> params = {q.type, q.updated_from, q.updated_to};
-    std::string where =
-        " FROM resources r WHERE r.type = $1 AND r.current = 1 AND r.deleted = 0"
-        " AND r.last_updated >= $2 AND r.last_updated < $3";
     auto param = [&](SqlValue v) {
       params.push_back(std::move(v));
       return "$" + std::to_string(params.size());
     };
+    // With search keys, the first key's index entries drive the search in seq order (its
+    // resource rows looked up by seq, the other keys tested with IN). Driven from resources
+    // instead, SQLite scanned every current resource of the type for each search: 200-300 ms
+    // per request under 64 clients (BENCHMARKS.md). Keys are unique per resource (WriteOne),
+    // so the join yields each resource once.
+    std::string where = " FROM resources r";
+    std::string seq = "r.seq";
+    if (!q.tokens.empty()) {
+      where = " FROM tokens k JOIN resources r ON r.seq = k.seq";
+      seq = "k.seq";
+    }
+    where +=
+        " WHERE r.type = $1 AND r.current = 1 AND r.deleted = 0"
+        " AND r.last_updated >= $2 AND r.last_updated < $3";
     if (!q.date_from.empty()) where += " AND r.date >= " + param(q.date_from);
     if (!q.date_to.empty()) where += " AND r.date < " + param(q.date_to);
-    // IN (not a correlated EXISTS): SQLite then drives the search from the token index instead
-    // of testing every current resource of the type (ingest_bench: 200 ms -> see BENCHMARKS.md).
-    for (const SearchToken& t : q.tokens) {
-      where += " AND r.seq IN (SELECT t.seq FROM tokens t WHERE t.type = $1 AND t.name = " +
-               param(t.name) + " AND t.value = " + param(t.value) + ")";
+    for (size_t i = 0; i < q.tokens.size(); ++i) {
+      const std::string name = param(q.tokens[i].name), value = param(q.tokens[i].value);
+      where += i == 0 ? " AND k.type = $1 AND k.name = " + name + " AND k.value = " + value
+                      : " AND r.seq IN (SELECT t.seq FROM tokens t WHERE t.type = $1 AND "
+                        "t.name = " +
+                            name + " AND t.value = " + value + ")";
     }
     std::lock_guard lock(mu_);
     auto total = db_->Query("SELECT COUNT(*)" + where, params);
     if (!total.ok()) return total.status();
     const std::string after = param(q.after);
-    auto rows = db_->Query(
-        "SELECT r.seq, r.type, r.id, r.version, r.last_updated, r.deleted, "
-        "r.json" +
-            where + " AND r.seq > " + after + " ORDER BY r.seq LIMIT " +
-            std::to_string(q.count + 1),
-        params);
+    auto rows = db_->Query("SELECT " + seq +
+                               ", r.type, r.id, r.version, r.last_updated, r.deleted, r.json" +
+                               where + " AND " + seq + " > " + after + " ORDER BY " + seq +
+                               " LIMIT " + std::to_string(q.count + 1),
+                           params);
     if (!rows.ok()) return rows.status();
     SearchPage page;
     page.total = Int((*total)[0][0]);
@@ -499,8 +511,13 @@ class SqlStore : public Store {
     if (!ins.ok()) return ins.status();
     const int64_t seq = Int((*ins)[0][0]);
     if (!w.is_delete) {
-      for (const SearchToken& t : w.tokens)
-        tokens->insert(tokens->end(), {seq, w.type, t.name, t.value});
+      // Each key once per resource: a search joins on keys and must not see a resource twice.
+      std::set<std::pair<std::string_view, std::string_view>> seen;
+      for (const SearchToken& t : w.tokens) {
+        if (seen.emplace(t.name, t.value).second) {
+          tokens->insert(tokens->end(), {seq, w.type, t.name, t.value});
+        }
+      }
     }
     return s;
   }

@@ -253,10 +253,12 @@ TEST_P(StoreTest, SearchByTokensDatesUpdatedAndPages) {
 }
 
 // Search keys are inserted many rows per statement (100): a resource with 250 keys is found by
-// each; a resource written twice in one transaction keeps only its second version's keys.
+// each, and once even where a key was given twice; a resource written twice in one transaction
+// keeps only its second version's keys.
 TEST_P(StoreTest, ManyKeysAndTwoVersionsInOneTransaction) {
   ResourceWrite many = W("Patient", "many", R"({"resourceType":"Patient","id":"many"})");
   for (int i = 0; i < 250; ++i) many.tokens.push_back({"identifier", "id" + std::to_string(i)});
+  many.tokens.push_back({"identifier", "id0"});  // twice: still one match
   ResourceWrite first = W("Patient", "twice", R"({"resourceType":"Patient","id":"twice"})");
   first.tokens = {{"identifier", "old"}};
   ResourceWrite second = first;
@@ -271,6 +273,7 @@ TEST_P(StoreTest, ManyKeysAndTwoVersionsInOneTransaction) {
     auto page = store_->Search(q);
     ASSERT_TRUE(page.ok()) << page.status().ToString();
     ASSERT_EQ(page->total, 1) << value;
+    ASSERT_EQ(page->resources.size(), 1u) << value;
     EXPECT_EQ(page->resources[0].id, "many");
   }
   q.tokens = {{"identifier", "old"}};
