@@ -100,6 +100,18 @@ std::string WithMeta(const StoredResource& r) {
 }
 
 Result<std::vector<std::string>> StoreResolver::Search(const fhir::SearchQuery& query) const {
+  std::string key = query.type;  // length-prefixed parts: no two queries share a key
+  for (const auto& [name, value] : query.params) {
+    key +=
+        "|" + std::to_string(name.size()) + ":" + name + std::to_string(value.size()) + ":" + value;
+  }
+  if (auto it = answers_.find(key); it != answers_.end()) return it->second;
+  auto ids = SearchStore(query);
+  if (ids.ok()) answers_[key] = *ids;
+  return ids;
+}
+
+Result<std::vector<std::string>> StoreResolver::SearchStore(const fhir::SearchQuery& query) const {
   SearchQuery q;
   q.type = query.type;
   q.count = 1000;

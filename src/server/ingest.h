@@ -27,6 +27,8 @@
 namespace medtwin::server {
 
 // Conditional references and ifNoneExist through the store: `identifier` and `_id` searches.
+// One per request (not thread-safe): a search's answer is remembered for the resolver's life,
+// since bulk data repeats the same few conditional references thousands of times.
 class StoreResolver : public fhir::ReferenceResolver {
  public:
   explicit StoreResolver(Store* store) : store_(store) {}
@@ -34,7 +36,9 @@ class StoreResolver : public fhir::ReferenceResolver {
   Result<bool> Exists(std::string_view type, std::string_view id) const override;
 
  private:
+  Result<std::vector<std::string>> SearchStore(const fhir::SearchQuery& query) const;
   Store* store_;
+  mutable std::map<std::string, std::vector<std::string>> answers_;
 };
 
 // The store write (search keys included) and jobs for one accepted resource.
