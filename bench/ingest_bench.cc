@@ -12,6 +12,7 @@
 // request to the last answer. Each run starts Server::Start (in this process, on 127.0.0.1) on a
 // new, empty database: a SQLite file under --tmp, or, with --pg, a new PostgreSQL database
 // created through URL (an administrative connection, e.g. .../postgres).
+// NDJSON: the Synthea bulk export of DIR/synthea/ndjson through POST /fhir/$import, one client.
 // Reads: after one ingest, R clients each send --read-requests requests alternating
 // GET /fhir/Patient/{id} and GET /fhir/Observation?patient={id}&_count=50 over random patients,
 // as fast as they can; latency percentiles per kind.
@@ -111,11 +112,20 @@ std::vector<Bundle> LoadBundles(const Args& a) {
   return out;
 }
 
+void DropDatabase(const Args& a, const std::string& db) {
+  if (db.rfind("postgresql://", 0) != 0) {
+    for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(db + s);
+    return;
+  }
+  auto admin = store::OpenPostgres(a.pg);
+  if (admin.ok()) (void)(*admin)->Query("DROP DATABASE " + db.substr(db.rfind('/') + 1));
+}
+
 std::string FreshDatabase(const Args& a, const std::string& backend, int n) {
   const std::string name = "medtwin_bench_" + std::to_string(getpid()) + "_" + std::to_string(n);
   if (backend == "sqlite") {
     const std::string path = a.tmp + "/" + name + ".db";
-    for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
+    DropDatabase(a, path);
     return path;
   }
   auto admin = store::OpenPostgres(a.pg);
@@ -167,6 +177,33 @@ double Ingest(Server& server, const std::vector<Bundle>& bundles, int clients) {
     });
   }
   for (auto& t : threads) t.join();
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  return static_cast<double>(stored) / s;
+}
+
+// Imports the Synthea bulk export (DIR/synthea/ndjson, in reference order) through
+// POST /fhir/$import with one client; resources stored per second.
+double ImportNdjson(const Args& a, Server& server) {
+  httplib::Client http("127.0.0.1", server.port());
+  http.set_read_timeout(300, 0);
+  std::vector<std::string> bodies;
+  for (const char* type : {"Organization", "Location", "Practitioner", "Patient", "Encounter",
+                           "Condition", "MedicationRequest"}) {
+    std::ifstream in(a.data + "/synthea/ndjson/" + type + ".000.ndjson", std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    bodies.push_back(ss.str());
+  }
+  int64_t stored = 0;
+  const auto t0 = Clock::now();
+  for (const std::string& body : bodies) {
+    auto r = http.Post("/fhir/$import", body, "application/fhir+ndjson");
+    if (!r || r->status != 200) {
+      std::fprintf(stderr, "import: %s\n", r ? r->body.substr(0, 300).c_str() : "no answer");
+      std::exit(1);
+    }
+    stored += Json::parse(r->body)["stored"].get<int64_t>();
+  }
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   return static_cast<double>(stored) / s;
 }
@@ -269,9 +306,7 @@ int Main(int argc, char** argv) {
         rates.push_back(Ingest(*server, bundles, clients));
         server->Stop();
         server.reset();
-        if (backend == "sqlite") {
-          for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(db + s);
-        }
+        DropDatabase(a, db);
       }
       std::sort(rates.begin(), rates.end());
       std::printf("ingest %s, %d clients: median %.0f resources/s (runs:", backend.c_str(), clients,
@@ -279,6 +314,18 @@ int Main(int argc, char** argv) {
       for (double x : rates) std::printf(" %.0f", x);
       std::printf(")\n");
     }
+    std::vector<double> imports;
+    for (int r = 0; r < a.repeat; ++r) {
+      const std::string db = FreshDatabase(a, backend, n++);
+      auto server = StartServer(a, db);
+      imports.push_back(ImportNdjson(a, *server));
+      server->Stop();
+      server.reset();
+      DropDatabase(a, db);
+    }
+    std::sort(imports.begin(), imports.end());
+    std::printf("NDJSON import %s (7 files, 3,658 lines), 1 client: median %.0f resources/s\n",
+                backend.c_str(), imports[imports.size() / 2]);
     if (a.read_clients > 0) {
       const std::string db = FreshDatabase(a, backend, n++);
       auto server = StartServer(a, db);
@@ -287,9 +334,7 @@ int Main(int argc, char** argv) {
       Reads(a, *server, bundles);
       server->Stop();
       server.reset();
-      if (backend == "sqlite") {
-        for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(db + s);
-      }
+      DropDatabase(a, db);
     }
   }
   return 0;
