@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/pg_test_server.h"
 #include "store/sql_connection.h"
 
 namespace medtwin {
@@ -328,37 +329,16 @@ TEST(ServerCrash, SqliteSurvivesRepeatedSigkill) {
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db.string() + suffix);
 }
 
-std::string Shell(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[256];
-  while (fgets(buf, sizeof buf, p)) out += buf;
-  *status = pclose(p);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
 TEST(ServerCrash, PostgresSurvivesSigkill) {
-  const std::string script = std::string(MEDTWIN_SOURCE_DIR) + "/scripts/pg-test-server.sh";
   const std::string dir = "/tmp/medtwin-pg-crash-" + std::to_string(getpid());
-  std::string url;
-  for (int attempt = 0; attempt < 5 && url.empty(); ++attempt) {
-    const int port = 20000 + (getpid() * 13 + attempt * 1013) % 40000;
-    int status = 0;
-    std::string out = Shell(script + " start " + dir + " " + std::to_string(port), &status);
-    if (status == 0)
-      url = out;
-    else
-      Shell(script + " stop " + dir, &status);
-  }
+  int port = 0;
+  const std::string url = testing::StartPostgres(dir, 13, &port);
   ASSERT_FALSE(url.empty()) << "could not start a PostgreSQL server (scripts/pg-test-server.sh)";
   std::mt19937 rng(Seed());
   const int64_t acked = KillCycles(url, 3, &rng);
   EXPECT_GT(acked, 3) << "too few acknowledged bundles for the test to mean anything";
   std::printf("acknowledged bundles: %lld\n", static_cast<long long>(acked));
-  int status = 0;
-  Shell(script + " stop " + dir, &status);
+  testing::StopPostgres(dir);
 }
 
 }  // namespace

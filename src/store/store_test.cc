@@ -15,21 +15,14 @@
 #include <fstream>
 #include <string>
 
+#include "store/pg_test_server.h"
+
 namespace medtwin {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string Shell(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[256];
-  while (fgets(buf, sizeof buf, p)) out += buf;
-  *status = pclose(p);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
+using testing::Shell;
 
 // One PostgreSQL server for the whole binary.
 class Postgres : public ::testing::Environment {
@@ -38,23 +31,11 @@ class Postgres : public ::testing::Environment {
   static int port;
   static std::string dir;
   void SetUp() override {
-    const std::string script = std::string(MEDTWIN_SOURCE_DIR) + "/scripts/pg-test-server.sh";
     dir = "/tmp/medtwin-pg-" + std::to_string(getpid());
-    for (int attempt = 0; attempt < 5 && url.empty(); ++attempt) {
-      port = 20000 + (getpid() * 7 + attempt * 1009) % 40000;
-      int status = 0;
-      std::string out = Shell(script + " start " + dir + " " + std::to_string(port), &status);
-      if (status == 0)
-        url = out;
-      else
-        Shell(script + " stop " + dir, &status);
-    }
+    url = testing::StartPostgres(dir, 7, &port);
     ASSERT_FALSE(url.empty()) << "could not start a PostgreSQL server (scripts/pg-test-server.sh)";
   }
-  void TearDown() override {
-    int status = 0;
-    Shell(std::string(MEDTWIN_SOURCE_DIR) + "/scripts/pg-test-server.sh stop " + dir, &status);
-  }
+  void TearDown() override { testing::StopPostgres(dir); }
 };
 std::string Postgres::url;
 int Postgres::port = 0;
