@@ -217,6 +217,33 @@ TEST_F(ServerTest, CreateUpdateVersionsAndPreconditions) {
   EXPECT_EQ(Body(missing)["resourceType"], "OperationOutcome");
 }
 
+// Imports are stored 1,000 lines per transaction; line numbers continue across chunks.
+TEST_F(ServerTest, NdjsonLineNumbersContinueAcrossChunks) {
+  std::string body;
+  for (int i = 1; i <= 2101; ++i) {
+    body += i == 1003 || i == 2101
+                ? R"({"resourceType":"Patient"})"
+                : R"({"resourceType":"Patient","id":"c)" + std::to_string(i) + R"("})";
+    body += "\n";
+  }
+  auto r = Post("/fhir/$import", body, "application/fhir+ndjson");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body.substr(0, 1000);
+  const Json j = Body(r);
+  EXPECT_EQ(j["lines"], 2101);
+  EXPECT_EQ(j["stored"], 2099);
+  ASSERT_EQ(j["rejected_lines"].size(), 2u);
+  EXPECT_EQ(j["rejected_lines"][0]["line"], 1003);
+  EXPECT_EQ(j["rejected_lines"][1]["line"], 2101);
+  auto counts = server_->store().Counts();
+  ASSERT_TRUE(counts.ok());
+  ASSERT_EQ(counts->size(), 1u);
+  EXPECT_EQ((*counts)[0].second, 2099);
+  auto last = client_->Get("/fhir/Patient/c2100");
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->status, 200);
+}
+
 // meta.versionId and meta.lastUpdated are the server's; the rest of a sent meta is kept, and
 // strings that look like JSON structure do not confuse it.
 TEST_F(ServerTest, ReadsCarryTheServersMeta) {
