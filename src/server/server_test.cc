@@ -39,8 +39,16 @@ const std::string kHiv = std::string(MEDTWIN_SHARED_DATA) + "/synthea/hiv/";
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartWith(64u << 20); }
-  void StartWith(size_t max_body) {
+  void TearDown() override { Remove(); }
+  // Stops the server and deletes its database (the test files would pile up in /tmp).
+  void Remove() {
+    client_.reset();
     server_.reset();
+    if (db_.empty()) return;
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_ + suffix);
+  }
+  void StartWith(size_t max_body) {
+    Remove();
     db_ = (std::filesystem::temp_directory_path() /
            ("medtwin-server-" + std::to_string(getpid()) + "-" + std::to_string(n_++) + ".db"))
               .string();
