@@ -72,4 +72,11 @@ medtwin_test(demo_ward_test src/server/demo_ward_test.cc)
 target_link_libraries(demo_ward_test PRIVATE medtwin_server)
 medtwin_test(demo_feed_test src/server/demo_feed_test.cc)
 target_link_libraries(demo_feed_test PRIVATE medtwin_server PkgConfig::HTTPLIB nlohmann_json::nlohmann_json)
+if(TARGET medtwin)
+  # SIGKILLs the real `medtwin serve` (a child process) while clients write, many times.
+  medtwin_test(server_crash_test src/server/server_crash_test.cc)
+  add_dependencies(server_crash_test medtwin)
+  target_link_libraries(server_crash_test PRIVATE medtwin_store PkgConfig::HTTPLIB
+    nlohmann_json::nlohmann_json Threads::Threads)
+endif()
 medtwin_test(assimilate_physiology_test src/estimate/assimilate_physiology_test.cc)

@@ -9,6 +9,7 @@
 //   GET  /metrics                    Prometheus text: requests by route and status, ingest
 //   GET  /fhir/metadata              CapabilityStatement
 //   POST /fhir                       Bundle (transaction or batch) -> transaction-/batch-response
+//   POST /fhir/$import               NDJSON bulk import (sender's ids) -> counts, rejected lines
 //   POST /fhir/{type}                create (server-assigned id)
 //   PUT  /fhir/{type}/{id}           update or create with that id
 //   GET  /fhir/{type}/{id}           read;  GET /fhir/{type}/{id}/_history/{v}  vread

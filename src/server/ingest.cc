@@ -1,5 +1,6 @@
 #include "server/ingest.h"
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -16,7 +17,101 @@ std::string IsoUtc(int64_t epoch_ms) {
   return buf;
 }
 
+namespace {
+
+// The end of the JSON value starting at `pos` (after whitespace), or npos if the text ends first.
+size_t SkipValue(std::string_view t, size_t pos) {
+  int depth = 0;
+  for (size_t i = pos; i < t.size(); ++i) {
+    const char c = t[i];
+    if (c == '"') {
+      for (++i; i < t.size() && t[i] != '"'; ++i) i += t[i] == '\\';
+      if (i >= t.size()) return std::string_view::npos;
+      if (depth == 0) return i + 1;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) return i;  // the end of a scalar inside a container
+      if (--depth == 0) return i + 1;
+    } else if (depth == 0 && c == ',') {
+      return i;
+    }
+  }
+  return depth == 0 ? t.size() : std::string_view::npos;
+}
+
+struct Member {
+  std::string_view key, text;  // key without quotes (raw), text = "key":value
+  size_t value_begin = 0;      // offset of the value in `text`
+};
+
+// The members of the object `t` (compact JSON as the store holds it: no whitespace between
+// tokens); false if `t` is not such an object.
+bool Members(std::string_view t, std::vector<Member>* out) {
+  if (t.size() < 2 || t.front() != '{' || t.back() != '}') return false;
+  size_t i = 1;
+  while (i < t.size() - 1) {
+    if (t[i] != '"') return false;
+    const size_t key_end = SkipValue(t, i);
+    if (key_end == std::string_view::npos || key_end >= t.size() || t[key_end] != ':') return false;
+    const size_t end = SkipValue(t, key_end + 1);
+    if (end == std::string_view::npos || end == key_end + 1) return false;
+    out->push_back({t.substr(i + 1, key_end - i - 2), t.substr(i, end - i), key_end + 1 - i});
+    if (t[end] == ',') {
+      i = end + 1;
+    } else if (end == t.size() - 1) {
+      break;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string WithMeta(const StoredResource& r) {
+  const std::string fields = R"("versionId":")" + std::to_string(r.version) +
+                             R"(","lastUpdated":")" + IsoUtc(r.last_updated / 1000) + "\"";
+  std::vector<Member> members, meta;
+  if (Members(r.json, &members)) {
+    std::string out = "{\"meta\":{" + fields;
+    bool meta_ok = true;
+    for (const Member& m : members) {
+      if (m.key != "meta") continue;
+      meta_ok = Members(m.text.substr(m.value_begin), &meta);
+      for (const Member& f : meta) {
+        if (f.key != "versionId" && f.key != "lastUpdated") out += "," + std::string(f.text);
+      }
+    }
+    out += "}";
+    for (const Member& m : members) {
+      if (m.key != "meta") out += "," + std::string(m.text);
+    }
+    if (meta_ok) return out + "}";
+  }
+  // Not the compact form the store writes: parse and serialise.
+  nlohmann::json j = nlohmann::json::parse(r.json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return r.json;
+  if (j.contains("meta") && !j["meta"].is_object()) return r.json;
+  j["meta"]["versionId"] = std::to_string(r.version);
+  j["meta"]["lastUpdated"] = IsoUtc(r.last_updated / 1000);
+  return j.dump();
+}
+
 Result<std::vector<std::string>> StoreResolver::Search(const fhir::SearchQuery& query) const {
+  std::string key = query.type;  // length-prefixed parts: no two queries share a key
+  for (const auto& [name, value] : query.params) {
+    key +=
+        "|" + std::to_string(name.size()) + ":" + name + std::to_string(value.size()) + ":" + value;
+  }
+  if (auto it = answers_.find(key); it != answers_.end()) return it->second;
+  auto ids = SearchStore(query);
+  if (ids.ok()) answers_[key] = *ids;
+  return ids;
+}
+
+Result<std::vector<std::string>> StoreResolver::SearchStore(const fhir::SearchQuery& query) const {
   SearchQuery q;
   q.type = query.type;
   q.count = 1000;
@@ -144,24 +239,39 @@ IngestResult IngestBundle(std::string_view json, Store* store, fhir::IdSource* i
       index.push_back(i);
     }
   }
-  std::vector<JobRequest> all_jobs;
-  for (const auto& j : jobs) all_jobs.insert(all_jobs.end(), j.begin(), j.end());
-  auto together = store->Write(writes, all_jobs);
-  if (together.ok()) {
-    for (size_t k = 0; k < index.size(); ++k) out.stored[index[k]] = (*together)[k];
-    return out;
-  }
+  const auto stored = WriteTogetherOrEach(store, writes, jobs);
   for (size_t k = 0; k < index.size(); ++k) {
-    fhir::EntryResult& e = out.bundle.entries[index[k]];
-    auto stored = store->Write({writes[k]}, jobs[k]);
-    if (!stored.ok()) {
-      e.accepted = false;
-      e.status = stored.status().code() == StatusCode::kConflict ? "409 Conflict"
-                                                                 : "503 Service Unavailable";
-      e.outcome.Error(fhir::IssueType::kProcessing, e.type, stored.status().message());
+    if (stored[k].ok()) {
+      out.stored[index[k]] = *stored[k];
       continue;
     }
-    out.stored[index[k]] = (*stored)[0];
+    fhir::EntryResult& e = out.bundle.entries[index[k]];
+    e.accepted = false;
+    e.status = stored[k].status().code() == StatusCode::kConflict ? "409 Conflict"
+                                                                  : "503 Service Unavailable";
+    e.outcome.Error(fhir::IssueType::kProcessing, e.type, stored[k].status().message());
+  }
+  return out;
+}
+
+std::vector<Result<StoredResource>> WriteTogetherOrEach(
+    Store* store, const std::vector<ResourceWrite>& writes,
+    const std::vector<std::vector<JobRequest>>& jobs) {
+  std::vector<JobRequest> all_jobs;
+  for (const auto& j : jobs) all_jobs.insert(all_jobs.end(), j.begin(), j.end());
+  std::vector<Result<StoredResource>> out;
+  auto together = store->Write(writes, all_jobs);
+  if (together.ok()) {
+    for (StoredResource& s : *together) out.emplace_back(std::move(s));
+    return out;
+  }
+  for (size_t k = 0; k < writes.size(); ++k) {
+    auto one = store->Write({writes[k]}, jobs[k]);
+    if (one.ok()) {
+      out.emplace_back(std::move((*one)[0]));
+    } else {
+      out.emplace_back(one.status());
+    }
   }
   return out;
 }
@@ -185,6 +295,101 @@ std::string ResponseBundleJson(const IngestResult& r) {
     b["entry"].push_back({{"response", resp}});
   }
   return b.dump();
+}
+
+Status ImportOptions::Validate() const {
+  if (chunk_lines < 1 || chunk_lines > 100000) {
+    return Status::Invalid("chunk_lines must be within 1..100000 (got " +
+                           std::to_string(chunk_lines) + ")");
+  }
+  if (max_listed_errors < 0) return Status::Invalid("max_listed_errors must be >= 0");
+  return read.Validate();
+}
+
+namespace {
+
+// Reads one chunk (`first_line` is the body line number of its first line) and stores what was
+// accepted; counts and rejections go to `out`.
+void ImportChunk(std::string_view chunk, int first_line, Store* store, const ImportOptions& o,
+                 ImportSummary* out) {
+  auto reject = [&](int line, fhir::OperationOutcome outcome) {
+    ++out->rejected;
+    if (out->rejected_lines.size() < static_cast<size_t>(o.max_listed_errors)) {
+      out->rejected_lines.push_back({line, std::move(outcome)});
+    }
+  };
+  StoreResolver resolver(store);
+  fhir::NdjsonResult read = fhir::ReadNdjson(chunk, o.read, &resolver, false);
+  out->lines += read.summary.lines;
+  out->warnings += read.summary.warnings;
+  std::vector<ResourceWrite> writes;
+  std::vector<std::vector<JobRequest>> jobs;
+  std::vector<int> lines;
+  for (fhir::NdjsonLine& l : read.lines) {
+    const int line = first_line + l.line - 1;
+    if (!l.result.accepted()) {
+      reject(line, std::move(l.result.outcome));
+      continue;
+    }
+    IndexResource(*l.result.resource, &writes.emplace_back(), &jobs.emplace_back());
+    lines.push_back(line);
+  }
+  const auto stored = WriteTogetherOrEach(store, writes, jobs);
+  for (size_t k = 0; k < stored.size(); ++k) {
+    if (stored[k].ok()) {
+      ++out->stored;
+      ++out->stored_by_type[writes[k].type];
+      continue;
+    }
+    out->store_status = stored[k].status();
+    fhir::OperationOutcome why;
+    why.Error(fhir::IssueType::kProcessing, writes[k].type,
+              "not stored: " + stored[k].status().message());
+    reject(lines[k], std::move(why));
+  }
+}
+
+}  // namespace
+
+Result<ImportSummary> ImportNdjson(std::string_view text, Store* store,
+                                   const ImportOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  MEDTWIN_RETURN_IF_ERROR(options.Validate());
+  ImportSummary out;
+  // Chunks end at line breaks, so line numbers continue across them.
+  size_t pos = 0;
+  int line = 1;
+  while (pos < text.size()) {
+    size_t end = pos;
+    int n = 0;
+    while (end < text.size() && n < options.chunk_lines) {
+      const size_t nl = text.find('\n', end);
+      end = nl == std::string_view::npos ? text.size() : nl + 1;
+      ++n;
+    }
+    ImportChunk(text.substr(pos, end - pos), line, store, options, &out);
+    line += n;
+    pos = end;
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+std::string ImportSummaryJson(const ImportSummary& s) {
+  nlohmann::json j = {{"lines", s.lines},
+                      {"stored", s.stored},
+                      {"rejected", s.rejected},
+                      {"warnings", s.warnings},
+                      {"stored_by_type", s.stored_by_type},
+                      {"seconds", s.seconds},
+                      {"rejected_lines", nlohmann::json::array()}};
+  for (const RejectedLine& r : s.rejected_lines) {
+    j["rejected_lines"].push_back(
+        {{"line", r.line}, {"outcome", nlohmann::json::parse(r.outcome.ToJson())}});
+  }
+  j["rejected_lines_not_listed"] = s.rejected - static_cast<int64_t>(s.rejected_lines.size());
+  if (!s.store_status.ok()) j["store_error"] = s.store_status.message();
+  return j.dump();
 }
 
 }  // namespace medtwin::server

@@ -1,6 +1,7 @@
 #include "medtwin/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -97,15 +98,6 @@ class UuidIds : public fhir::IdSource {
   std::mt19937_64 rng_{std::random_device{}()};
 };
 
-// The stored JSON with meta.versionId and meta.lastUpdated set.
-std::string WithMeta(const StoredResource& r) {
-  Json j = Json::parse(r.json, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return r.json;
-  j["meta"]["versionId"] = std::to_string(r.version);
-  j["meta"]["lastUpdated"] = server::IsoUtc(r.last_updated / 1000);
-  return j.dump();
-}
-
 // ISO date or dateTime to the stored date key's form (UTC, ms) for comparisons.
 Result<std::string> DateKey(const std::string& text) {
   auto d = fhir::ParseDateTime(text);
@@ -172,6 +164,8 @@ class HttpServer : public Server {
           [this](const httplib::Request&) { return Metadata(); });
     Route("POST", R"(/fhir/?)", "bundle",
           [this](const httplib::Request& req) { return PostBundle(req); });
+    Route("POST", R"(/fhir/\$import)", "import",
+          [this](const httplib::Request& req) { return Import(req); });
     Route("POST", R"(/fhir/([A-Za-z]+))", "create",
           [this](const httplib::Request& req) { return Put(req, req.matches[1], ""); });
     Route("PUT", R"(/fhir/([A-Za-z]+)/([A-Za-z0-9.\-]+))", "update",
@@ -185,12 +179,23 @@ class HttpServer : public Server {
     Route("GET", R"(/fhir/([A-Za-z]+))", "search",
           [this](const httplib::Request& req) { return Search(req, req.matches[1]); });
     RouteTwins();
+    // cpp-httplib 0.11 is built with a listen backlog of 5: the 6th of a burst of connects
+    // (64 clients starting together) waits for a SYN retransmit, 1 s. The listening socket's
+    // backlog is raised after the bind. Keep-alive stays at cpp-httplib's 5 requests per
+    // connection: a worker thread serves one connection at a time, and with 100 a PostgreSQL
+    // server under 64 clients and 8 threads answered some requests after 10 s (BENCHMARKS.md).
+    int listen_fd = -1;
+    http_.set_socket_options([&listen_fd](socket_t sock) {
+      httplib::default_socket_options(sock);
+      listen_fd = sock;
+    });
     const int port = options_.port == 0
                          ? http_.bind_to_any_port("127.0.0.1")
                          : (http_.bind_to_port("127.0.0.1", options_.port) ? options_.port : -1);
     if (port < 0) {
       return Status::Unavailable("cannot listen on 127.0.0.1:" + std::to_string(options_.port));
     }
+    if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
     port_ = port;
     thread_ = std::thread([this] { http_.listen_after_bind(); });
     while (!http_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -206,13 +211,15 @@ class HttpServer : public Server {
                                                               httplib::Response& res) {
       Reply reply;
       try {
-        // Parse: bodies must be FHIR JSON.
+        // Parse: bodies must be FHIR JSON (NDJSON for the bulk import).
         if ((req.method == "POST" || req.method == "PUT") && !req.body.empty()) {
           const std::string type = req.get_header_value("Content-Type");
-          if (type.rfind("application/fhir+json", 0) != 0 &&
-              type.rfind("application/json", 0) != 0) {
+          const bool ndjson = name == "import";
+          const char* want = ndjson ? "application/fhir+ndjson" : "application/fhir+json";
+          if (type.rfind(want, 0) != 0 &&
+              type.rfind(ndjson ? "application/x-ndjson" : "application/json", 0) != 0) {
             reply = Outcome(415, fhir::IssueType::kNotSupported, "",
-                            "Content-Type must be application/fhir+json (got '" + type + "')");
+                            std::string("Content-Type must be ") + want + " (got '" + type + "')");
           }
         }
         // Authenticate and authorize: loopback only, the anonymous local principal may do
@@ -395,6 +402,16 @@ class HttpServer : public Server {
     return {200, server::ResponseBundleJson(r)};
   }
 
+  Reply Import(const httplib::Request& req) {
+    auto r = server::ImportNdjson(req.body, store_.get());
+    if (!r.ok()) return FromStatus(r.status(), "");
+    ingested_ += r->stored;
+    if (r->stored > 0) twins_->Wake();
+    // Nothing stored because the store failed: 503, so the client retries the whole body.
+    const int status = r->stored == 0 && !r->store_status.ok() ? 503 : 200;
+    return {status, server::ImportSummaryJson(*r), "application/json"};
+  }
+
   Reply Put(const httplib::Request& req, const std::string& type, const std::string& id) {
     fhir::ReadOptions ro;
     ro.max_bytes = options_.max_body_bytes;
@@ -430,7 +447,7 @@ class HttpServer : public Server {
     ++ingested_;
     if (!jobs.empty()) twins_->Wake();
     const StoredResource& s = (*stored)[0];
-    Reply reply{s.version == 1 ? 201 : 200, WithMeta(s)};
+    Reply reply{s.version == 1 ? 201 : 200, server::WithMeta(s)};
     reply.headers["Location"] =
         "/fhir/" + type + "/" + s.id + "/_history/" + std::to_string(s.version);
     reply.headers["ETag"] = "W/\"" + std::to_string(s.version) + "\"";
@@ -447,7 +464,7 @@ class HttpServer : public Server {
     if (r->deleted) {
       return Outcome(410, fhir::IssueType::kNotFound, type, type + "/" + id + " was deleted");
     }
-    Reply reply{200, WithMeta(*r)};
+    Reply reply{200, server::WithMeta(*r)};
     reply.headers["ETag"] = "W/\"" + std::to_string(r->version) + "\"";
     return reply;
   }
@@ -511,7 +528,7 @@ class HttpServer : public Server {
       const StoredResource& r = page->resources[i];
       if (i) body += ",";
       body += R"({"fullUrl":)" + Json("/fhir/" + r.type + "/" + r.id).dump() + R"(,"resource":)" +
-              WithMeta(r) + R"(,"search":{"mode":"match"}})";
+              server::WithMeta(r) + R"(,"search":{"mode":"match"}})";
     }
     body += "]}";
     return {200, body};

@@ -39,8 +39,16 @@ const std::string kHiv = std::string(MEDTWIN_SHARED_DATA) + "/synthea/hiv/";
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartWith(64u << 20); }
-  void StartWith(size_t max_body) {
+  void TearDown() override { Remove(); }
+  // Stops the server and deletes its database (the test files would pile up in /tmp).
+  void Remove() {
+    client_.reset();
     server_.reset();
+    if (db_.empty()) return;
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_ + suffix);
+  }
+  void StartWith(size_t max_body) {
+    Remove();
     db_ = (std::filesystem::temp_directory_path() /
            ("medtwin-server-" + std::to_string(getpid()) + "-" + std::to_string(n_++) + ".db"))
               .string();
@@ -222,6 +230,71 @@ TEST_F(ServerTest, CreateUpdateVersionsAndPreconditions) {
   EXPECT_EQ(Body(missing)["resourceType"], "OperationOutcome");
 }
 
+// Imports are stored 1,000 lines per transaction; line numbers continue across chunks.
+TEST_F(ServerTest, NdjsonLineNumbersContinueAcrossChunks) {
+  std::string body;
+  for (int i = 1; i <= 2101; ++i) {
+    body += i == 1003 || i == 2101
+                ? R"({"resourceType":"Patient"})"
+                : R"({"resourceType":"Patient","id":"c)" + std::to_string(i) + R"("})";
+    body += "\n";
+  }
+  auto r = Post("/fhir/$import", body, "application/fhir+ndjson");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body.substr(0, 1000);
+  const Json j = Body(r);
+  EXPECT_EQ(j["lines"], 2101);
+  EXPECT_EQ(j["stored"], 2099);
+  ASSERT_EQ(j["rejected_lines"].size(), 2u);
+  EXPECT_EQ(j["rejected_lines"][0]["line"], 1003);
+  EXPECT_EQ(j["rejected_lines"][1]["line"], 2101);
+  auto counts = server_->store().Counts();
+  ASSERT_TRUE(counts.ok());
+  ASSERT_EQ(counts->size(), 1u);
+  EXPECT_EQ((*counts)[0].second, 2099);
+  auto last = client_->Get("/fhir/Patient/c2100");
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->status, 200);
+}
+
+// meta.versionId and meta.lastUpdated are the server's; the rest of a sent meta is kept, and
+// strings that look like JSON structure do not confuse it.
+TEST_F(ServerTest, ReadsCarryTheServersMeta) {
+  const std::string sent =
+      R"({"resourceType":"Patient","id":"m1","meta":{"versionId":"77","lastUpdated":"2001-01-01T00:00:00Z","profile":["http://example.org/p"],"tag":[{"code":"a\"},{\"meta\":1"}]},"name":[{"text":"x\\\"}{,"}],"active":true})";
+  auto put = client_->Put("/fhir/Patient/m1", sent, "application/fhir+json");
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->status, 201) << put->body;
+  for (int round = 0; round < 2; ++round) {
+    auto r = round == 0 ? client_->Get("/fhir/Patient/m1")
+                        : client_->Get("/fhir/Patient?identifier=nothing-matches");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    if (round == 1) {
+      EXPECT_EQ(Body(r)["total"], 0);
+      break;
+    }
+    const Json j = Json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r->body;
+    EXPECT_EQ(j["meta"]["versionId"], "1");
+    EXPECT_NE(j["meta"]["lastUpdated"], "2001-01-01T00:00:00Z");
+    EXPECT_EQ(j["meta"]["profile"][0], "http://example.org/p");
+    EXPECT_EQ(j["meta"]["tag"][0]["code"], "a\"},{\"meta\":1");
+    EXPECT_EQ(j["name"][0]["text"], "x\\\"}{,");
+    EXPECT_EQ(j["active"], true);
+    EXPECT_EQ(j["id"], "m1");
+    // Spliced into the stored text (meta first), not parsed and serialised (keys sorted).
+    EXPECT_EQ(r->body.rfind(R"({"meta":{"versionId":"1")", 0), 0u) << r->body;
+  }
+  auto bare = Post("/fhir/Patient", R"({"resourceType":"Patient","gender":"male"})");
+  ASSERT_TRUE(bare);
+  ASSERT_EQ(bare->status, 201);
+  const Json b = Body(bare);
+  EXPECT_EQ(b["meta"]["versionId"], "1");
+  EXPECT_EQ(b["gender"], "male");
+  EXPECT_EQ(b["resourceType"], "Patient");
+}
+
 // Bad requests: a 4xx with an OperationOutcome naming the problem; the server keeps serving.
 TEST_F(ServerTest, BadRequestsGetOperationOutcomes) {
   auto expect = [&](const httplib::Result& r, int status, const std::string& text) {
@@ -255,6 +328,115 @@ TEST_F(ServerTest, BadRequestsGetOperationOutcomes) {
   auto h = client_->Get("/health");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 200);
+}
+
+// Bulk NDJSON import of every file of Synthea's bulk export, in dependency order (Encounters
+// reference Practitioners, Locations and Organizations conditionally, by identifier): per file,
+// stored + rejected = lines, and the store's counts per type equal what the replies say.
+TEST_F(ServerTest, SyntheaNdjsonImportReconciles) {
+  const std::string dir = std::string(MEDTWIN_SHARED_DATA) + "/synthea/ndjson/";
+  const std::vector<std::string> order = {"Organization",     "Location",  "Practitioner",
+                                          "Patient",          "Encounter", "Condition",
+                                          "MedicationRequest"};
+  std::set<std::string> files;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    if (f.path().extension() == ".ndjson") files.insert(f.path().filename().string());
+  }
+  ASSERT_FALSE(files.empty()) << dir;
+  std::map<std::string, int64_t> stored;
+  int64_t imported_files = 0;
+  for (const std::string& type : order) {
+    for (const std::string& f : files) {
+      if (f.rfind(type + ".", 0) != 0) continue;
+      SCOPED_TRACE(f);
+      ++imported_files;
+      const std::string text = ReadFile(dir + f);
+      int64_t lines = 0;
+      std::istringstream in(text);
+      for (std::string l; std::getline(in, l);) lines += !l.empty();
+      auto r = Post("/fhir/$import", text, "application/fhir+ndjson");
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200) << r->body.substr(0, 2000);
+      const Json j = Body(r);
+      EXPECT_EQ(j["lines"], lines);
+      EXPECT_EQ(j["stored"].get<int64_t>() + j["rejected"].get<int64_t>(), lines);
+      EXPECT_EQ(j["rejected"], 0) << j["rejected_lines"].dump().substr(0, 2000);
+      for (const auto& [t, n] : j["stored_by_type"].items()) stored[t] += n.get<int64_t>();
+    }
+  }
+  EXPECT_EQ(imported_files, static_cast<int64_t>(files.size())) << "a file of an unknown type";
+  auto counts = server_->store().Counts();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((std::map<std::string, int64_t>(counts->begin(), counts->end())), stored);
+  EXPECT_EQ(stored["Patient"], 13);
+  // Conditional references were stored resolved; a patient's encounters are searchable.
+  auto enc = client_->Get("/fhir/Encounter?patient=79a66c97-6131-3213-f3c9-4606946ab056");
+  ASSERT_TRUE(enc);
+  ASSERT_EQ(enc->status, 200);
+  EXPECT_GT(Body(enc)["total"].get<int64_t>(), 0);
+  EXPECT_THAT(enc->body, ::testing::Not(HasSubstr("Practitioner?identifier")));
+}
+
+// Bad lines are rejected with their line number and the reason; good lines around them are
+// stored, an Observation before the Patient it references too (bulk semantics), with its twin
+// job. Importing a line again makes a new version.
+TEST_F(ServerTest, NdjsonImportRejectsBadLinesByNumber) {
+  const std::string obs =
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/later"},"effectiveDateTime":"2024-03-01T10:00:00Z","valueQuantity":{"value":72,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}})";
+  const std::string body = R"({"resourceType":"Patient","id":"p1","gender":"female"})"
+                           "\n"
+                           R"({"resourceType":"Patient","id":"p2",)"
+                           "\n"
+                           R"({"resourceType":"Patient","gender":"male"})"
+                           "\n"
+                           "\n" +
+                           obs +
+                           "\n"
+                           R"({"resourceType":"Nonsense","id":"n1"})"
+                           "\r\n"
+                           R"({"resourceType":"Patient","id":"later","birthDate":"1970-13-01"})"
+                           "\n"
+                           R"({"resourceType":"Patient","id":"later"})"
+                           "\n";
+  auto r = Post("/fhir/$import", body, "application/x-ndjson");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const Json j = Body(r);
+  EXPECT_EQ(j["lines"], 7);  // the blank line 4 is not counted
+  EXPECT_EQ(j["stored"], 3);
+  EXPECT_EQ(j["rejected"], 4);
+  ASSERT_EQ(j["rejected_lines"].size(), 4u) << j.dump();
+  std::map<int, std::string> why;
+  for (const auto& l : j["rejected_lines"]) why[l["line"]] = l["outcome"].dump();
+  EXPECT_THAT(why[2], HasSubstr("malformed JSON"));
+  EXPECT_THAT(why[3], HasSubstr("Patient.id"));
+  EXPECT_THAT(why[6], HasSubstr("Nonsense"));
+  EXPECT_THAT(why[7], HasSubstr("birthDate"));
+  EXPECT_EQ(j["rejected_lines_not_listed"], 0);
+  EXPECT_EQ(j["stored_by_type"]["Patient"], 2);
+  EXPECT_EQ(j["stored_by_type"]["Observation"], 1);
+  auto o1 = client_->Get("/fhir/Observation/o1");
+  ASSERT_TRUE(o1);
+  EXPECT_EQ(o1->status, 200);
+  auto found = client_->Get("/fhir/Observation?patient=later&code=8867-4");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(Body(found)["total"], 1);
+  auto pending = server_->store().PendingJobs();
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(*pending, 1);  // the Observation's twin update
+  // Again: updates, not conflicts.
+  auto again = Post("/fhir/$import", R"({"resourceType":"Patient","id":"p1","gender":"other"})",
+                    "application/fhir+ndjson");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+  auto p1 = client_->Get("/fhir/Patient/p1");
+  ASSERT_TRUE(p1);
+  EXPECT_EQ(Body(p1)["meta"]["versionId"], "2");
+  // NDJSON only: a JSON body is refused before it is read.
+  auto wrong = Post("/fhir/$import", R"({"resourceType":"Patient","id":"p9"})");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 415);
+  EXPECT_THAT(wrong->body, HasSubstr("application/fhir+ndjson"));
 }
 
 // A client that opens a connection and sends half a request is dropped after the read

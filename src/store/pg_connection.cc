@@ -1,5 +1,6 @@
 #include <libpq-fe.h>
 
+#include <map>
 #include <string>
 
 #include "store/sql_connection.h"
@@ -26,8 +27,12 @@ class PgConnection : public SqlConnection {
         values[i] = s->c_str();
       }
     }
-    PGresult* res = PQexecParams(conn_, std::string(sql).c_str(), static_cast<int>(params.size()),
-                                 nullptr, values.data(), nullptr, nullptr, 0);
+    const std::string* name = Prepared(sql, static_cast<int>(params.size()));
+    PGresult* res =
+        name ? PQexecPrepared(conn_, name->c_str(), static_cast<int>(params.size()), values.data(),
+                              nullptr, nullptr, 0)
+             : PQexecParams(conn_, std::string(sql).c_str(), static_cast<int>(params.size()),
+                            nullptr, values.data(), nullptr, nullptr, 0);
     const ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
       Status s = Error(res);
@@ -62,6 +67,25 @@ class PgConnection : public SqlConnection {
   void Rollback() override { (void)Script("ROLLBACK"); }
 
  private:
+  // Statements are parsed and planned by the server once per connection and then executed by
+  // name: one parse per statement cost a third of ingest on PostgreSQL (BENCHMARKS.md). Only
+  // plain DML is prepared, at most kMaxPrepared statements (searches build their SQL); the rest,
+  // and any statement whose preparation fails (e.g. in an aborted transaction), run unprepared.
+  static constexpr size_t kMaxPrepared = 256;
+
+  const std::string* Prepared(std::string_view sql, int n_params) {
+    if (auto it = prepared_.find(sql); it != prepared_.end()) return &it->second;
+    const bool dml = sql.rfind("SELECT", 0) == 0 || sql.rfind("INSERT", 0) == 0 ||
+                     sql.rfind("UPDATE", 0) == 0 || sql.rfind("DELETE", 0) == 0;
+    if (!dml || prepared_.size() >= kMaxPrepared) return nullptr;
+    std::string name = "medtwin_" + std::to_string(prepared_.size());
+    PGresult* res = PQprepare(conn_, name.c_str(), std::string(sql).c_str(), n_params, nullptr);
+    const bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok) return nullptr;
+    return &prepared_.emplace(std::string(sql), std::move(name)).first->second;
+  }
+
   Status Error(PGresult* res) const {
     const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
     const std::string msg = std::string("postgresql: ") + PQerrorMessage(conn_);
@@ -74,6 +98,7 @@ class PgConnection : public SqlConnection {
   }
 
   PGconn* conn_;
+  std::map<std::string, std::string, std::less<>> prepared_;  // SQL -> statement name
 };
 
 }  // namespace

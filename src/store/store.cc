@@ -1,8 +1,10 @@
 #include "medtwin/store.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "store/sql_connection.h"
@@ -160,18 +162,20 @@ class SqlStore : public Store {
     return InTransaction<std::vector<StoredResource>>([&]() -> Result<std::vector<StoredResource>> {
       const int64_t now = Now();
       std::vector<StoredResource> out;
+      std::vector<SqlValue> tokens;  // seq, type, name, value per token
       for (const ResourceWrite& w : writes) {
-        auto stored = WriteOne(w, now);
+        auto stored = WriteOne(w, now, &tokens);
         if (!stored.ok()) return stored.status().WithContext(w.type + "/" + w.id);
         out.push_back(std::move(stored).value());
       }
+      MEDTWIN_RETURN_IF_ERROR(InsertRows("tokens (seq, type, name, value)", 4, tokens));
+      std::vector<SqlValue> job_rows;
       for (const JobRequest& j : jobs) {
-        auto r = db_->Query(
-            "INSERT INTO jobs (kind, key, payload, state, attempts, created) "
-            "VALUES ($1, $2, $3, 'queued', 0, $4)",
-            {j.kind, j.key, j.payload, now});
-        if (!r.ok()) return r.status();
+        job_rows.insert(job_rows.end(),
+                        {j.kind, j.key, j.payload, std::string("queued"), int64_t{0}, now});
       }
+      MEDTWIN_RETURN_IF_ERROR(
+          InsertRows("jobs (kind, key, payload, state, attempts, created)", 6, job_rows));
       return out;
     });
   }
@@ -221,31 +225,42 @@ class SqlStore : public Store {
       return Status::Invalid("_count must be within 1..1000 (got " + std::to_string(q.count) + ")");
     }
     std::vector<SqlValue> params = {q.type, q.updated_from, q.updated_to};
-    std::string where =
-        " FROM resources r WHERE r.type = $1 AND r.current = 1 AND r.deleted = 0"
-        " AND r.last_updated >= $2 AND r.last_updated < $3";
     auto param = [&](SqlValue v) {
       params.push_back(std::move(v));
       return "$" + std::to_string(params.size());
     };
+    // With search keys, the first key's index entries drive the search in seq order (its
+    // resource rows looked up by seq, the other keys tested with IN). Driven from resources
+    // instead, SQLite scanned every current resource of the type for each search: 200-300 ms
+    // per request under 64 clients (BENCHMARKS.md). Keys are unique per resource (WriteOne),
+    // so the join yields each resource once.
+    std::string where = " FROM resources r";
+    std::string seq = "r.seq";
+    if (!q.tokens.empty()) {
+      where = " FROM tokens k JOIN resources r ON r.seq = k.seq";
+      seq = "k.seq";
+    }
+    where +=
+        " WHERE r.type = $1 AND r.current = 1 AND r.deleted = 0"
+        " AND r.last_updated >= $2 AND r.last_updated < $3";
     if (!q.date_from.empty()) where += " AND r.date >= " + param(q.date_from);
     if (!q.date_to.empty()) where += " AND r.date < " + param(q.date_to);
-    for (const SearchToken& t : q.tokens) {
-      where +=
-          " AND EXISTS (SELECT 1 FROM tokens t WHERE t.seq = r.seq AND t.type = $1 AND "
-          "t.name = " +
-          param(t.name) + " AND t.value = " + param(t.value) + ")";
+    for (size_t i = 0; i < q.tokens.size(); ++i) {
+      const std::string name = param(q.tokens[i].name), value = param(q.tokens[i].value);
+      where += i == 0 ? " AND k.type = $1 AND k.name = " + name + " AND k.value = " + value
+                      : " AND r.seq IN (SELECT t.seq FROM tokens t WHERE t.type = $1 AND "
+                        "t.name = " +
+                            name + " AND t.value = " + value + ")";
     }
     std::lock_guard lock(mu_);
     auto total = db_->Query("SELECT COUNT(*)" + where, params);
     if (!total.ok()) return total.status();
     const std::string after = param(q.after);
-    auto rows = db_->Query(
-        "SELECT r.seq, r.type, r.id, r.version, r.last_updated, r.deleted, "
-        "r.json" +
-            where + " AND r.seq > " + after + " ORDER BY r.seq LIMIT " +
-            std::to_string(q.count + 1),
-        params);
+    auto rows = db_->Query("SELECT " + seq +
+                               ", r.type, r.id, r.version, r.last_updated, r.deleted, r.json" +
+                               where + " AND " + seq + " > " + after + " ORDER BY " + seq +
+                               " LIMIT " + std::to_string(q.count + 1),
+                           params);
     if (!rows.ok()) return rows.status();
     SearchPage page;
     page.total = Int((*total)[0][0]);
@@ -440,7 +455,33 @@ class SqlStore : public Store {
     return r;
   }
 
-  Result<StoredResource> WriteOne(const ResourceWrite& w, int64_t now) {
+  // INSERT INTO `table_columns` the rows of `values` (`width` values each), many rows per
+  // statement: one statement per row was a round trip per search key on PostgreSQL.
+  Status InsertRows(const std::string& table_columns, size_t width,
+                    const std::vector<SqlValue>& values) {
+    constexpr size_t kRowsPerStatement = 100;
+    const size_t rows = values.size() / width;
+    for (size_t first = 0; first < rows; first += kRowsPerStatement) {
+      const size_t n = std::min(kRowsPerStatement, rows - first);
+      std::string sql = "INSERT INTO " + table_columns + " VALUES ";
+      for (size_t r = 0; r < n; ++r) {
+        sql += r ? ",(" : "(";
+        for (size_t c = 0; c < width; ++c) {
+          sql += (c ? ",$" : "$") + std::to_string(r * width + c + 1);
+        }
+        sql += ")";
+      }
+      const auto from = values.begin() + static_cast<std::ptrdiff_t>(first * width);
+      auto q = db_->Query(
+          sql, std::vector<SqlValue>(from, from + static_cast<std::ptrdiff_t>(n * width)));
+      if (!q.ok()) return q.status();
+    }
+    return Status::Ok();
+  }
+
+  // Writes one resource version; its search keys are appended to `tokens` for InsertRows.
+  Result<StoredResource> WriteOne(const ResourceWrite& w, int64_t now,
+                                  std::vector<SqlValue>* tokens) {
     auto cur = db_->Query(
         "SELECT seq, version, deleted FROM resources WHERE type = $1 AND id = $2 AND current = 1",
         {w.type, w.id});
@@ -466,6 +507,15 @@ class SqlStore : public Store {
       if (!r.ok()) return r.status();
       r = db_->Query("DELETE FROM tokens WHERE seq = $1", {old_seq});
       if (!r.ok()) return r.status();
+      // The old version may have been written earlier in this transaction, its keys not yet.
+      for (size_t i = 0; i < tokens->size();) {
+        if ((*tokens)[i] == SqlValue(old_seq)) {
+          tokens->erase(tokens->begin() + static_cast<std::ptrdiff_t>(i),
+                        tokens->begin() + static_cast<std::ptrdiff_t>(i + 4));
+        } else {
+          i += 4;
+        }
+      }
     }
     auto ins = db_->Query(
         "INSERT INTO resources (type, id, version, last_updated, deleted, current, date, json) "
@@ -475,10 +525,12 @@ class SqlStore : public Store {
     if (!ins.ok()) return ins.status();
     const int64_t seq = Int((*ins)[0][0]);
     if (!w.is_delete) {
+      // Each key once per resource: a search joins on keys and must not see a resource twice.
+      std::set<std::pair<std::string_view, std::string_view>> seen;
       for (const SearchToken& t : w.tokens) {
-        auto r = db_->Query("INSERT INTO tokens (seq, type, name, value) VALUES ($1, $2, $3, $4)",
-                            {seq, w.type, t.name, t.value});
-        if (!r.ok()) return r.status();
+        if (seen.emplace(t.name, t.value).second) {
+          tokens->insert(tokens->end(), {seq, w.type, t.name, t.value});
+        }
       }
     }
     return s;

@@ -15,21 +15,14 @@
 #include <fstream>
 #include <string>
 
+#include "store/pg_test_server.h"
+
 namespace medtwin {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string Shell(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[256];
-  while (fgets(buf, sizeof buf, p)) out += buf;
-  *status = pclose(p);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
+using testing::Shell;
 
 // One PostgreSQL server for the whole binary.
 class Postgres : public ::testing::Environment {
@@ -38,23 +31,11 @@ class Postgres : public ::testing::Environment {
   static int port;
   static std::string dir;
   void SetUp() override {
-    const std::string script = std::string(MEDTWIN_SOURCE_DIR) + "/scripts/pg-test-server.sh";
     dir = "/tmp/medtwin-pg-" + std::to_string(getpid());
-    for (int attempt = 0; attempt < 5 && url.empty(); ++attempt) {
-      port = 20000 + (getpid() * 7 + attempt * 1009) % 40000;
-      int status = 0;
-      std::string out = Shell(script + " start " + dir + " " + std::to_string(port), &status);
-      if (status == 0)
-        url = out;
-      else
-        Shell(script + " stop " + dir, &status);
-    }
+    url = testing::StartPostgres(dir, 7, &port);
     ASSERT_FALSE(url.empty()) << "could not start a PostgreSQL server (scripts/pg-test-server.sh)";
   }
-  void TearDown() override {
-    int status = 0;
-    Shell(std::string(MEDTWIN_SOURCE_DIR) + "/scripts/pg-test-server.sh stop " + dir, &status);
-  }
+  void TearDown() override { testing::StopPostgres(dir); }
 };
 std::string Postgres::url;
 int Postgres::port = 0;
@@ -250,6 +231,37 @@ TEST_P(StoreTest, SearchByTokensDatesUpdatedAndPages) {
   ASSERT_TRUE(counts.ok());
   ASSERT_EQ(counts->size(), 1u);
   EXPECT_EQ((*counts)[0], std::make_pair(std::string("Observation"), int64_t{8}));
+}
+
+// Search keys are inserted many rows per statement (100): a resource with 250 keys is found by
+// each, and once even where a key was given twice; a resource written twice in one transaction
+// keeps only its second version's keys.
+TEST_P(StoreTest, ManyKeysAndTwoVersionsInOneTransaction) {
+  ResourceWrite many = W("Patient", "many", R"({"resourceType":"Patient","id":"many"})");
+  for (int i = 0; i < 250; ++i) many.tokens.push_back({"identifier", "id" + std::to_string(i)});
+  many.tokens.push_back({"identifier", "id0"});  // twice: still one match
+  ResourceWrite first = W("Patient", "twice", R"({"resourceType":"Patient","id":"twice"})");
+  first.tokens = {{"identifier", "old"}};
+  ResourceWrite second = first;
+  second.tokens = {{"identifier", "new"}};
+  auto stored = store_->Write({many, first, second}, {{"twin-update", "Patient/twice", "x"}});
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ((*stored)[2].version, 2);
+  SearchQuery q;
+  q.type = "Patient";
+  for (const char* value : {"id0", "id99", "id100", "id249"}) {
+    q.tokens = {{"identifier", value}};
+    auto page = store_->Search(q);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    ASSERT_EQ(page->total, 1) << value;
+    ASSERT_EQ(page->resources.size(), 1u) << value;
+    EXPECT_EQ(page->resources[0].id, "many");
+  }
+  q.tokens = {{"identifier", "old"}};
+  EXPECT_EQ(store_->Search(q)->total, 0);
+  q.tokens = {{"identifier", "new"}};
+  EXPECT_EQ(store_->Search(q)->total, 1);
+  EXPECT_EQ(*store_->PendingJobs(), 1);
 }
 
 TEST_P(StoreTest, JobsRunInOrderPerKeyWithLeases) {
