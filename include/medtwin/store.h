@@ -140,6 +140,9 @@ class Store {
   virtual Status FailJob(int64_t job_id, const std::string& message) = 0;
   virtual Status CompleteJob(int64_t job_id) = 0;
   virtual Result<int64_t> PendingJobs() = 0;
+  // Queues again the jobs `worker` holds (a previous incarnation of it that crashed; without
+  // this they wait for their lease to run out). Returns how many.
+  virtual Result<int64_t> ReleaseJobs(const std::string& worker) = 0;
 
   // Twins.
   virtual Result<std::optional<TwinRow>> ReadTwin(const std::string& patient,

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include <unistd.h>
+
 #include "medtwin/decide.h"
 #include "medtwin/model.h"
 #include "medtwin/twin.h"
@@ -548,9 +550,16 @@ class Service : public TwinService {
   ~Service() override { Stop(); }
 
   Status StartWorkers() {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
     for (int i = 0; i < options_.workers; ++i) {
       auto s = OpenStore(options_.db, options_.store);
       if (!s.ok()) return s.status().WithContext("twin worker " + std::to_string(i));
+      // The same name on every start on this host: jobs a crashed predecessor held are queued
+      // again now rather than when their leases run out.
+      worker_names_.push_back("twin-worker-" + std::to_string(i) + "@" + host);
+      auto released = (*s)->ReleaseJobs(worker_names_.back());
+      if (!released.ok()) return released.status().WithContext(worker_names_.back());
       worker_stores_.push_back(std::move(s).value());
     }
     for (int i = 0; i < options_.workers; ++i) {
@@ -1078,7 +1087,7 @@ class Service : public TwinService {
 
   void WorkLoop(int index) {
     Store* store = worker_stores_[index].get();
-    const std::string name = "twin-worker-" + std::to_string(index);
+    const std::string& name = worker_names_[index];
     while (!Stopping()) {
       auto job = store->ClaimJob(name);
       if (job.ok() && job->has_value()) {
@@ -1101,6 +1110,7 @@ class Service : public TwinService {
   TwinServiceOptions options_;
   const fhir::ObservationMap& map_;
   std::vector<std::unique_ptr<Store>> worker_stores_;
+  std::vector<std::string> worker_names_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_;

@@ -322,6 +322,21 @@ class SqlStore : public Store {
     return Finish(job_id, "done", "");
   }
 
+  Result<int64_t> ReleaseJobs(const std::string& worker) override {
+    std::lock_guard lock(mu_);
+    return InTransaction<int64_t>([&]() -> Result<int64_t> {
+      auto held =
+          db_->Query("SELECT COUNT(*) FROM jobs WHERE state = 'running' AND worker = $1", {worker});
+      if (!held.ok()) return held.status();
+      auto upd = db_->Query(
+          "UPDATE jobs SET state = 'queued', lease_until = NULL WHERE state = 'running' AND "
+          "worker = $1",
+          {worker});
+      if (!upd.ok()) return upd.status();
+      return Int((*held)[0][0]);
+    });
+  }
+
   Result<int64_t> PendingJobs() override {
     std::lock_guard lock(mu_);
     auto rows = db_->Query("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')", {});

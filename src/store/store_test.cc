@@ -298,6 +298,28 @@ TEST_P(StoreTest, JobsRunInOrderPerKeyWithLeases) {
   EXPECT_EQ(*store_->PendingJobs(), 0);
 }
 
+// A worker that crashed and restarts under the same name gets its jobs back at once instead of
+// after their leases; other workers' jobs stay theirs.
+TEST_P(StoreTest, ReleasedJobsAreClaimableAtOnce) {
+  ASSERT_TRUE(
+      store_->Write({}, {{"twin-update", "Patient/p1", "1"}, {"twin-update", "Patient/p2", "2"}})
+          .ok());
+  auto a = store_->ClaimJob("w1");
+  auto b = store_->ClaimJob("w2");
+  ASSERT_TRUE(a.ok() && a->has_value() && b.ok() && b->has_value());
+  EXPECT_FALSE(store_->ClaimJob("w3")->has_value());
+  auto released = store_->ReleaseJobs("w1");
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_EQ(*released, 1);
+  EXPECT_EQ(*store_->ReleaseJobs("nobody"), 0);
+  auto again = store_->ClaimJob("w1");
+  ASSERT_TRUE(again.ok() && again->has_value());
+  EXPECT_EQ((*again)->id, (*a)->id);
+  EXPECT_EQ((*again)->attempts, 2);
+  EXPECT_FALSE(store_->ClaimJob("w3")->has_value());  // w2's job is still w2's
+  EXPECT_EQ(*store_->PendingJobs(), 2);
+}
+
 TEST_P(StoreTest, TwinUpdatesCommitWithAlertsAndJobOrNotAtAll) {
   ASSERT_TRUE(store_->Write({}, {{"twin-update", "Patient/p1", ""}}).ok());
   auto job = store_->ClaimJob("w");
