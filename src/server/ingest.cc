@@ -188,6 +188,19 @@ IngestResult IngestBundle(std::string_view json, Store* store, fhir::IdSource* i
   o.ids = ids;
   out.bundle = fhir::ProcessBundle(json, resolver, o);
   out.stored.resize(out.bundle.entries.size());
+  // A create of an id already stored with the same content is a repeat, not a conflict: the
+  // same data sent again (a retried transaction), or a resource every bundle of one export
+  // carries (2019 Synthea repeats a shared Organization and Practitioner in each patient's
+  // bundle). It answers 200 with the stored version and writes nothing. The same id with other
+  // content still conflicts (409).
+  auto repeat_of = [&](size_t i, const ResourceWrite& w) {
+    if (!w.if_none_exist) return false;
+    auto cur = store->Read(w.type, w.id);
+    if (!cur.ok() || cur->deleted || cur->json != w.json) return false;
+    out.stored[i] = *cur;
+    out.bundle.entries[i].status = "200 OK";
+    return true;
+  };
   auto write_of = [](const fhir::EntryResult& e, ResourceWrite* w, std::vector<JobRequest>* jobs) {
     if (e.action == fhir::EntryAction::kDelete) {
       w->type = e.type;
@@ -210,8 +223,10 @@ IngestResult IngestBundle(std::string_view json, Store* store, fhir::IdSource* i
     std::vector<size_t> index;
     for (size_t i = 0; i < out.bundle.entries.size(); ++i) {
       ResourceWrite w;
-      if (write_of(out.bundle.entries[i], &w, &jobs)) {
+      std::vector<JobRequest> j;
+      if (write_of(out.bundle.entries[i], &w, &j) && !repeat_of(i, w)) {
         writes.push_back(std::move(w));
+        jobs.insert(jobs.end(), j.begin(), j.end());
         index.push_back(i);
       }
     }
@@ -233,7 +248,7 @@ IngestResult IngestBundle(std::string_view json, Store* store, fhir::IdSource* i
     const fhir::EntryResult& e = out.bundle.entries[i];
     ResourceWrite w;
     std::vector<JobRequest> j;
-    if (e.accepted && write_of(e, &w, &j)) {
+    if (e.accepted && write_of(e, &w, &j) && !repeat_of(i, w)) {
       writes.push_back(std::move(w));
       jobs.push_back(std::move(j));
       index.push_back(i);
