@@ -72,4 +72,5 @@ medtwin_test(demo_ward_test src/server/demo_ward_test.cc)
 target_link_libraries(demo_ward_test PRIVATE medtwin_server)
 medtwin_test(demo_feed_test src/server/demo_feed_test.cc)
 target_link_libraries(demo_feed_test PRIVATE medtwin_server PkgConfig::HTTPLIB nlohmann_json::nlohmann_json)
-medtwin_test(assimilate_physiology_test src/estimate/assimilate_physiology_test.cc)
+medtwin_test(assimilate_physiology_test src/estimate/assimilate_physiology_test.cc
+  src/estimate/twin_experiment.cc)
