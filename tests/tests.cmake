@@ -74,3 +74,4 @@ medtwin_test(demo_feed_test src/server/demo_feed_test.cc)
 target_link_libraries(demo_feed_test PRIVATE medtwin_server PkgConfig::HTTPLIB nlohmann_json::nlohmann_json)
 medtwin_test(assimilate_physiology_test src/estimate/assimilate_physiology_test.cc
   src/estimate/twin_experiment.cc)
+medtwin_test(twin_anomaly_test src/twin/twin_anomaly_test.cc src/estimate/twin_experiment.cc)
