@@ -79,4 +79,6 @@ if(TARGET medtwin)
   target_link_libraries(server_crash_test PRIVATE medtwin_store PkgConfig::HTTPLIB
     nlohmann_json::nlohmann_json Threads::Threads)
 endif()
-medtwin_test(assimilate_physiology_test src/estimate/assimilate_physiology_test.cc)
+medtwin_test(assimilate_physiology_test src/estimate/assimilate_physiology_test.cc
+  src/estimate/twin_experiment.cc)
+medtwin_test(twin_anomaly_test src/twin/twin_anomaly_test.cc src/estimate/twin_experiment.cc)

@@ -31,6 +31,15 @@ struct MonitorOptions {
   Status Validate() const;
 };
 
+// The decision interval h for which one side of the CUSUM above, on N(0, 1) scores with
+// allowance k, has the in-control average run length `run_length` (observations), by
+// Siegmund's approximation ARL = (exp(2kb) - 2kb - 1) / (2k^2) with b = h + 1.166 (b^2 when
+// k = 0; Siegmund, Sequential Analysis, 1985; Montgomery 6th ed., section 9.1.8). For a budget
+// of false drift alarms: run_length = observations per unit time / alarms allowed per unit
+// time per side, e.g. CGM every 5 min (288 a day), one alarm a week from either side: 2 x 2016.
+// kInvalidArgument unless k >= 0 and run_length > 1, or if h would not be positive.
+Result<double> CusumDecisionInterval(double k, double run_length);
+
 enum class AlertKind { kOutlier, kDriftUp, kDriftDown };
 const char* ToString(AlertKind k);
 

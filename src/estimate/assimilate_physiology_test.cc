@@ -28,18 +28,18 @@
 #include <string>
 #include <vector>
 
+#include "estimate/twin_experiment.h"
 #include "medtwin/assimilate.h"
 #include "medtwin/cgm_sensor.h"
 #include "medtwin/dataset.h"
 #include "medtwin/estimate.h"
 #include "medtwin/model.h"
-#include "medtwin/parameter_table.h"
 #include "medtwin/simulator.h"
 
 namespace medtwin {
 namespace {
 
-std::unique_ptr<Model> Make(const char* name) { return std::move(MakeModel(name)).value(); }
+using namespace twin_experiment;  // NOLINT: test support of this experiment
 
 int Patients(int ci_default) {
   const char* v = std::getenv("MEDTWIN_TWIN_PATIENTS");
@@ -48,77 +48,6 @@ int Patients(int ci_default) {
 
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
-// eta ~ N(0, omega) of the model's variability.
-std::vector<double> DrawEta(const ModelSpec& spec, std::mt19937_64* rng) {
-  const int q = static_cast<int>(spec.variability.parameters.size());
-  const Eigen::Map<const Eigen::MatrixXd> omega(spec.variability.omega.data(), q, q);
-  const Eigen::MatrixXd l = omega.llt().matrixL();
-  std::normal_distribution<double> normal;
-  Eigen::VectorXd z(q);
-  for (int i = 0; i < q; ++i) z(i) = normal(*rng);
-  const Eigen::VectorXd e = l * z;
-  return std::vector<double>(e.data(), e.data() + q);
-}
-
-// A hidden quantity computed from a model state (plasma glucose, blood volume).
-using Hidden = std::function<double(const double* x)>;
-
-// A "true" patient: the dataset with DVs simulated at eta plus the residual error of each
-// observable, and the true hidden quantity at each observation (record order).
-struct TruePatient {
-  std::vector<double> eta;
-  Dataset data;
-  std::vector<double> hidden;
-};
-
-// With `sensor`, the DVs (all of one observable) are instead the readings of that CGM sensor
-// model: autocorrelated, skewed noise (MeasureCgm), not the white residual error the filters
-// assume.
-// With `theta` (all parameters, spec order) the patient is that parameter set instead (eta 0),
-// and its "true eta" is log(theta / typical) of the variability parameters.
-TruePatient Truth(const Model& m, Dataset data, const std::vector<double>& eta,
-                  const SimOptions& sim_options, const Hidden& hidden, std::mt19937_64* rng,
-                  const CgmSensorOptions* sensor = nullptr, const std::vector<double>& theta = {}) {
-  TruePatient truth;
-  truth.eta = eta;
-  if (!theta.empty()) {
-    const ModelSpec& spec = m.spec();
-    truth.eta.clear();
-    for (const std::string& name : spec.variability.parameters) {
-      const int i = spec.ParameterIndex(name);
-      truth.eta.push_back(std::log(theta[i] / spec.parameters[i].typical));
-    }
-  }
-  Simulator sim(m, sim_options);
-  auto out = sim.Run(data, 0, {},
-                     IndividualInput{theta, theta.empty() ? std::span<const double>(eta)
-                                                          : std::span<const double>()});
-  EXPECT_TRUE(out.ok()) << out.status().ToString();
-  std::normal_distribution<double> normal;
-  const int n = m.num_states(), no = m.num_observables();
-  std::vector<double> times, values;
-  for (size_t k = 0; k < out->rows(); ++k) {
-    Record& rec = data.subjects[0].records[out->record[k]];
-    const double f = out->observables[k * no + rec.observable];
-    rec.dv = m.spec().observables[rec.observable].error.Observation(f, normal(*rng));
-    rec.mdv = false;
-    times.push_back(out->time_h[k]);
-    values.push_back(f);
-    truth.hidden.push_back(hidden(&out->states[k * n]));
-  }
-  if (sensor != nullptr) {
-    CgmSensorOptions o = *sensor;
-    o.seed = (*rng)();
-    auto readings = MeasureCgm(o, times, values);
-    EXPECT_TRUE(readings.ok()) << readings.status().ToString();
-    for (size_t k = 0; k < out->rows(); ++k) {
-      data.subjects[0].records[out->record[k]].dv = (*readings)[k];
-    }
-  }
-  truth.data = std::move(data);
-  return truth;
 }
 
 // Scores of one method over all patients: coverage of the 90 % interval and mean z^2 over all
@@ -482,49 +411,13 @@ double NominalCoverage(const Method& method) {
 // ---------------------------------------------------------------------------------------------
 // (a) Type 1 diabetes: t1d_uvapadova, CGM every 5 min over 3 days.
 
-constexpr double kDayMin = 1440.0;
 constexpr int kT1dDays = 3;
-
-// The regimen: the default subject's basal insulin as a constant infusion; meals of 45, 70 and
-// 80 g at 07:00, 12:00 and 19:00 eaten at 5 g/min, each with a bolus of CHO / (10 g/U) (the
-// typical patient then stays within 99-177 mg/dL); CGM rows every 5 min from 5 min to 3 days
-// (864).
-// Another basal rate and carbohydrate ratio (g/U) may be given (the virtual patients').
-Dataset T1dRegimen(const Model& m, double basal_u_per_min = 0.0, double cr_g_per_u = 10.0) {
-  const ModelSpec& s = m.spec();
-  const std::vector<double> p = s.TypicalValues();
-  auto par = [&](const char* name) { return p[s.ParameterIndex(name)]; };
-  // Basal delivery holding the default basal state: Rai = (m2 + m4) Ip - m1 Il (pmol/kg/min).
-  const double rai = (par("m2") + par("m4")) * par("x0_6") - par("m1") * par("x0_10");
-  if (basal_u_per_min == 0.0) basal_u_per_min = rai * par("BW") / 6000.0;
-  const double end = kT1dDays * kDayMin;
-  std::ostringstream os;
-  os.precision(12);
-  os << "ID,TIME,EVID,CMT,AMT,RATE,DVID\n";
-  os << "1,0,1,insulin," << basal_u_per_min * (end + 1.0) << "," << basal_u_per_min << ",.\n";
-  const double meal_min[3] = {420, 720, 1140}, carbs_g[3] = {45, 70, 80};
-  for (double t = 5.0; t <= end + 1e-9; t += 5.0) {
-    for (int d = 0; d < kT1dDays; ++d) {
-      for (int k = 0; k < 3; ++k) {
-        const double at = d * kDayMin + meal_min[k];
-        if (at > t - 5.0 && at <= t) {
-          os << "1," << at << ",1,meal," << carbs_g[k] << ",5,.\n";
-          os << "1," << at << ",1,insulin," << carbs_g[k] / cr_g_per_u << ",0,.\n";
-        }
-      }
-    }
-    os << "1," << t << ",0,.,.,.,CGM\n";
-  }
-  auto d = ReadDataset(os.str(), m);
-  EXPECT_TRUE(d.ok()) << d.status().ToString();
-  return *d;
-}
 
 Experiment T1d() {
   Experiment x;
   x.name = "T1D twin experiment";
   x.m = Make("t1d_uvapadova");
-  x.regimen = T1dRegimen(*x.m);
+  x.regimen = T1dRegimen(*x.m, kT1dDays);
   const ModelSpec& s = x.m->spec();
   const int gp = s.StateIndex("Gp");
   const double vg = s.TypicalValues()[s.ParameterIndex("Vg")];  // no variability on Vg
@@ -542,43 +435,14 @@ Experiment T1d() {
   // MEDTWIN_TWIN_CGM_SENSOR=Dexcom (a row of sensor_params.csv): the truth is observed through
   // that sensor's noise model instead of the white residual error (docs: misspecified noise).
   if (const char* sensor = std::getenv("MEDTWIN_TWIN_CGM_SENSOR")) {
-    auto table =
-        ParameterTable::ReadFile(std::string(MEDTWIN_SHARED_DATA) + "/t1d/sensor_params.csv");
-    EXPECT_TRUE(table.ok()) << table.status().ToString();
-    auto o = CgmSensorOptionsFromTable(*table, sensor);
-    EXPECT_TRUE(o.ok()) << o.status().ToString();
-    x.sensor = *o;
+    x.sensor = CgmSensor(sensor);
     x.name = "T1D twin experiment, CGM sensor noise";
   }
   // MEDTWIN_TWIN_TRUTH=vpatients: the true patients are the 30 virtual patients of
-  // vpatient_params.csv (adults, adolescents, children, in that order) on their own basal rate
-  // (u2ss) and carbohydrate ratio (Quest.csv), every parameter and the initial state theirs:
-  // the filters' prior (the normal subject with four random effects) is then misspecified.
+  // vpatient_params.csv; the filters' prior is then misspecified.
   if (const char* truth = std::getenv("MEDTWIN_TWIN_TRUTH");
       truth != nullptr && std::string(truth) == "vpatients") {
-    const std::string dir = std::string(MEDTWIN_SHARED_DATA) + "/t1d/";
-    const ParameterTable table = ParameterTable::ReadFile(dir + "vpatient_params.csv").value();
-    const ParameterTable quest = ParameterTable::ReadFile(dir + "Quest.csv").value();
-    std::vector<std::string> names;
-    for (const char* group : {"adult", "adolescent", "child"}) {
-      for (const std::string& name : table.SetNames()) {
-        if (name.rfind(std::string(group) + "#", 0) == 0) names.push_back(name);
-      }
-    }
-    const Model* model = x.m.get();
-    const SimOptions sim = x.sim;
-    const int gp_index = s.StateIndex("Gp"), vg_index = s.ParameterIndex("Vg");
-    x.truth_of = [=](int p, std::mt19937_64* rng) {
-      const std::string& name = names.at(p);
-      const std::vector<double> theta = table.ParametersFor(model->spec(), name).value();
-      const double vg_true = theta[vg_index];  // the patient's own glucose volume
-      const Hidden hidden = [=](const double* state) { return state[gp_index] / vg_true; };
-      const double basal =
-          table.Value(name, "u2ss").value() * table.Value(name, "BW").value() / 6000.0;
-      const Dataset regimen = T1dRegimen(*model, basal, quest.Value(name, "CR").value());
-      std::printf("  true patient %s\n", name.c_str());
-      return Truth(*model, regimen, {}, sim, hidden, rng, nullptr, theta);
-    };
+    x.truth_of = VirtualPatients(*x.m, kT1dDays, x.sim);
     x.name = "T1D twin experiment, virtual patients as truth";
   }
   return x;
@@ -613,28 +477,11 @@ TEST(AssimilatePhysiology, T1dTwinExperimentWithCgmEveryFiveMinutes) {
 constexpr double kCvEndS = 480.0, kBleedStartS = 120.0, kBleedEndS = 360.0;
 
 // 15 % of the typical blood volume (795 of 5300 mL) lost at a constant rate from 2 to 6 min.
-// MAP every minute from 1 min, HR every minute from 30 s: staggered by 30 s because an
-// observation at the time the filter restarted from (the previous one) sees no completed beat
-// in the restarted run and reports the instantaneous pressure (see the test after this one).
-Dataset CvRegimen(const Model& m) {
-  std::ostringstream os;
-  os << "ID,TIME,EVID,CMT,AMT,RATE,DVID\n";
-  for (int t = 30; t <= kCvEndS; t += 30) {
-    os << "1," << t << ",0,.,.,.," << (t % 60 == 0 ? "MAP" : "HR") << "\n";
-    if (t == kBleedStartS) {
-      os << "1," << t << ",1,haemorrhage,795," << 795.0 / (kBleedEndS - kBleedStartS) << ",.\n";
-    }
-  }
-  auto d = ReadDataset(os.str(), m);
-  EXPECT_TRUE(d.ok()) << d.status().ToString();
-  return *d;
-}
-
 Experiment Cv() {
   Experiment x;
   x.name = "CV twin experiment";
   x.m = Make("cvs_ursino1998");
-  x.regimen = CvRegimen(*x.m);
+  x.regimen = CvRegimen(*x.m, kCvEndS, 795.0, kBleedStartS, kBleedEndS);
   const ModelSpec& s = x.m->spec();
   std::vector<int> volumes;
   for (const char* v :

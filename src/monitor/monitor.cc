@@ -13,6 +13,30 @@ Status MonitorOptions::Validate() const {
   return Status::Ok();
 }
 
+Result<double> CusumDecisionInterval(double k, double run_length) {
+  if (!(k >= 0.0) || !std::isfinite(k)) return Status::Invalid("cusum_k must be >= 0");
+  if (!(run_length > 1.0) || !std::isfinite(run_length)) {
+    return Status::Invalid("in-control run length must be > 1 observation");
+  }
+  auto arl = [k](double b) {
+    if (k == 0.0) return b * b;
+    const double x = 2.0 * k * b;
+    return (std::expm1(x) - x) / (2.0 * k * k);
+  };
+  double lo = 0.0, hi = 1.0;  // arl increases with b
+  while (arl(hi) < run_length) hi *= 2.0;
+  for (int i = 0; i < 200 && hi - lo > 1e-12 * hi; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (arl(mid) < run_length ? lo : hi) = mid;
+  }
+  const double h = 0.5 * (lo + hi) - 1.166;
+  if (!(h > 0.0)) {
+    return Status::Invalid("in-control run length " + std::to_string(run_length) +
+                           " is too short for a CUSUM with k = " + std::to_string(k));
+  }
+  return h;
+}
+
 const char* ToString(AlertKind k) {
   switch (k) {
     case AlertKind::kDriftUp:

@@ -381,5 +381,41 @@ TEST(Monitor, CusumFindsDriftNotNoise) {
   EXPECT_FALSE(bad.Validate().ok());
 }
 
+// The decision interval for a budget of false alarms: Siegmund's approximation gives h = 5 back
+// for the textbook run length of k = 0.5, h = 5 (938 per side), and the run length it promises
+// for a larger budget is what N(0, 1) scores give.
+TEST(Monitor, DecisionIntervalForAnInControlRunLength) {
+  auto h = CusumDecisionInterval(0.5, 938.0);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_NEAR(*h, 5.0, 0.01);
+  auto h0 = CusumDecisionInterval(0.0, 100.0);
+  ASSERT_TRUE(h0.ok());
+  EXPECT_NEAR(*h0, 10.0 - 1.166, 1e-6);
+  const double target = 4032.0;  // CGM every 5 min: one alarm a week from each side
+  auto week = CusumDecisionInterval(0.5, target);
+  ASSERT_TRUE(week.ok());
+  EXPECT_GT(*week, 6.0);
+  EXPECT_LT(*week, 7.0);
+  MonitorOptions o;
+  o.cusum_h = *week;
+  o.outlier_z = 100.0;
+  ResidualMonitor monitor(o);
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> normal;
+  const int n = 2'000'000;
+  int up = 0;
+  for (int i = 0; i < n; ++i) {
+    for (const Alert& a : monitor.Observe(i, 0, normal(rng), false)) {
+      up += a.kind == AlertKind::kDriftUp;
+    }
+  }
+  // About 496 alarms expected (binomial-like SD about 22).
+  EXPECT_NEAR(static_cast<double>(n) / up, target, 0.15 * target);
+  EXPECT_THAT(CusumDecisionInterval(-1.0, 100.0).status().message(), HasSubstr("cusum_k"));
+  EXPECT_THAT(CusumDecisionInterval(0.5, 0.5).status().message(), HasSubstr("run length"));
+  EXPECT_FALSE(CusumDecisionInterval(0.5, std::nan("")).ok());
+  EXPECT_THAT(CusumDecisionInterval(0.5, 2.0).status().message(), HasSubstr("too short"));
+}
+
 }  // namespace
 }  // namespace medtwin
