@@ -136,7 +136,14 @@ class Store {
 
   // Jobs: the oldest queued job whose key has no other job running, leased to `worker`; none
   // when the queue is empty.
-  virtual Result<std::optional<Job>> ClaimJob(const std::string& worker) = 0;
+  Result<std::optional<Job>> ClaimJob(const std::string& worker);
+  // Up to `max` jobs in one transaction, oldest first, for a worker that runs them in the order
+  // given: a key's jobs may come several at once (in order), but not while another worker runs
+  // one of that key.
+  virtual Result<std::vector<Job>> ClaimJobs(const std::string& worker, int max) = 0;
+  // Completes several running jobs in one transaction (kConflict, and none completed, if one is
+  // not running).
+  virtual Status CompleteJobs(const std::vector<int64_t>& job_ids) = 0;
   virtual Status FailJob(int64_t job_id, const std::string& message) = 0;
   virtual Status CompleteJob(int64_t job_id) = 0;
   virtual Result<int64_t> PendingJobs() = 0;

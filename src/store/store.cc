@@ -285,31 +285,58 @@ class SqlStore : public Store {
     return out;
   }
 
-  Result<std::optional<Job>> ClaimJob(const std::string& worker) override {
+  Result<std::vector<Job>> ClaimJobs(const std::string& worker, int max) override {
+    if (max < 1 || max > 10000) return Status::Invalid("jobs: max must be within 1..10000");
     std::lock_guard lock(mu_);
     const bool pg = std::string(db_->dialect()) == "postgresql";
-    return InTransaction<std::optional<Job>>([&]() -> Result<std::optional<Job>> {
+    return InTransaction<std::vector<Job>>([&]() -> Result<std::vector<Job>> {
       const int64_t now = Now();
-      // The oldest unfinished job of its key, queued or with an expired lease.
-      auto rows = db_->Query(
-          std::string("SELECT id, kind, key, payload, attempts FROM jobs j WHERE "
-                      "(j.state = 'queued' OR (j.state = 'running' AND j.lease_until < $1)) "
-                      "AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.key = j.key AND o.id < j.id "
-                      "AND o.state IN ('queued', 'running')) ORDER BY j.id LIMIT 1") +
-              (pg ? " FOR UPDATE SKIP LOCKED" : ""),
-          {now});
-      if (!rows.ok()) return rows.status();
-      if (rows->empty()) return std::optional<Job>();
-      const SqlRow& r = (*rows)[0];
-      Job job{Int(r[0]), r[1].value_or(""), r[2].value_or(""), r[3].value_or(""),
-              static_cast<int>(Int(r[4])) + 1};
-      auto upd = db_->Query(
-          "UPDATE jobs SET state = 'running', worker = $1, lease_until = $2, attempts = $3 "
-          "WHERE id = $4",
-          {worker, now + options_.job_lease_us, static_cast<int64_t>(job.attempts), job.id});
-      if (!upd.ok()) return upd.status();
-      return std::optional<Job>(std::move(job));
+      std::vector<Job> out;
+      // The oldest job of its key not yet finished, unless another worker runs an older one of
+      // that key: a job whose lease ran out first, then a queued one (each through the
+      // (state, id) index).
+      const std::string free_key =
+          " AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.key = j.key AND o.id < j.id AND "
+          "(o.state = 'queued' OR (o.state = 'running' AND o.worker <> $2))) ORDER BY j.id "
+          "LIMIT 1" +
+          std::string(pg ? " FOR UPDATE SKIP LOCKED" : "");
+      while (static_cast<int>(out.size()) < max) {
+        auto rows = db_->Query(
+            "SELECT id, kind, key, payload, attempts FROM jobs j WHERE j.state = 'running' AND "
+            "j.lease_until < $1 AND j.worker <> $2" +
+                free_key,
+            {now, worker});
+        if (!rows.ok()) return rows.status();
+        if (rows->empty()) {
+          rows = db_->Query(
+              "SELECT id, kind, key, payload, attempts FROM jobs j WHERE j.state = 'queued' AND "
+              "$1 = $1" +
+                  free_key,
+              {now, worker});
+          if (!rows.ok()) return rows.status();
+        }
+        if (rows->empty()) break;
+        const SqlRow& r = (*rows)[0];
+        Job job{Int(r[0]), r[1].value_or(""), r[2].value_or(""), r[3].value_or(""),
+                static_cast<int>(Int(r[4])) + 1};
+        auto upd = db_->Query(
+            "UPDATE jobs SET state = 'running', worker = $1, lease_until = $2, attempts = $3 "
+            "WHERE id = $4",
+            {worker, now + options_.job_lease_us, static_cast<int64_t>(job.attempts), job.id});
+        if (!upd.ok()) return upd.status();
+        out.push_back(std::move(job));
+      }
+      return out;
     });
+  }
+
+  Status CompleteJobs(const std::vector<int64_t>& job_ids) override {
+    std::lock_guard lock(mu_);
+    auto r = InTransaction<bool>([&]() -> Result<bool> {
+      for (int64_t id : job_ids) MEDTWIN_RETURN_IF_ERROR(Finish(id, "done", ""));
+      return true;
+    });
+    return r.status();
   }
 
   Status FailJob(int64_t job_id, const std::string& message) override {
@@ -574,6 +601,13 @@ class SqlStore : public Store {
 };
 
 }  // namespace
+
+Result<std::optional<Job>> Store::ClaimJob(const std::string& worker) {
+  auto jobs = ClaimJobs(worker, 1);
+  if (!jobs.ok()) return jobs.status();
+  if (jobs->empty()) return std::optional<Job>();
+  return std::optional<Job>(std::move(jobs->front()));
+}
 
 Result<TwinRow> Store::CommitTwinUpdate(const TwinCommit& commit) {
   auto rows = CommitTwinUpdates({commit}, commit.job_id);

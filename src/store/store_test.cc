@@ -298,6 +298,33 @@ TEST_P(StoreTest, JobsRunInOrderPerKeyWithLeases) {
   EXPECT_EQ(*store_->PendingJobs(), 0);
 }
 
+// Batches: one worker may take a key's jobs several at once (it runs them in order); another
+// worker may not take that key's jobs meanwhile. Completing a batch is all or nothing.
+TEST_P(StoreTest, JobBatchesKeepEachKeyInOrder) {
+  ASSERT_TRUE(store_
+                  ->Write({}, {{"twin-update", "Patient/p1", "1"},
+                               {"twin-update", "Patient/p2", "2"},
+                               {"twin-update", "Patient/p1", "3"},
+                               {"twin-update", "Patient/p3", "4"}})
+                  .ok());
+  auto a = store_->ClaimJobs("w1", 3);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_EQ(a->size(), 3u);
+  EXPECT_EQ((*a)[0].payload, "1");
+  EXPECT_EQ((*a)[1].payload, "2");
+  EXPECT_EQ((*a)[2].payload, "3");  // p1's second job, behind its first, same worker
+  auto b = store_->ClaimJobs("w2", 10);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ((*b)[0].payload, "4");
+  // One of the ids is not running (w2's job is, but "0" is no job): nothing is completed.
+  EXPECT_EQ(store_->CompleteJobs({(*a)[0].id, 0}).code(), StatusCode::kConflict);
+  EXPECT_EQ(*store_->PendingJobs(), 4);
+  ASSERT_TRUE(store_->CompleteJobs({(*a)[0].id, (*a)[1].id, (*a)[2].id}).ok());
+  EXPECT_EQ(*store_->PendingJobs(), 1);
+  EXPECT_EQ(store_->ClaimJobs("w1", 0).status().code(), StatusCode::kInvalidArgument);
+}
+
 // A worker that crashed and restarts under the same name gets its jobs back at once instead of
 // after their leases; other workers' jobs stay theirs.
 TEST_P(StoreTest, ReleasedJobsAreClaimableAtOnce) {
