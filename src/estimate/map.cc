@@ -32,7 +32,7 @@ constexpr double kStallStep = 1e-8;
 constexpr int kMaxStalls = 2;
 
 struct OptimState {
-  Posterior* post;
+  Posterior* post = nullptr;
   int evaluations = 0;
   Status error;
   bool use_sensitivities = true;  // until the simulator says it cannot provide them
@@ -434,7 +434,8 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
 
   // Minimise OFV from eta = 0 (the population typical individual).
   std::vector<double> x(n, 0.0);
-  OptimState state{post, 0, Status::Ok()};
+  OptimState state;
+  state.post = post;
   if (options.gradient == GradientMethod::kFiniteDifference) {
     state.use_sensitivities = false;
     state.fallback_reason = "requested";

@@ -507,7 +507,7 @@ namespace {
 TEST_F(ServerTest, EverySyntheaBundleIsStoredOrRefusedWithReasons) {
   // The two exports (2021 HIV, 2019 bundles) are separate Synthea runs; each goes to its own
   // store. Within the 2019 export the bundles repeat a shared Organization and Practitioner.
-  for (const std::string dir : {kHiv, std::string(MEDTWIN_SHARED_DATA) + "/synthea/bundles/"}) {
+  for (const std::string& dir : {kHiv, std::string(MEDTWIN_SHARED_DATA) + "/synthea/bundles/"}) {
     SCOPED_TRACE(dir);
     StartWith(64u << 20);
     LoadExport(dir);

@@ -382,7 +382,9 @@ TEST(TwinAnomaly, HaemorrhageOnset) {
   std::snprintf(label, sizeof label, "one false alarm a day (h %.2f)", daily.cusum_h);
   Print(label, w, kCvPerDay, "min", 60.0);
   EXPECT_EQ(w.detected, w.faults);
-  if (extra == 0.0) EXPECT_EQ(w.false_alarms, 0);
+  if (extra == 0.0) {
+    EXPECT_EQ(w.false_alarms, 0);
+  }
 }
 
 }  // namespace
