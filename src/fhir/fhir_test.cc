@@ -288,6 +288,13 @@ TEST(BadInput, MalformedJsonWrongTypeAndMissingResourceType) {
   EXPECT_ISSUE(d.outcome, kError, "Resource", "found an array");
   ResourceOutcome e = ReadResource("\"\xff\xfe\"");  // invalid UTF-8
   EXPECT_ISSUE(e.outcome, kError, "Resource", "malformed JSON");
+  // A number beyond double's range (found by fuzz/fhir_fuzz.cc): an issue, not an exception.
+  ResourceOutcome g = ReadResource("51e449");
+  EXPECT_FALSE(g.accepted());
+  EXPECT_ISSUE(g.outcome, kError, "Resource", "number overflow");
+  ResourceOutcome h = ReadResource(R"({"resourceType":"Patient","x":1e999})");
+  EXPECT_FALSE(h.accepted());
+  EXPECT_ISSUE(h.outcome, kError, "Resource", "malformed JSON");
 
   ReadOptions patients_only;
   patients_only.expected_type = "Patient";

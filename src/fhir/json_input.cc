@@ -45,7 +45,8 @@ bool CheckJsonLimits(std::string_view text, size_t max_bytes, int max_depth,
 std::optional<Json> ParseJson(std::string_view text, size_t max_bytes, int max_depth,
                               const std::string& what, OperationOutcome* outcome) {
   if (!CheckJsonLimits(text, max_bytes, max_depth, what, outcome)) return std::nullopt;
-  // nlohmann reports syntax errors by exception; it does not leave this function.
+  // nlohmann reports syntax errors and numbers out of range by exception; none leaves this
+  // function (fuzz/fhir_fuzz.cc found "51e449").
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& e) {
@@ -55,6 +56,12 @@ std::optional<Json> ParseJson(std::string_view text, size_t max_bytes, int max_d
     if (tag_end != std::string::npos) message = message.substr(tag_end + 2);
     outcome->Error(IssueType::kStructure, what,
                    "malformed JSON (byte " + std::to_string(e.byte) + "): " + message);
+  } catch (const Json::exception& e) {
+    // A number beyond double's range ("1e999") is out_of_range, not a parse_error.
+    std::string message = e.what();
+    const size_t tag_end = message.find("] ");
+    if (tag_end != std::string::npos) message = message.substr(tag_end + 2);
+    outcome->Error(IssueType::kStructure, what, "malformed JSON: " + message);
   }
   return std::nullopt;
 }
