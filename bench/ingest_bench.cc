@@ -4,6 +4,7 @@
 // one function in a loop on one thread.
 //
 //   ingest_bench [--data DIR] [--copies N] [--clients 2,4] [--repeat 3] [--threads 8]
+//                [--twin-workers 1]
 //                [--read-clients 64] [--read-requests 200] [--pg URL] [--tmp DIR]
 //
 // Ingest: the Synthea transaction bundles of DIR/synthea/bundles, N copies of each with every
@@ -49,6 +50,7 @@ struct Args {
   std::vector<int> clients = {2, 4};
   int repeat = 3;
   int threads = 8;
+  int twin_workers = 1;  // the server's default: twin updates run while ingesting
   int read_clients = 64;
   int read_requests = 200;
   std::string pg;
@@ -146,6 +148,7 @@ std::unique_ptr<Server> StartServer(const Args& a, const std::string& db) {
   o.db = db;
   o.port = 0;
   o.threads = a.threads;
+  o.twin_workers = a.twin_workers;
   auto s = Server::Start(o);
   if (!s.ok()) {
     std::fprintf(stderr, "%s\n", s.status().ToString().c_str());
@@ -275,6 +278,8 @@ int Main(int argc, char** argv) {
       a.repeat = std::atoi(v.c_str());
     else if (k == "--threads")
       a.threads = std::atoi(v.c_str());
+    else if (k == "--twin-workers")
+      a.twin_workers = std::atoi(v.c_str());
     else if (k == "--read-clients")
       a.read_clients = std::atoi(v.c_str());
     else if (k == "--read-requests")
