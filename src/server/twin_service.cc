@@ -668,14 +668,12 @@ class Service : public TwinService {
 
   Result<std::string> Forecast(const std::string& patient, const std::string& model,
                                std::string_view request) override {
-    auto j = ParseRequest(
-        request, {"horizon_h", "step_h", "regimen", "percentiles", "draws", "seed", "interval"});
-    if (!j.ok()) return j.status();
-    auto found = Find(patient, model);
-    if (!found.ok()) return found.status();
+    auto call = PrepareForecast(patient, model, request, "regimen");
+    if (!call.ok()) return call.status();
+    const Json* j = &call->request;
+    const auto* found = &call->twin;
     const LiveTwin& live = *found->second;
-    auto r = ForecastRequestFrom(*j, live);
-    if (!r.ok()) return r.status();
+    const ForecastRequest* r = &call->options;
     auto regimen = RegimenFrom(j->value("regimen", Json::array()), live, "regimen");
     if (!regimen.ok()) return regimen.status();
     auto fc = ForecastJson(live, *r, *regimen);
@@ -688,14 +686,12 @@ class Service : public TwinService {
 
   Result<std::string> WhatIf(const std::string& patient, const std::string& model,
                              std::string_view request) override {
-    auto j = ParseRequest(
-        request, {"horizon_h", "step_h", "regimens", "percentiles", "draws", "seed", "interval"});
-    if (!j.ok()) return j.status();
-    auto found = Find(patient, model);
-    if (!found.ok()) return found.status();
+    auto call = PrepareForecast(patient, model, request, "regimens");
+    if (!call.ok()) return call.status();
+    const Json* j = &call->request;
+    const auto* found = &call->twin;
     const LiveTwin& live = *found->second;
-    auto r = ForecastRequestFrom(*j, live);
-    if (!r.ok()) return r.status();
+    const ForecastRequest* r = &call->options;
     if (!j->contains("regimens") || !(*j)["regimens"].is_object() || (*j)["regimens"].empty()) {
       return Status::Invalid(
           "regimens: required, an object of named regimens, e.g. "
@@ -906,6 +902,25 @@ class Service : public TwinService {
   }
 
  private:
+  // What a forecast or what-if request starts from: the request (checked for known fields,
+  // `regimen_key` being its regimen field), the twin and the forecast options.
+  struct ForecastCall {
+    Json request;
+    std::pair<TwinRow, std::unique_ptr<LiveTwin>> twin;
+    ForecastRequest options;
+  };
+  Result<ForecastCall> PrepareForecast(const std::string& patient, const std::string& model,
+                                       std::string_view request, const char* regimen_key) {
+    auto j = ParseRequest(
+        request, {"horizon_h", "step_h", regimen_key, "percentiles", "draws", "seed", "interval"});
+    if (!j.ok()) return j.status();
+    auto found = Find(patient, model);
+    if (!found.ok()) return found.status();
+    auto r = ForecastRequestFrom(*j, *found->second);
+    if (!r.ok()) return r.status();
+    return ForecastCall{std::move(j).value(), std::move(found).value(), std::move(r).value()};
+  }
+
   struct LiveClock {
     int64_t origin_ms = 0;
     double ms_per_unit = 0.0;  // 0: unknown (the twin is gone)
