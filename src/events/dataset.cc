@@ -360,8 +360,11 @@ Status ReadObservableAndCensoring(const Row& row, Record* rec) {
     const ModelSpec& spec = row.ctx().spec();
     double number = 0.0;
     if (csv::ParseNumber(text, &number) == csv::NumberStatus::kOk) {
-      const int k = static_cast<int>(number);
-      if (k != number || k < 1 || k > static_cast<int>(spec.observables.size())) {
+      // Range first: converting a double beyond int's range is undefined (found by
+      // fuzz/dataset_fuzz.cc with a 49-digit DVID).
+      const bool in_range = number >= 1.0 && number <= static_cast<double>(spec.observables.size());
+      const int k = in_range ? static_cast<int>(number) : 0;
+      if (!in_range || k != number) {
         return row.FailStd(kDvid, "no observable number " + std::string(text) + "; model '" +
                                       spec.name + "' has 1.." +
                                       std::to_string(spec.observables.size()));

@@ -250,6 +250,13 @@ TEST(DatasetTest, DvidNamesTheObservableAndCensMarksLevelsBelowTheLimit) {
   ASSERT_FALSE(number.ok());
   EXPECT_THAT(number.status().message(),
               HasSubstr("line 3, column DVID: no observable number 2; model 'pk1cmt' has 1..1"));
+  // Beyond int's range (fuzz/dataset_fuzz.cc): the same message, no undefined conversion.
+  auto huge = ReadDataset(head + "1,1,0,0,3,6666666666666666666666666661\n", *pk);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_THAT(huge.status().message(), HasSubstr("column DVID: no observable number"));
+  auto negative = ReadDataset(head + "1,1,0,0,3,-1e300\n", *pk);
+  ASSERT_FALSE(negative.ok());
+  EXPECT_THAT(negative.status().message(), HasSubstr("column DVID: no observable number"));
 }
 
 TEST(DatasetTest, ReadsModifierColumns) {
