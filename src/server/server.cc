@@ -309,8 +309,9 @@ class HttpServer : public Server {
     Reply r{200, "", "text/event-stream"};
     r.headers["Cache-Control"] = "no-cache";
     auto guard = std::shared_ptr<void>(nullptr, [this](void*) { --streams_; });
-    r.stream = [this, after, guard,
-                patient = req.get_param_value("patient")](httplib::DataSink& sink) mutable {
+    std::string patient = req.get_param_value("patient");
+    if (patient.rfind("Patient/", 0) == 0) patient = patient.substr(8);
+    r.stream = [this, after, guard, patient](httplib::DataSink& sink) mutable {
       if (stopping_) {
         sink.done();
         return true;

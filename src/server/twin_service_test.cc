@@ -318,7 +318,7 @@ TEST_F(TwinServerTest, EventStreamCarriesTwinUpdates) {
     httplib::Client c("127.0.0.1", server_->port());
     c.set_read_timeout(30, 0);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    c.Get("/events?patient=p6&after=0", [&](const char* data, size_t n) {
+    c.Get("/events?patient=Patient/p6&after=0", [&](const char* data, size_t n) {
       received.append(data, n);
       return received.find("p6-c2") == std::string::npos &&
              std::chrono::steady_clock::now() < deadline;
