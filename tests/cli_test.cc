@@ -522,6 +522,52 @@ TEST(Cli, FitRefusesWhatItCannotFit) {
   EXPECT_THAT(bad_error.err, HasSubstr("--error proportional needs --sigma-prop > 0"));
 }
 
+// `--estimate` moves the random effects: pk1cmt has none on KA, so KA is estimated only without
+// a prior; fit.json records the choice and a forecast rebuilds the same model from it (its
+// median follows the fitted KA: an early level rises faster with a larger KA).
+TEST(Cli, FitEstimatesTheParametersChosen) {
+  const std::string csv =
+      "ID,TIME,EVID,AMT,DV,MDV\n"
+      "1,0,1,320,.,1\n1,0.5,0,.,7.0,0\n1,1,0,.,9.5,0\n1,2,0,.,9.2,0\n1,4,0,.,8.0,0\n"
+      "1,8,0,.,6.1,0\n1,12,0,.,4.7,0\n1,24,0,.,2.0,0\n";
+  const std::string data = WriteFile("est_levels.csv", csv);
+  const std::string out = TempDir() + "/est_fit.json";
+  CliRun r =
+      Medtwin("fit pk1cmt --data " + data +
+              " --prior none --estimate CL,V,ka --error additive --sigma-add 0.3 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(Slurp(out));
+  EXPECT_EQ(j["variability"]["parameters"], nlohmann::json({"CL", "V", "KA"}));
+  const nlohmann::json& est = j["subjects"][0]["estimates"];
+  ASSERT_TRUE(est.contains("KA"));
+  const double ka = est["KA"]["value"].get<double>();
+  EXPECT_GT(std::fabs(ka - j["theta"]["KA"].get<double>()), 0.1);  // moved from its typical value
+  EXPECT_DOUBLE_EQ(j["subjects"][0]["parameters"]["KA"].get<double>(), ka);
+  CliRun fc = Medtwin("forecast --fit " + out + " --data " + data + " --interval parameter");
+  ASSERT_EQ(fc.exit_code, 0) << fc.err;
+  EXPECT_THAT(fc.out, HasSubstr("ID,TIME,CP_P5,CP_P50,CP_P95"));
+  // The forecast's median of the 0.5 h level is the fitted model's (its IPRED), not the typical
+  // patient's.
+  std::istringstream lines(fc.out);
+  std::string row;
+  std::getline(lines, row);  // header
+  std::getline(lines, row);  // the first level, TIME 0.5
+  std::vector<double> v;
+  std::stringstream cells(row);
+  for (std::string cell; std::getline(cells, cell, ',');) v.push_back(std::stod(cell));
+  ASSERT_EQ(v.size(), 5u) << row;
+  const double ipred = j["subjects"][0]["observations"][0]["ipred"].get<double>();
+  EXPECT_NEAR(v[3], ipred, 0.05 * ipred);
+  EXPECT_GT(std::fabs(ipred - j["subjects"][0]["observations"][0]["pred"].get<double>()),
+            0.2 * ipred);  // far from the typical patient's prediction
+  CliRun prior = Medtwin("fit pk1cmt --data " + data + " --estimate CL,V,KA");
+  EXPECT_EQ(prior.exit_code, 2);
+  EXPECT_THAT(prior.err, HasSubstr("KA has no between-subject variability in pk1cmt"));
+  CliRun unknown = Medtwin("fit pk1cmt --data " + data + " --prior none --estimate CL,Q");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("'Q' is not a parameter of pk1cmt"));
+}
+
 // `medtwin forecast`: the CSV has one column per observable and percentile, the percentiles
 // increase, the chart marks levels and doses, and an ID without a fit is refused.
 TEST(Cli, ForecastFromAFitWithIntervalsAndAChart) {

@@ -13,6 +13,7 @@ medtwin_test(model_warfarin_test src/model/warfarin_test.cc)
 medtwin_test(model_viral_test src/model/viral_test.cc)
 medtwin_test(model_t1d_uvapadova_test src/model/t1d_uvapadova_test.cc)
 medtwin_test(model_cardiovascular_test src/model/cardiovascular_test.cc)
+medtwin_test(model_variability_test src/model/variability_test.cc)
 
 # --- events / dataset reader (src/events)
 medtwin_test(dataset_test src/events/dataset_test.cc)

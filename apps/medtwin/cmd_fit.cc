@@ -14,6 +14,7 @@ namespace {
 struct FitArgs {
   CommonArgs common;
   std::string prior = "population", error, out;
+  std::vector<std::string> estimate;
   double sigma_add = -1.0, sigma_prop = -1.0, sigma_exp = -1.0;
   int sir = 0, sir_resamples = 1000, mcmc = 0, mcmc_burn_in = 2000, mcmc_thin = 5;
   uint64_t seed = 1;
@@ -53,6 +54,38 @@ Result<std::vector<ResidualError>> ErrorOverride(const Model& m, const FitArgs& 
     out.push_back(e);
   }
   return out;
+}
+
+// --estimate: random effects on the listed parameters instead of the model's. Their variances
+// are the model's (a sub-block of its omega); a parameter without between-subject variability
+// gets 0, which only a fit without a prior accepts.
+Result<Variability> EstimatedVariability(const ModelSpec& s, const std::vector<std::string>& names,
+                                         PriorKind prior) {
+  const Variability& model = s.variability;
+  std::vector<int> in_model;  // per name: its index in the model's variability, or -1
+  for (const std::string& name : names) {
+    const int k = s.ParameterIndex(name);
+    if (k < 0) return Status::Invalid("--estimate: '" + name + "' is not a parameter of " + s.name);
+    int found = -1;
+    for (size_t j = 0; j < model.parameters.size(); ++j) {
+      if (model.parameters[j] == s.parameters[k].name) found = static_cast<int>(j);
+    }
+    if (found < 0 && prior == PriorKind::kPopulation) {
+      return Status::Invalid("--estimate: " + s.parameters[k].name + " has no between-subject " +
+                             "variability in " + s.name +
+                             ", so there is no prior for it; fit it with --prior none");
+    }
+    in_model.push_back(found);
+  }
+  const size_t n = names.size(), m = model.parameters.size();
+  Variability v{names, std::vector<double>(n * n, 0.0)};
+  for (size_t a = 0; a < n; ++a) {
+    for (size_t b = 0; b < n; ++b) {
+      if (in_model[a] >= 0 && in_model[b] >= 0)
+        v.omega[a * n + b] = model.omega[in_model[a] * m + in_model[b]];
+    }
+  }
+  return v;
 }
 
 nlohmann::json ErrorJson(const ModelSpec& s, const std::vector<ResidualError>& errors) {
@@ -135,12 +168,19 @@ nlohmann::json SubjectJson(const ModelSpec& s, const SubjectFit& f) {
 }
 
 int Run(const FitArgs& a) {
-  auto in = PrepareInputs(a.common);
-  if (!in.ok()) return Fail(in.status());
-  const Model& m = *in->model;
-  FitOptions o;
   auto prior = PriorKindFromString(a.prior);
   if (!prior.ok()) return Fail(prior.status().WithContext("--prior"));
+  auto in = PrepareInputs(a.common);
+  if (!in.ok()) return Fail(in.status());
+  if (!a.estimate.empty()) {
+    auto v = EstimatedVariability(in->model->spec(), a.estimate, *prior);
+    if (!v.ok()) return Fail(v.status());
+    auto wrapped = WithVariability(std::move(in->model), std::move(v).value());
+    if (!wrapped.ok()) return Fail(wrapped.status().WithContext("--estimate"));
+    in->model = std::move(wrapped).value();
+  }
+  const Model& m = *in->model;
+  FitOptions o;
   o.prior = *prior;
   auto errors = ErrorOverride(m, a);
   if (!errors.ok()) return Fail(errors.status());
@@ -179,6 +219,11 @@ void SetupFit(CLI::App& app, int* exit_code) {
                 /*with_times=*/false);
   cmd->add_option("--prior", a->prior, "population (MAP) or none (maximum likelihood)")
       ->capture_default_str();
+  cmd->add_option("--estimate", a->estimate,
+                  "parameters to estimate for each ID, comma-separated, e.g. CL,V,KA (default: "
+                  "those with between-subject variability); with --prior population each needs "
+                  "variability in the model")
+      ->delimiter(',');
   cmd->add_option("--error", a->error,
                   "residual error model for every observable: additive, proportional, combined "
                   "or exponential (default: the model's)");

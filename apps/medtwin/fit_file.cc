@@ -43,6 +43,28 @@ Result<FitFile> ReadFitFile(const std::string& path) {
   auto model = LoadModel(f.model_name);
   if (!model.ok()) return model.status().WithContext(path);
   f.model = std::move(model).value();
+  // A fit made with --estimate stored random effects on other parameters than the model's.
+  if (j.contains("variability")) {
+    const json& vj = j["variability"];
+    Variability v;
+    if (!vj.is_object() || !vj.contains("parameters") || !vj["parameters"].is_array() ||
+        !vj.contains("omega") || !vj["omega"].is_array()) {
+      return Status::Invalid(path + ": 'variability' must hold 'parameters' and 'omega' arrays");
+    }
+    for (const json& p : vj["parameters"]) {
+      if (!p.is_string()) return Status::Invalid(path + ": variability parameters must be names");
+      v.parameters.push_back(p.get<std::string>());
+    }
+    for (const json& w : vj["omega"]) {
+      if (!w.is_number()) return Status::Invalid(path + ": variability omega must be numbers");
+      v.omega.push_back(w.get<double>());
+    }
+    if (v.parameters != f.model->spec().variability.parameters) {
+      auto wrapped = WithVariability(std::move(f.model), std::move(v));
+      if (!wrapped.ok()) return wrapped.status().WithContext(path);
+      f.model = std::move(wrapped).value();
+    }
+  }
   const ModelSpec& s = f.model->spec();
   std::vector<double> theta;
   for (const auto& p : s.parameters) {

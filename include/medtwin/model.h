@@ -211,6 +211,15 @@ std::vector<std::string> ListModels();
 std::vector<std::string> ListPdLinks();
 Result<std::unique_ptr<Model>> MakeModel(const std::string& name);
 
+// The model with its random effects moved to `variability.parameters`: P = P(eta = 0) *
+// exp(eta_j) for each one listed, after the model's own covariate effects, eta ~ N(0, omega).
+// Everything else (name, dynamics, linearity, events) is the model's. For estimating other
+// parameters than the model declares variable (`medtwin fit --estimate`). Fails, naming the
+// parameter, when one is unknown, listed twice, or may be zero or negative (exp(eta) scales
+// it), or when omega is not n x n and positive semi-definite.
+Result<std::unique_ptr<Model>> WithVariability(std::unique_ptr<Model> model,
+                                               Variability variability);
+
 }  // namespace medtwin
 
 #endif  // MEDTWIN_MODEL_H_
