@@ -83,3 +83,10 @@ endif()
 medtwin_test(assimilate_physiology_test src/estimate/assimilate_physiology_test.cc
   src/estimate/twin_experiment.cc)
 medtwin_test(twin_anomaly_test src/twin/twin_anomaly_test.cc src/estimate/twin_experiment.cc)
+
+# --- estimation on a public dataset: maximum likelihood vs SciPy least squares (tests/theoph_ols.py)
+if(TARGET medtwin)
+  add_test(NAME theoph_ols_scipy
+           COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/theoph_ols.py $<TARGET_FILE:medtwin>
+                   ${CMAKE_SOURCE_DIR}/data/theoph/theoph.csv)
+endif()
