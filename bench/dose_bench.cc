@@ -2,7 +2,11 @@
 // two vancomycin levels (outside the timing), then the search of 16 amounts (250:250:4000 mg) x
 // 3 intervals (8, 12, 24 h) x 2 infusion durations (1, 2 h) = 96 regimens for AUC24 400-600 and
 // trough <= 20 mg/L at steady state, over N posterior draws; and the same on day 1 with loading
-// doses (912 regimens: loading amounts at least the maintenance amount).
+// doses (912 regimens: loading amounts at least the maintenance amount); a continuous range
+// 250..4000 mg (201-point grid) with and without the NLopt refinement of the 3 best schedules;
+// and a nonlinear model (pk1cmt_mm, saturable elimination), where every regimen is simulated
+// once per draw: 16 amounts (50:50:800 mg) x 3 intervals x 2 durations = 96 regimens for AUC24
+// 60-120 mg*h/L on day 2 after the start.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -20,25 +24,37 @@ struct Patient {
   std::vector<medtwin::Target> targets;
 };
 
+// A patient with a MAP fit (Laplace covariance) of `csv` under `model`.
+Patient FittedPatient(const char* model, const char* csv, std::vector<const char*> targets) {
+  Patient q;
+  q.model = std::move(medtwin::MakeModel(model)).value();
+  q.data = std::move(medtwin::ReadDataset(csv, *q.model)).value();
+  auto fit = medtwin::FitSubject(*q.model, q.data, 0, medtwin::FitOptions{});
+  q.posterior = medtwin::IndividualPosterior::FromFit(fit.value(), q.model->spec().TypicalValues(),
+                                                      q.model->spec().ResidualErrors());
+  for (const char* t : targets) q.targets.push_back(medtwin::TargetFromString(t).value());
+  return q;
+}
+
 const Patient& GetPatient() {
-  static const Patient p = [] {
-    Patient q;
-    q.model = std::move(medtwin::MakeModel("vancomycin_goti2018")).value();
-    q.data = std::move(medtwin::ReadDataset("ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
-                                            "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
-                                            "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
-                                            "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n",
-                                            *q.model))
-                 .value();
-    auto fit = medtwin::FitSubject(*q.model, q.data, 0, medtwin::FitOptions{});
-    std::vector<double> theta;
-    for (const auto& s : q.model->spec().parameters) theta.push_back(s.typical);
-    q.posterior = medtwin::IndividualPosterior::FromFit(fit.value(), theta,
-                                                        {q.model->spec().observables[0].error});
-    q.targets = {medtwin::TargetFromString("auc24=400..600").value(),
-                 medtwin::TargetFromString("trough<=20").value()};
-    return q;
-  }();
+  static const Patient p = FittedPatient("vancomycin_goti2018",
+                                         "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
+                                         "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
+                                         "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
+                                         "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n",
+                                         {"auc24=400..600", "trough<=20"});
+  return p;
+}
+
+// pk1cmt_mm with its illustrative 30 % variability on VMAX and V, posterior from a MAP fit of
+// two levels after 300 mg q12h.
+const Patient& GetMmPatient() {
+  static const Patient p = FittedPatient("pk1cmt_mm",
+                                         "ID,TIME,EVID,AMT,II,ADDL,DV,MDV\n"
+                                         "1,0,1,300,12,5,.,1\n"
+                                         "1,11.5,0,0,0,0,2.1,0\n"
+                                         "1,14,0,0,0,0,6.3,0\n",
+                                         {"auc24=60..120"});
   return p;
 }
 
@@ -54,10 +70,8 @@ DoseSearchSpace Space(bool loading) {
   return s;
 }
 
-void Run(benchmark::State& state, bool loading) {
-  const Patient& p = GetPatient();
-  const DoseSearchSpace space = Space(loading);
-  medtwin::DoseOptions o;
+void Search(benchmark::State& state, const Patient& p, const DoseSearchSpace& space,
+            medtwin::DoseOptions o) {
   o.draws = static_cast<int>(state.range(0));
   o.min_pta = 0;
   for (auto _ : state) {
@@ -68,15 +82,45 @@ void Run(benchmark::State& state, bool loading) {
     }
     state.counters["regimens"] = static_cast<double>(r->candidates);
     state.counters["simulations"] = static_cast<double>(r->simulations);
+    state.counters["refine_evals"] = static_cast<double>(r->refine_evaluations);
     benchmark::DoNotOptimize(r->best.front().pta);
   }
 }
 
-void BM_DoseSteadyState(benchmark::State& state) { Run(state, false); }
-void BM_DoseDay1Loading(benchmark::State& state) { Run(state, true); }
+void Continuous(benchmark::State& state, int refine_top) {
+  DoseSearchSpace space = Space(false);
+  space.amounts.clear();
+  space.amount_min = 250;
+  space.amount_max = 4000;
+  medtwin::DoseOptions o;
+  o.refine_top = refine_top;
+  Search(state, GetPatient(), space, o);
+}
+
+void BM_DoseContinuousGridOnly(benchmark::State& state) { Continuous(state, 0); }
+void BM_DoseContinuousRefined(benchmark::State& state) { Continuous(state, 3); }
+
+void BM_DoseNonlinearMm(benchmark::State& state) {
+  DoseSearchSpace space;
+  for (double a = 50; a <= 800; a += 50) space.amounts.push_back(a);
+  space.durations_h = {1, 2};
+  space.start_h = 24;
+  space.day = 2;
+  Search(state, GetMmPatient(), space, medtwin::DoseOptions{});
+}
+
+void BM_DoseSteadyState(benchmark::State& state) {
+  Search(state, GetPatient(), Space(false), medtwin::DoseOptions{});
+}
+void BM_DoseDay1Loading(benchmark::State& state) {
+  Search(state, GetPatient(), Space(true), medtwin::DoseOptions{});
+}
 
 BENCHMARK(BM_DoseSteadyState)->Arg(200)->Arg(1000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DoseDay1Loading)->Arg(200)->Arg(1000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DoseContinuousGridOnly)->Arg(1000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DoseContinuousRefined)->Arg(1000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DoseNonlinearMm)->Arg(50)->Arg(200)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

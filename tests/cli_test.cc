@@ -667,6 +667,36 @@ TEST(Cli, DoseRecommendsARegimenWithItsPta) {
                            " --target auc24=400..600 --amounts 250:0:1000");
   EXPECT_EQ(amounts.exit_code, 2);
   EXPECT_THAT(amounts.err, HasSubstr("--amounts '250:0:1000': expected START:STEP:END"));
+  // A rate limit: the regimens faster than it are counted and none is listed.
+  CliRun limited = Medtwin("dose --fit " + fit + " --data " + data +
+                           " --target auc24=400..600 --interval 24 --amounts 250:250:3000"
+                           " --durations 1,2,3 --start 24 --top 50 --max-rate 1000");
+  ASSERT_EQ(limited.exit_code, 0) << limited.err;
+  EXPECT_THAT(limited.out,
+              HasSubstr("12 regimens not evaluated: faster than --max-rate 1000 mg/h"));
+  std::istringstream rows(limited.out);
+  int listed = 0;
+  while (std::getline(rows, line)) {
+    double amount = 0, interval = 0, duration = 0;
+    if (std::sscanf(line.c_str(), " %*d %lf mg q%lfh over %lf h", &amount, &interval, &duration) ==
+        3) {
+      ++listed;
+      EXPECT_LE(amount / duration, 1000) << line;
+    }
+  }
+  EXPECT_EQ(listed, 24);  // 36 regimens, 8 faster at 1 h, 4 at 2 h
+  for (const char* bad : {"0", "-5"}) {
+    CliRun r = Medtwin("dose --fit " + fit + " --data " + data +
+                       " --target auc24=400..600 --max-rate=" + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_THAT(r.err,
+                HasSubstr("--max-rate: max_rate must be > 0 mg/h (got " + std::string(bad) + ")"));
+  }
+  // A continuous range is refined: the refined amounts are marked and counted.
+  CliRun range = Medtwin("dose --fit " + fit + " --data " + data +
+                         " --target auc24=400..600 --amounts 250..4000 --start 24");
+  ASSERT_EQ(range.exit_code, 0) << range.err;
+  EXPECT_THAT(range.out, HasSubstr("amount refinement: 90 amounts evaluated"));
 }
 
 // `medtwin assimilate`: one row per observation, the interval made before the level was seen

@@ -16,8 +16,8 @@ struct DoseArgs {
                          loading_amounts, plot, out;
   std::vector<std::string> targets;
   bool loading = false;
-  double start = -1, min_pta = 0.1;
-  int day = 0, draws = 500, top = 5;
+  double start = -1, min_pta = 0.1, max_rate = kInf;
+  int day = 0, draws = 500, top = 5, refine = 3;
   uint64_t seed = 1;
   SolverFlags solver;
 };
@@ -84,6 +84,7 @@ Result<DoseSearchSpace> ToSpace(const DoseArgs& a, const Dataset& data) {
   s.durations_h = *du;
   s.loading = a.loading;
   s.day = a.day;
+  s.max_rate_mg_per_h = a.max_rate;
   s.start_h = a.start;
   if (a.start < 0) {  // default: after the last record of any subject
     s.start_h = 0;
@@ -101,7 +102,8 @@ Result<DoseSearchSpace> ToSpace(const DoseArgs& a, const Dataset& data) {
         {"durations", "--durations"},
         {"start", "--start"},
         {"day", "--day"},
-        {"loading", "--loading"}};
+        {"loading", "--loading"},
+        {"max_rate", "--max-rate"}};
     for (const auto& [field, flag] : kFlags) {
       if (st.message().rfind(field, 0) == 0) return Status::Invalid(flag + (": " + st.message()));
     }
@@ -116,14 +118,23 @@ void Print(std::ostream& os, const std::string& id, const std::vector<Target>& t
      << (space.day == 0 ? "at steady state" : "on day " + std::to_string(space.day)) << ", window "
      << Fmt("%g", r.window_start_h) << "-" << Fmt("%g", r.window_end_h) << " h\n";
   os << "  recommended: " << r.best.front().regimen.ToString() << "\n";
+  if (r.excluded_by_rate > 0) {
+    os << "  " << r.excluded_by_rate << " regimens not evaluated: faster than --max-rate "
+       << Fmt("%g", space.max_rate_mg_per_h) << " mg/h\n";
+  }
+  if (r.refine_evaluations > 0) {
+    os << "  amount refinement: " << r.refine_evaluations << " amounts evaluated, " << r.refined
+       << " schedules improved on the grid (marked *)\n";
+  }
   os << "  rank  regimen                                 mg/day    PTA";
   for (const Target& t : targets) os << "  | " << t.ToString() << ": PTA, point, median";
   os << "\n";
   for (size_t i = 0; i < r.best.size(); ++i) {
     const CandidateResult& c = r.best[i];
     char line[160];
-    std::snprintf(line, sizeof line, "  %-4zu  %-38s %7.0f %6.1f%%", i + 1,
-                  c.regimen.ToString().c_str(), c.regimen.DailyDose(), 100 * c.pta);
+    const std::string regimen = c.regimen.ToString() + (c.refined ? " *" : "");
+    std::snprintf(line, sizeof line, "  %-4zu  %-38s %7.0f %6.1f%%", i + 1, regimen.c_str(),
+                  c.regimen.DailyDose(), 100 * c.pta);
     os << line;
     for (size_t j = 0; j < targets.size(); ++j) {
       os << "  | " << Fmt("%.1f%%", 100 * c.target_pta[j]) << ", " << Fmt("%.4g", c.point[j])
@@ -193,11 +204,12 @@ int Run(const DoseArgs& a) {
   o.seed = a.seed;
   o.min_pta = a.min_pta;
   o.top = a.top;
+  o.refine_top = a.refine;
   auto sim = a.solver.ToOptions();
   if (!sim.ok()) return Fail(sim.status());
   o.sim = *sim;
   if (Status st = o.Validate(); !st.ok()) {
-    return Fail(st.WithContext("--draws, --min-pta or --top"));
+    return Fail(st.WithContext("--draws, --min-pta, --top or --refine"));
   }
   auto data = ReadDatasetFile(a.data, m);
   if (!data.ok()) return Fail(data.status());
@@ -246,9 +258,18 @@ void SetupDose(CLI::App& app, int* exit_code) {
   cmd->add_option("--interval", a->intervals, "allowed dosing intervals (h)")
       ->capture_default_str();
   cmd->add_option("--amounts", a->amounts,
-                  "maintenance amounts: START:STEP:END, a set 500,1000 or a range MIN..MAX")
+                  "maintenance amounts (mg): START:STEP:END, a set 500,1000, or a continuous "
+                  "range MIN..MAX (a 201-point grid, then the best amounts refined, see --refine)")
       ->capture_default_str();
   cmd->add_option("--durations", a->durations, "allowed infusion durations (h)")
+      ->capture_default_str();
+  cmd->add_option("--max-rate", a->max_rate,
+                  "highest infusion rate (mg/h, > 0): regimens whose maintenance or loading dose "
+                  "would run faster over its duration are not evaluated (durations are not "
+                  "lengthened: allow longer --durations). Default: no limit");
+  cmd->add_option("--refine", a->refine,
+                  "with a range MIN..MAX: refine the amount of the best grid regimen of this many "
+                  "schedules (interval, duration, loading) by a bounded 1-D search; 0: grid only")
       ->capture_default_str();
   cmd->add_flag("--loading", a->loading, "also search a loading dose (needs --day)");
   cmd->add_option("--loading-amounts", a->loading_amounts,

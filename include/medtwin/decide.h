@@ -122,6 +122,12 @@ struct DoseSearchSpace {
   // 0: evaluate at steady state (an SS=1 dose at start_h; past doses and loading ignored);
   // N >= 1: W starts at the first maintenance dose at or after start_h + 24 (N - 1) h.
   int day = 0;
+  // Highest infusion rate allowed (dose state unit per hour: mg/h), > 0; infinity: no limit.
+  // A candidate whose maintenance or loading dose would run faster (amount / duration) is not
+  // evaluated (DoseSummary::excluded_by_rate): durations are never lengthened behind the
+  // user's back, so allow longer durations to admit larger amounts. There is no default limit:
+  // limits are drug- and institution-specific.
+  double max_rate_mg_per_h = kInf;
   Status Validate() const;
 };
 
@@ -132,6 +138,13 @@ struct DoseOptions {
   // the targets jointly in at least this fraction of draws, [0, 1].
   double min_pta = 0.1;
   int top = 5;  // candidates reported, > 0
+  // Continuous amounts (DoseSearchSpace amount_min..amount_max, `amounts` empty): after the
+  // grid, the maintenance amount of the best grid candidate of each of the `refine_top` best
+  // schedules (interval, duration, loading) is refined by a bounded 1-D search (NLopt DIRECT-L)
+  // within one grid step either side (and within the range and the rate limit), ranked as the
+  // grid is: joint PTA first, then the preference. >= 0; 0: grid only. Ignored for sets.
+  int refine_top = 3;
+  int refine_evaluations = 30;  // objective evaluations per refined schedule, > 0
   SimOptions sim;
   Status Validate() const;
 };
@@ -152,11 +165,15 @@ struct CandidateResult {
   std::vector<double> point;       // per target: the metric at the posterior mode
   std::vector<double> median;      // per target: the median metric over the draws
   double preference = 0.0;         // sum over targets of (ln point - ln preferred)^2
+  bool refined = false;            // amount found by the refinement, not on the grid
 };
 
 struct DoseSummary {
   std::vector<CandidateResult> best;  // the top candidates, best first
-  size_t candidates = 0;              // regimens evaluated
+  size_t candidates = 0;              // grid regimens evaluated
+  size_t excluded_by_rate = 0;        // grid regimens not evaluated: faster than max_rate_mg_per_h
+  int refined = 0;                    // schedules whose refinement beat their best grid amount
+  long refine_evaluations = 0;        // amounts evaluated by the refinement
   long simulations = 0;               // simulator runs
   bool superposition = false;   // every schedule's profiles combined (linear), not re-simulated
   double window_start_h = 0.0;  // W of the best regimen
@@ -167,8 +184,10 @@ struct DoseSummary {
 // Searches every regimen of `space` for subject `subject_index` of `data` (its past doses and
 // covariates), ranking by joint PTA over the posterior draws, then by closeness of the point
 // prediction to the preferred values, then by lower daily dose, then by shorter infusion.
-// Linear models (Model::LinearMatrix) are simulated twice per draw, interval and duration (the
-// profile is affine in the amounts); others once per draw and candidate.
+// Linear models are simulated twice per draw, interval and duration (the profile is affine in
+// the amounts; checked at the posterior mode); others once per draw and candidate, and a
+// nonlinear model at steady state needs every candidate to reach one in every draw (a daily
+// input above a saturable elimination's capacity is an error naming the regimen and the draw).
 Result<DoseSummary> OptimizeDose(const Model& model, const Dataset& data, size_t subject_index,
                                  const IndividualPosterior& posterior,
                                  const std::vector<Target>& targets, const DoseSearchSpace& space,

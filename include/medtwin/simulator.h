@@ -65,7 +65,9 @@ struct SimOptions {
   double rtol = 1e-8;                  // relative tolerance, (0, 1)
   double atol = 1e-10;                 // absolute tolerance, state units (mg), > 0
   long max_steps = 100'000;            // CVODES steps between two outputs/events, > 0
-  double ss_rtol = 1e-10;    // steady state: cycle-to-cycle change <= ss_atol + ss_rtol*|x|
+  // Nonlinear steady state: cycle-to-cycle change <= max(ss_atol, 100 atol) +
+  // max(ss_rtol, 100 rtol) * |x|: never finer than the integrator's error over a cycle.
+  double ss_rtol = 1e-10;
   double ss_atol = 1e-10;    // state units
   int ss_max_cycles = 2000;  // nonlinear steady state: dosing cycles before giving up
   CovariateRule covariates = CovariateRule::kNocb;

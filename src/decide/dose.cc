@@ -232,6 +232,16 @@ Status DoseSearchSpace::Validate() const {
     return Status::Invalid(
         "loading: a loading dose does not change the steady state; evaluate on a day (day >= 1)");
   }
+  if (!(max_rate_mg_per_h > 0)) {
+    return Status::Invalid("max_rate must be > 0 mg/h (got " + Num(max_rate_mg_per_h) + ")");
+  }
+  const double smallest = amounts.empty() ? amount_min : amounts.front();
+  const double longest = *std::max_element(durations_h.begin(), durations_h.end());
+  if (smallest / longest > max_rate_mg_per_h) {
+    return Status::Invalid("max_rate " + Num(max_rate_mg_per_h) + " mg/h excludes every regimen: " +
+                           Num(smallest) + " mg over " + Num(longest) +
+                           " h is already faster; allow longer durations or smaller amounts");
+  }
   return Status::Ok();
 }
 
@@ -240,6 +250,8 @@ Status DoseOptions::Validate() const {
   if (draws <= 0) return Status::Invalid("draws must be > 0");
   if (!(min_pta >= 0 && min_pta <= 1)) return Status::Invalid("min_pta must lie in [0, 1]");
   if (top <= 0) return Status::Invalid("top must be > 0");
+  if (refine_top < 0) return Status::Invalid("refine_top must be >= 0");
+  if (refine_evaluations <= 0) return Status::Invalid("refine_evaluations must be > 0");
   return Status::Ok();
 }
 

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <string>
 
+#include <nlopt.h>
+
 #include "medtwin/decide.h"
 
 namespace medtwin {
@@ -118,12 +120,21 @@ class Search {
         draws_(options.draws),
         sim_(model, options.sim) {}
 
-  Status Run(Schedule& s, std::vector<Ranked>* out, DoseSummary* summary);
+  // Every candidate of the schedule's grid, appended to `out`.
+  Status Run(const Schedule& s, std::vector<Ranked>* out, DoseSummary* summary);
+  // The best maintenance amount in [lo, hi] for loading `loading` (0: none) by NLopt DIRECT-L,
+  // `evaluations` amounts; `best` is the best amount evaluated, by the ranking of Better.
+  Status Refine(const Schedule& s, double lo, double hi, double loading, int evaluations,
+                Ranked* best, DoseSummary* summary);
 
  private:
+  friend double RefineObjective(unsigned n, const double* x, double* grad, void* data);
   // Levels (rows x observables) of `regimen` on the schedule's grid for draw k.
   Result<std::vector<double>> Levels(const Schedule& s, const Regimen& regimen, int k);
   Status Reference(const Schedule& s, DoseSummary* summary);
+  Status ReferenceOf(const Schedule& s, int k, DoseSummary* summary);
+  // The candidate (a, l) over every draw and the mode, scored into r.
+  Status Evaluate(const Schedule& s, double a, double l, Ranked* r, DoseSummary* summary);
   void Combine(int k, double a, double l, std::vector<double>* y) const;
   void Score(const Schedule& s, const std::vector<std::vector<double>>& y, Ranked* r) const;
 
@@ -140,6 +151,7 @@ class Search {
   double a1_ = 0, a2_ = 0, l1_ = 0, l2_ = 0;
   // Per draw: the reference profile at (a1, l1) and the changes per unit amount.
   std::vector<std::vector<double>> base_, per_amount_, per_loading_;
+  std::vector<std::vector<double>> y_;  // levels of the candidate being scored, per draw
 };
 
 Result<std::vector<double>> Search::Levels(const Schedule& s, const Regimen& regimen, int k) {
@@ -169,8 +181,9 @@ Result<std::vector<double>> Search::Levels(const Schedule& s, const Regimen& reg
 }
 
 // For linear models the levels are affine in the maintenance and loading amounts: two or three
-// runs per draw give every candidate of the schedule. The claim is checked on the mode with a
-// third amount; if it fails the search simulates every candidate.
+// runs per draw give every candidate of the schedule. The claim is checked first, on the mode
+// with a third amount; if it fails (or a run there fails) the search simulates every candidate
+// and the other draws' references are not simulated at all.
 Status Search::Reference(const Schedule& s, DoseSummary* summary) {
   const int rows = draws_ + 1;
   base_.assign(rows, {});
@@ -180,30 +193,14 @@ Status Search::Reference(const Schedule& s, DoseSummary* summary) {
   a2_ = s.amounts.size() > 1 ? s.amounts.back() : 2 * a1_;
   l1_ = s.loading ? s.loadings.front() : 0.0;
   l2_ = s.loading ? (s.loadings.size() > 1 ? s.loadings.back() : 2 * l1_) : 0.0;
-  for (int k = 0; k < rows; ++k) {
-    auto y1 = Levels(s, {a1_, s.interval_h, s.duration_h, l1_}, k);
-    if (!y1.ok()) return y1.status();
-    auto y2 = Levels(s, {a2_, s.interval_h, s.duration_h, l1_}, k);
-    if (!y2.ok()) return y2.status();
-    summary->simulations += 2;
-    per_amount_[k].resize(y1->size());
-    for (size_t i = 0; i < y1->size(); ++i) per_amount_[k][i] = ((*y2)[i] - (*y1)[i]) / (a2_ - a1_);
-    if (s.loading) {
-      auto y3 = Levels(s, {a1_, s.interval_h, s.duration_h, l2_}, k);
-      if (!y3.ok()) return y3.status();
-      ++summary->simulations;
-      per_loading_[k].resize(y1->size());
-      for (size_t i = 0; i < y1->size(); ++i) {
-        per_loading_[k][i] = ((*y3)[i] - (*y1)[i]) / (l2_ - l1_);
-      }
-    }
-    base_[k] = std::move(y1).value();
-  }
-  // Check at the mode with an amount between the references.
+  linear_ = false;
+  // A failed run at a reference amount the grid may not even hold (2 a1) only means no
+  // superposition; the candidates' own runs report real failures.
+  if (!ReferenceOf(s, draws_, summary).ok()) return Status::Ok();
   const double am = 0.37 * a1_ + 0.63 * a2_, lm = s.loading ? 0.41 * l1_ + 0.59 * l2_ : 0.0;
   auto direct = Levels(s, {am, s.interval_h, s.duration_h, lm}, draws_);
-  if (!direct.ok()) return direct.status();
   ++summary->simulations;
+  if (!direct.ok()) return Status::Ok();
   std::vector<double> combined;
   Combine(draws_, am, lm, &combined);
   double scale = 0, diff = 0;
@@ -211,7 +208,31 @@ Status Search::Reference(const Schedule& s, DoseSummary* summary) {
     scale = std::max(scale, std::fabs((*direct)[i]));
     diff = std::max(diff, std::fabs((*direct)[i] - combined[i]));
   }
-  linear_ = diff <= 1e-7 * scale + 1e-12;
+  if (diff > 1e-7 * scale + 1e-12) return Status::Ok();
+  for (int k = 0; k < draws_; ++k) MEDTWIN_RETURN_IF_ERROR(ReferenceOf(s, k, summary));
+  linear_ = true;
+  return Status::Ok();
+}
+
+// Draw k's reference profile at (a1, l1) and its changes per unit maintenance / loading amount.
+Status Search::ReferenceOf(const Schedule& s, int k, DoseSummary* summary) {
+  auto y1 = Levels(s, {a1_, s.interval_h, s.duration_h, l1_}, k);
+  if (!y1.ok()) return y1.status();
+  auto y2 = Levels(s, {a2_, s.interval_h, s.duration_h, l1_}, k);
+  summary->simulations += 2;
+  if (!y2.ok()) return y2.status();
+  per_amount_[k].resize(y1->size());
+  for (size_t i = 0; i < y1->size(); ++i) per_amount_[k][i] = ((*y2)[i] - (*y1)[i]) / (a2_ - a1_);
+  if (s.loading) {
+    auto y3 = Levels(s, {a1_, s.interval_h, s.duration_h, l2_}, k);
+    ++summary->simulations;
+    if (!y3.ok()) return y3.status();
+    per_loading_[k].resize(y1->size());
+    for (size_t i = 0; i < y1->size(); ++i) {
+      per_loading_[k][i] = ((*y3)[i] - (*y1)[i]) / (l2_ - l1_);
+    }
+  }
+  base_[k] = std::move(y1).value();
   return Status::Ok();
 }
 
@@ -271,27 +292,91 @@ void Search::Score(const Schedule& s, const std::vector<std::vector<double>>& y,
   }
 }
 
-Status Search::Run(Schedule& s, std::vector<Ranked>* out, DoseSummary* summary) {
+Status Search::Evaluate(const Schedule& s, double a, double l, Ranked* r, DoseSummary* summary) {
+  r->result.regimen = {a, s.interval_h, s.duration_h, l};
+  y_.resize(draws_ + 1);
+  for (int k = 0; k <= draws_; ++k) {
+    if (linear_) {
+      Combine(k, a, l, &y_[k]);
+    } else {
+      auto levels = Levels(s, r->result.regimen, k);
+      ++summary->simulations;
+      if (!levels.ok()) return levels.status();
+      y_[k] = std::move(levels).value();
+    }
+  }
+  Score(s, y_, r);
+  return Status::Ok();
+}
+
+Status Search::Run(const Schedule& s, std::vector<Ranked>* out, DoseSummary* summary) {
   MEDTWIN_RETURN_IF_ERROR(Reference(s, summary));
   summary->superposition = summary->superposition && linear_;
-  std::vector<std::vector<double>> y(draws_ + 1);
   for (const auto& [a, l] : Pairs(s)) {
     Ranked r;
-    r.result.regimen = {a, s.interval_h, s.duration_h, l};
-    for (int k = 0; k <= draws_; ++k) {
-      if (linear_) {
-        Combine(k, a, l, &y[k]);
-      } else {
-        auto levels = Levels(s, r.result.regimen, k);
-        if (!levels.ok()) return levels.status();
-        ++summary->simulations;
-        y[k] = std::move(levels).value();
-      }
-    }
-    Score(s, y, &r);
+    MEDTWIN_RETURN_IF_ERROR(Evaluate(s, a, l, &r, summary));
     out->push_back(std::move(r));
     ++summary->candidates;
   }
+  return Status::Ok();
+}
+
+// The refinement's objective, minimised: the ranking of Better as one number, -count +
+// P / (1 + P) with P >= 0 the preference. The second term lies in [0, 1), so it never outweighs
+// one draw: among amounts with the most draws in range, the one closest to the preferred values
+// wins. The count is piecewise constant in the amount, hence DIRECT-L (a global, derivative-free
+// bounded search that keeps splitting the best and the largest intervals) rather than a local
+// method that would stall on a plateau.
+struct RefineState {
+  Search* search;
+  const Schedule* schedule;
+  double loading;
+  DoseSummary* summary;
+  nlopt_opt opt;
+  Status status;
+  Ranked best;
+  bool have = false;
+};
+
+double RefineObjective(unsigned /*n*/, const double* x, double* /*grad*/, void* data) {
+  auto* st = static_cast<RefineState*>(data);
+  Ranked r;
+  ++st->summary->refine_evaluations;
+  Status e = st->search->Evaluate(*st->schedule, x[0], st->loading, &r, st->summary);
+  if (!e.ok()) {
+    st->status = e;
+    nlopt_force_stop(st->opt);
+    return 0.0;
+  }
+  const double p = r.result.preference;
+  const double value = -r.count + p / (1.0 + p);
+  if (!st->have || Better(r, st->best)) {
+    st->best = std::move(r);
+    st->have = true;
+  }
+  return value;
+}
+
+Status Search::Refine(const Schedule& s, double lo, double hi, double loading, int evaluations,
+                      Ranked* best, DoseSummary* summary) {
+  MEDTWIN_RETURN_IF_ERROR(Reference(s, summary));
+  RefineState st{this,         &s,      loading, summary, nlopt_create(NLOPT_GN_DIRECT_L, 1),
+                 Status::Ok(), Ranked{}};
+  if (st.opt == nullptr) return Status::Internal("amount refinement: nlopt_create failed");
+  nlopt_set_min_objective(st.opt, RefineObjective, &st);
+  nlopt_set_lower_bounds1(st.opt, lo);
+  nlopt_set_upper_bounds1(st.opt, hi);
+  nlopt_set_maxeval(st.opt, evaluations);
+  std::vector<double> x = {0.5 * (lo + hi)};
+  double f = 0;
+  const nlopt_result result = nlopt_optimize(st.opt, x.data(), &f);
+  nlopt_destroy(st.opt);
+  MEDTWIN_RETURN_IF_ERROR(st.status.WithContext("amount refinement"));
+  if (result < 0 || !st.have) {
+    return Status::Numerical("amount refinement of " + st.best.result.regimen.ToString() +
+                             ": NLopt DIRECT-L failed (code " + std::to_string(result) + ")");
+  }
+  *best = std::move(st.best);
   return Status::Ok();
 }
 
@@ -302,6 +387,104 @@ std::vector<double> Amounts(const DoseSearchSpace& space) {
     a.push_back(space.amount_min + (space.amount_max - space.amount_min) * i / space.amount_steps);
   }
   return a;
+}
+
+// Maintenance (and loading) amounts allowed by the rate limit for an infusion of duration_h.
+std::vector<double> WithinRate(const std::vector<double>& amounts, double duration_h,
+                               double max_rate_mg_per_h) {
+  std::vector<double> out;
+  for (double a : amounts) {
+    if (a <= max_rate_mg_per_h * duration_h * (1 + 1e-12)) out.push_back(a);
+  }
+  return out;
+}
+
+// The schedules of the space, each with its window, output grid and the amounts the rate limit
+// allows (the regimens it excludes are counted in summary->excluded_by_rate).
+Result<std::vector<Schedule>> Schedules(const Model& model, const Dataset& data, size_t subject,
+                                        const std::vector<Target>& targets,
+                                        const DoseSearchSpace& space, DoseSummary* summary) {
+  const std::vector<double> amounts = Amounts(space);
+  std::vector<double> loadings = space.loading_amounts.empty() ? amounts : space.loading_amounts;
+  std::sort(loadings.begin(), loadings.end());
+  std::vector<Schedule> out;
+  for (double tau : space.intervals_h) {
+    for (double dur : space.durations_h) {
+      for (bool loading : {false, true}) {
+        if (loading && !space.loading) continue;
+        Schedule s;
+        s.interval_h = tau;
+        s.duration_h = dur;
+        s.loading = loading;
+        s.amounts = amounts;
+        s.loadings = loadings;
+        const size_t all = Pairs(s).size();
+        s.amounts = WithinRate(amounts, dur, space.max_rate_mg_per_h);
+        s.loadings = WithinRate(loadings, dur, space.max_rate_mg_per_h);
+        const size_t allowed = Pairs(s).size();
+        summary->excluded_by_rate += all - allowed;
+        if (allowed == 0) continue;
+        auto ds = RegimenDataset(model, data, subject, {amounts.front(), tau, dur, 0.0}, space,
+                                 &s.w0, &s.w1);
+        if (!ds.ok()) return ds.status();
+        std::vector<double> breaks = {s.w1};
+        for (double d = s.w0; d < s.w1 - 1e-9; d += tau) {
+          breaks.push_back(d);
+          breaks.push_back(d + dur);
+        }
+        for (const Target& t : targets) {
+          const double at = s.w1 - tau + dur + t.peak_offset_h;
+          if (t.kind == TargetKind::kPeak && t.peak_offset_h >= 0 && at < s.w1) {
+            breaks.push_back(at);
+          }
+        }
+        s.grid = WindowGrid(breaks, kGridStepH);
+        out.push_back(std::move(s));
+      }
+    }
+  }
+  return out;
+}
+
+// Refines the maintenance amount of the best grid candidate of each of the refine_top best
+// schedules within one grid step either side (the range, the rate limit and a loading dose,
+// which is at least the maintenance amount, bound it). A refined amount joins the ranking when
+// it ranks above its grid candidate, which stays in the ranking too.
+Status RefineAmounts(Search& search, const std::vector<Schedule>& schedules,
+                     const DoseSearchSpace& space, const DoseOptions& options,
+                     std::vector<Ranked>* ranked, DoseSummary* summary) {
+  std::sort(ranked->begin(), ranked->end(), Better);
+  const double step = (space.amount_max - space.amount_min) / space.amount_steps;
+  std::vector<const Schedule*> done;
+  std::vector<Ranked> refined;
+  for (const Ranked& grid : *ranked) {
+    if (static_cast<int>(done.size()) >= options.refine_top) break;
+    const Regimen& g = grid.result.regimen;
+    const Schedule* s = nullptr;
+    for (const Schedule& c : schedules) {
+      if (c.interval_h == g.interval_h && c.duration_h == g.duration_h &&
+          c.loading == (g.loading > 0)) {
+        s = &c;
+      }
+    }
+    if (s == nullptr || std::find(done.begin(), done.end(), s) != done.end()) continue;
+    done.push_back(s);
+    const double lo = std::max(space.amount_min, g.amount - step);
+    double hi =
+        std::min({space.amount_max, g.amount + step, space.max_rate_mg_per_h * g.duration_h});
+    if (g.loading > 0) hi = std::min(hi, g.loading);
+    if (!(hi > lo)) continue;
+    Ranked best;
+    MEDTWIN_RETURN_IF_ERROR(
+        search.Refine(*s, lo, hi, g.loading, options.refine_evaluations, &best, summary));
+    if (Better(best, grid)) {
+      best.result.refined = true;
+      refined.push_back(std::move(best));
+      ++summary->refined;
+    }
+  }
+  ranked->insert(ranked->end(), refined.begin(), refined.end());
+  return Status::Ok();
 }
 
 }  // namespace
@@ -383,40 +566,18 @@ Result<DoseSummary> OptimizeDose(const Model& model, const Dataset& data, size_t
   if (!draws.ok()) return draws.status().WithContext(who);
   std::vector<double> etas = std::move(draws).value();
   etas.insert(etas.end(), posterior.mode.begin(), posterior.mode.end());
-  Search search(model, data, subject_index, posterior, targets, space, options, std::move(etas));
   DoseSummary summary;
   summary.superposition = true;
+  auto schedules = Schedules(model, data, subject_index, targets, space, &summary);
+  if (!schedules.ok()) return schedules.status().WithContext(who);
+  Search search(model, data, subject_index, posterior, targets, space, options, std::move(etas));
   std::vector<Ranked> ranked;
-  const std::vector<double> amounts = Amounts(space);
-  for (double tau : space.intervals_h) {
-    for (double dur : space.durations_h) {
-      for (bool loading : {false, true}) {
-        if (loading && !space.loading) continue;
-        Schedule s;
-        s.interval_h = tau;
-        s.duration_h = dur;
-        s.loading = loading;
-        s.amounts = amounts;
-        s.loadings = space.loading_amounts.empty() ? amounts : space.loading_amounts;
-        std::sort(s.loadings.begin(), s.loadings.end());
-        auto ds = RegimenDataset(model, data, subject_index, {amounts.front(), tau, dur, 0.0},
-                                 space, &s.w0, &s.w1);
-        if (!ds.ok()) return ds.status().WithContext(who);
-        std::vector<double> breaks = {s.w1};
-        for (double d = s.w0; d < s.w1 - 1e-9; d += tau) {
-          breaks.push_back(d);
-          breaks.push_back(d + dur);
-        }
-        for (const Target& t : targets) {
-          const double at = s.w1 - tau + dur + t.peak_offset_h;
-          if (t.kind == TargetKind::kPeak && t.peak_offset_h >= 0 && at < s.w1) {
-            breaks.push_back(at);
-          }
-        }
-        s.grid = WindowGrid(breaks, kGridStepH);
-        MEDTWIN_RETURN_IF_ERROR(search.Run(s, &ranked, &summary).WithContext(who));
-      }
-    }
+  for (const Schedule& s : *schedules) {
+    MEDTWIN_RETURN_IF_ERROR(search.Run(s, &ranked, &summary).WithContext(who));
+  }
+  if (space.amounts.empty()) {
+    MEDTWIN_RETURN_IF_ERROR(
+        RefineAmounts(search, *schedules, space, options, &ranked, &summary).WithContext(who));
   }
   std::sort(ranked.begin(), ranked.end(), Better);
   if (ranked.empty()) return Status::Invalid(who + ": no candidate regimen to evaluate");

@@ -245,6 +245,32 @@ TEST(Simulator, SteadyStateMatchesExplicitRepeatedDosing) {
   }
 }
 
+// The cycle-to-cycle comparison is not finer than the integrator: pk1cmt_mm with these random
+// effects (VMAX, V) and 150 mg over 1 h q24h changed from trough to trough by solver error alone
+// and, compared at ss_rtol 1e-10 against rtol 1e-8, never "converged" (2,000 cycles). It now
+// does within a few cycles and agrees with explicit repeated dosing.
+TEST(Simulator, NonlinearSteadyStateConvergesAtTheIntegratorsTolerance) {
+  auto m = Make("pk1cmt_mm");
+  const std::vector<double> eta = {0.05189, 0.029906};
+  Dataset ss = Read("ID,TIME,AMT,RATE,II,SS\n1,0,150,150,24,1\n", *m);
+  Dataset explicit_doses = Read("ID,TIME,AMT,RATE,II,ADDL\n1,0,150,150,24,99\n", *m);
+  OutputRequest at_ss, late;
+  at_ss.observation_records = late.observation_records = false;
+  for (double t = 0; t <= 24; t += 3) {
+    at_ss.times_h.push_back(t);
+    late.times_h.push_back(99 * 24 + t);
+  }
+  Simulator sim(*m, {});
+  auto a = sim.Run(ss, 0, at_ss, {m->spec().TypicalValues(), eta});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_LT(a->summary.ss_cycles, 50);
+  auto b = sim.Run(explicit_doses, 0, late, {m->spec().TypicalValues(), eta});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  for (size_t i = 0; i < a->rows(); ++i) {
+    EXPECT_NEAR(a->observables[i], b->observables[i], 1e-6 * b->observables[i]) << i;
+  }
+}
+
 TEST(Simulator, Ss2NeedsALinearModel) {
   auto m = Make("pk1cmt_mm");
   Dataset d = Read("ID,TIME,AMT,CMT,II,SS\n1,0,100,2,12,2\n", *m);
