@@ -1,7 +1,8 @@
 // Gradients of the MAP objective from forward sensitivities: d OFV/d eta against central
 // differences of OFV for every residual error model, censored levels (M3) and with or without
 // the prior; the MAP found with them against the MAP found with finite-difference gradients;
-// and the subjects for which the fit falls back to finite differences, saying why.
+// the closed-form path's gradients (linear models, with and without steady state); and the
+// subjects for which the fit falls back to finite differences, saying why.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -158,22 +159,81 @@ TEST(Gradient, FallsBackToFiniteDifferencesAndSaysWhy) {
     EXPECT_EQ(a->eta, b->eta);  // the same computation once the fallback is taken
     EXPECT_EQ(a->evaluations, b->evaluations);
   }
-  {
-    // A linear model runs in closed form, where finite differences are cheap and exact enough.
-    auto m = Make("pk1cmt");
-    auto d =
-        ReadDataset("ID,TIME,EVID,AMT,DV,MDV\n1,0,1,100,.,1\n1,2,0,0,1.6,0\n1,8,0,0,1.1,0\n", *m);
-    ASSERT_TRUE(d.ok()) << d.status().ToString();
-    auto fit = FitSubject(*m, *d, 0, FitOptions{});
-    ASSERT_TRUE(fit.ok()) << fit.status().ToString();
-    EXPECT_THAT(fit->gradient, HasSubstr("closed-form"));
-    // The same linear model on the ODE path gets sensitivities and the same estimate.
-    FitOptions ode;
+}
+
+// Vancomycin (Goti 2018, linear: the closed-form path), 1 g over 1 h q12h, four levels (troughs
+// and peaks on days 1 and 2) from eta_true times fixed factors, serum creatinine rising on day 2;
+// `steady_state` starts the course at steady state (SS=1) instead.
+Dataset LinearPatient(const Model& m, bool steady_state) {
+  const std::vector<double> eta_true = {0.3, -0.4, 0.2};
+  const std::vector<double> times = {11.5, 13, 23.5, 25}, factors = {1.1, 0.93, 1.05, 0.97};
+  std::string csv = "ID,TIME,EVID,AMT,RATE,II,ADDL,SS,DV,MDV,WT,AGE,SEX,SCR\n";
+  csv += std::string("1,0,1,1000,1000,12,5,") + (steady_state ? "1" : "0") + ",.,1,80,60,0,1.0\n";
+  for (double t : times) {
+    csv += "1," + std::to_string(t) + ",0,0,0,0,0,0,.,1,80,60,0," + (t > 20 ? "1.6" : "1.0") + "\n";
+  }
+  auto regimen = ReadDataset(csv, m);
+  EXPECT_TRUE(regimen.ok()) << regimen.status().ToString();
+  Simulator sim(m, {});
+  auto out = sim.Run(*regimen, 0, {}, IndividualInput{{}, eta_true});
+  EXPECT_TRUE(out.ok()) << out.status().ToString();
+  Dataset d = *regimen;
+  for (size_t i = 0; i < times.size(); ++i) {
+    Record& rec = d.subjects[0].records[1 + i];
+    rec.dv = out->observables[i] * factors[i];
+    rec.mdv = false;
+  }
+  return d;
+}
+
+// On the closed-form path the gradient comes from the closed form's own sensitivities: it equals
+// central differences of OFV, and the MAP with it equals the finite-difference MAP and the MAP on
+// the ODE path (CVODES sensitivities), with one simulation per L-BFGS point.
+TEST(Gradient, ClosedFormPathUsesItsOwnSensitivities) {
+  auto m = Make("vancomycin_goti2018");
+  for (bool steady_state : {false, true}) {
+    SCOPED_TRACE(steady_state ? "SS=1" : "ADDL");
+    const Dataset d = LinearPatient(*m, steady_state);
+    auto post = Posterior::Make(*m, d, 0, FitOptions{});
+    ASSERT_TRUE(post.ok()) << post.status().ToString();
+    const std::vector<double> eta = {0.15, -0.1, 0.3};
+    std::vector<double> grad(3);
+    auto ofv = (*post)->ObjectiveAndGradient(eta.data(), grad.data());
+    ASSERT_TRUE(ofv.ok()) << ofv.status().ToString();
+    EXPECT_EQ((*post)->last_path(), SimPath::kClosedForm);
+    for (int k = 0; k < 3; ++k) {
+      const double h = 1e-4;
+      std::vector<double> e = eta;
+      e[k] = eta[k] + h;
+      auto up = (*post)->Objective(e.data());
+      e[k] = eta[k] - h;
+      auto down = (*post)->Objective(e.data());
+      ASSERT_TRUE(up.ok() && down.ok());
+      const double fd = (*up - *down) / (2.0 * h);
+      EXPECT_NEAR(grad[k], fd, 1e-6 * std::max(1.0, std::fabs(fd))) << "eta " << k;
+    }
+
+    FitOptions fd, ode;
+    fd.gradient = GradientMethod::kFiniteDifference;
     ode.sim.path = SimPath::kOde;
-    auto fit_ode = FitSubject(*m, *d, 0, ode);
-    ASSERT_TRUE(fit_ode.ok()) << fit_ode.status().ToString();
-    EXPECT_THAT(fit_ode->gradient, StartsWith("forward sensitivities"));
-    for (size_t i = 0; i < fit->eta.size(); ++i) EXPECT_NEAR(fit_ode->eta[i], fit->eta[i], 1e-5);
+    auto a = FitSubject(*m, d, 0, FitOptions{});
+    auto b = FitSubject(*m, d, 0, fd);
+    auto c = FitSubject(*m, d, 0, ode);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_TRUE(a->converged) << a->stop_reason;
+    EXPECT_EQ(a->gradient, "forward sensitivities (closed form)");
+    EXPECT_THAT(b->gradient, HasSubstr("finite differences (requested)"));
+    EXPECT_EQ(c->gradient, "forward sensitivities (CVODES)");
+    EXPECT_EQ(a->evaluations, a->gradient_evaluations);
+    for (size_t i = 0; i < a->parameters.size(); ++i) {
+      EXPECT_NEAR(a->parameters[i], b->parameters[i], 1e-4 * std::fabs(b->parameters[i]))
+          << m->spec().parameters[i].name;
+      EXPECT_NEAR(a->parameters[i], c->parameters[i], 1e-4 * std::fabs(c->parameters[i]))
+          << m->spec().parameters[i].name;
+    }
+    EXPECT_NEAR(a->objective, b->objective, 1e-7);
   }
 }
 

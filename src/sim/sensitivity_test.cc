@@ -16,51 +16,17 @@
 #include "medtwin/model.h"
 #include "medtwin/sbml.h"
 #include "medtwin/simulator.h"
+#include "sim/sensitivity_test_util.h"
 #include "sim/sim_test_util.h"
 
 namespace medtwin {
 namespace {
 
+using testing::FiniteDifferences;
 using ::testing::HasSubstr;
 using testing::Make;
 using testing::Read;
-
-// d(observable)/d(eta_k) by central differences of two simulations per eta, in the layout of
-// SimOutput::observable_sensitivities. Step 1e-4 on the log scale: truncation error ~1e-9
-// relative, the solver's (rtol 1e-12) ~1e-8 after division by the step.
-std::vector<double> FiniteDifferences(const Model& m, const Dataset& d, const OutputRequest& req,
-                                      const std::vector<double>& eta, SimPath path) {
-  SimOptions tight;
-  tight.rtol = 1e-12;
-  tight.atol = 1e-14;
-  tight.path = path;
-  Simulator sim(m, tight);
-  const double h = 1e-4;
-  const int ne = static_cast<int>(eta.size()), no = m.num_observables();
-  std::vector<double> fd;
-  std::vector<std::vector<double>> up(ne), down(ne);
-  for (int k = 0; k < ne; ++k) {
-    std::vector<double> e = eta;
-    e[k] = eta[k] + h;
-    auto a = sim.Run(d, 0, req, {{}, e});
-    e[k] = eta[k] - h;
-    auto b = sim.Run(d, 0, req, {{}, e});
-    EXPECT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.status() : a.status()).ToString();
-    if (!a.ok() || !b.ok()) return {};
-    up[k] = a->observables;
-    down[k] = b->observables;
-  }
-  const size_t rows = up.empty() ? 0 : up[0].size() / no;
-  fd.resize(rows * ne * no);
-  for (size_t r = 0; r < rows; ++r) {
-    for (int k = 0; k < ne; ++k) {
-      for (int j = 0; j < no; ++j) {
-        fd[(r * ne + k) * no + j] = (up[k][r * no + j] - down[k][r * no + j]) / (2.0 * h);
-      }
-    }
-  }
-  return fd;
-}
+using testing::WithVariability;
 
 // Runs with sensitivities at default tolerances (rtol 1e-8) and compares them with finite
 // differences: every d(observable j)/d(eta k) within `rel` of the largest |value| it takes over
@@ -142,8 +108,8 @@ TEST(Sensitivity, TimeVaryingCovariatesInANonlinearPkPdModelMatchFiniteDifferenc
   ExpectSensitivitiesMatch(*m, d, OutputRequest{}, {0.2, -0.35, 0.15});
 }
 
-// The linear vancomycin model on the ODE path (the closed form gives no sensitivities) agrees
-// with finite differences of its exact closed-form solution.
+// The linear vancomycin model forced onto the ODE path agrees with finite differences of its
+// exact closed-form solution (the closed form's own sensitivities: closed_form_test.cc).
 TEST(Sensitivity, LinearModelOnTheOdePathMatchesFiniteDifferencesOfTheClosedForm) {
   auto m = Make("vancomycin_goti2018");
   std::string csv = "ID,TIME,EVID,AMT,RATE,II,ADDL,WT,AGE,SEX,SCR\n";
@@ -212,48 +178,6 @@ TEST(Sensitivity, DosesWithParameterDependentFLagRateAndDurationMatchFiniteDiffe
       m);
   ExpectSensitivitiesMatch(m, d, OutputRequest{}, {0.1, -0.2, -0.3, 0.2, 0.25, -0.15});
 }
-
-// Test-only: a model with between-subject variability added (t1d_uvapadova and SBML files declare
-// none), P = Individualize(theta) * exp(eta) on the listed parameters; everything else forwarded.
-ModelSpec SpecWith(ModelSpec spec, std::vector<std::string> parameters) {
-  const size_t n = parameters.size();
-  spec.variability = {std::move(parameters), std::vector<double>(n * n, 0.0)};
-  for (size_t i = 0; i < n; ++i) spec.variability.omega[i * (n + 1)] = 0.1;
-  return spec;
-}
-
-class WithVariability final : public Model {
- public:
-  WithVariability(std::unique_ptr<Model> inner, std::vector<std::string> parameters)
-      : Model(SpecWith(inner->spec(), std::move(parameters))), inner_(std::move(inner)) {}
-  Status Individualize(std::span<const double> theta, std::span<const double> eta,
-                       std::span<const double> covariates, std::span<double> out) const override {
-    MEDTWIN_RETURN_IF_ERROR(inner_->Individualize(theta, {}, covariates, out));
-    for (size_t j = 0; j < eta.size(); ++j) {
-      out[spec().ParameterIndex(spec().variability.parameters[j])] *= std::exp(eta[j]);
-    }
-    return Status::Ok();
-  }
-  void InitialState(const double* p, double* x) const override { inner_->InitialState(p, x); }
-  void Rhs(double t, const double* x, const double* p, double* dxdt) const override {
-    inner_->Rhs(t, x, p, dxdt);
-  }
-  void Observe(double t, const double* x, const double* p, double* y) const override {
-    inner_->Observe(t, x, p, y);
-  }
-  void OnDoseStart(double t, int state, double amount, double rate, const double* p,
-                   double* x) const override {
-    inner_->OnDoseStart(t, state, amount, rate, p, x);
-  }
-  int num_roots() const override { return inner_->num_roots(); }
-  void Roots(double t, const double* x, const double* p, double* g) const override {
-    inner_->Roots(t, x, p, g);
-  }
-  std::unique_ptr<EventState> NewEventState() const override { return inner_->NewEventState(); }
-
- private:
-  std::unique_ptr<Model> inner_;
-};
 
 // UVA/Padova T1D (Dalla Man 2007): a basal insulin infusion, a meal eaten at 10 g/min (whose
 // start resets the model's bookkeeping state through OnDoseStart), an insulin bolus and a second
@@ -363,7 +287,8 @@ TEST(Sensitivity, RefusedWhereNotAvailableSoCallersCanFallBack) {
   OutputRequest req;
   req.sensitivities = true;
   {
-    // Steady-state dosing: the periodic state's sensitivity is not propagated.
+    // Steady-state dosing on a nonlinear model: the periodic state's sensitivity is not
+    // propagated (linear models: src/sim/closed_form_test.cc).
     const Dataset d =
         Read("ID,TIME,EVID,AMT,CMT,RATE,II,SS\n1,0,1,500,1,0,12,1\n1,4,0,0,2,0,0,0\n", *mm);
     Simulator sim(*mm, {});
@@ -371,20 +296,11 @@ TEST(Sensitivity, RefusedWhereNotAvailableSoCallersCanFallBack) {
     ASSERT_FALSE(out.ok());
     EXPECT_EQ(out.status().code(), StatusCode::kUnsupported);
     EXPECT_THAT(out.status().message(), HasSubstr("SS=1"));
+    EXPECT_THAT(out.status().message(), HasSubstr("need a linear model"));
     // The same simulator still runs the subject without sensitivities.
     req.sensitivities = false;
     EXPECT_TRUE(sim.Run(d, 0, req, {}).ok());
     req.sensitivities = true;
-  }
-  {
-    // A linear model on the closed-form path.
-    auto pk = Make("pk2cmt");
-    const Dataset d = Read("ID,TIME,EVID,AMT\n1,0,1,100\n1,4,0,0\n", *pk);
-    Simulator sim(*pk, {});
-    auto out = sim.Run(d, 0, req, {});
-    ASSERT_FALSE(out.ok());
-    EXPECT_EQ(out.status().code(), StatusCode::kUnsupported);
-    EXPECT_THAT(out.status().message(), HasSubstr("closed-form"));
   }
 }
 
