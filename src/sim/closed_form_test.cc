@@ -136,36 +136,18 @@ TEST(ClosedFormSensitivity, TwoAndThreeCompartmentsEveryParameter) {
 // and dp/deta at a record (time-varying covariates).
 TEST(ClosedFormSensitivity, VancomycinWithTimeVaryingCovariates) {
   auto m = Make("vancomycin_goti2018");
-  std::string csv = "ID,TIME,EVID,AMT,RATE,II,ADDL,WT,AGE,SEX,SCR\n";
-  csv += "1,0,1,1000,1000,12,3,80,60,0,1.0\n";
-  for (double t : {2.0, 11.5, 13.0, 23.5}) {
-    csv += "1," + std::to_string(t) + ",0,0,0,0,0,80,60,0,1.0\n";
-  }
-  for (double t : {25.0, 30.0, 35.5, 37.0, 47.0}) {
-    csv += "1," + std::to_string(t) + ",0,0,0,0,0,80,60,0,2.2\n";
-  }
+  const std::string csv = testing::VancomycinCourseWithRisingCreatinine();
   ExpectClosedFormSensitivitiesMatch(*m, Read(csv, *m), {}, {0.2, -0.35, 0.15});
 }
 
-// A linear one-compartment oral model whose F1, ALAG1, modelled rate R2 and duration D2 (NONMEM
-// names) carry between-subject variability: dose amounts, times, rates and infusion ends move
-// with eta.
+// A linear one-compartment oral model with eta on CL, V, F1, ALAG1, R2 and D2
+// (testing::ModifierSpec): dose amounts, times, rates and infusion ends move with eta.
 ModelSpec LinearModifierSpec() {
-  ModelSpec s;
-  s.name = "linear_modifiers";
-  s.citation = "illustrative (test model)";
-  s.states = {{"depot", "mg", "", true}, {"central", "mg", "", true}};
-  s.parameters = {
-      {"KA", "1/h", 0.8, 1e-9, kInf, "", ""},  {"CL", "L/h", 5.0, 1e-9, kInf, "", ""},
-      {"V", "L", 30.0, 1e-9, kInf, "", ""},    {"F1", "1", 0.6, 0.0, kInf, "", ""},
-      {"ALAG1", "h", 0.75, 0.0, kInf, "", ""}, {"R2", "mg/h", 120.0, 1e-9, kInf, "", ""},
-      {"D2", "h", 1.5, 1e-9, kInf, "", ""},
-  };
-  s.observables = {{"CP", "mg/L", "", ResidualError{ErrorModel::kAdditive, 0.1, 0.0, 0.0}}};
-  s.variability = {{"CL", "V", "F1", "ALAG1", "R2", "D2"}, {}};
-  s.variability.omega.assign(36, 0.0);
-  for (int i = 0; i < 6; ++i) s.variability.omega[i * 7] = 0.1;
-  return s;
+  return testing::ModifierSpec("linear_modifiers",
+                               {{"KA", "1/h", 0.8, 1e-9, kInf, "", ""},
+                                {"CL", "L/h", 5.0, 1e-9, kInf, "", ""},
+                                {"V", "L", 30.0, 1e-9, kInf, "", ""}},
+                               "CL");
 }
 
 class LinearModifierModel final : public Model {
@@ -221,29 +203,21 @@ TEST(ClosedFormSensitivity, SteadyStateBolusesAndOverlappingInfusions) {
 TEST(ClosedFormSensitivity, SteadyStateWithLagModelledInfusionsAndConstantInfusion) {
   LinearModifierModel m;
   const std::vector<double> eta = {0.1, -0.2, -0.3, 0.2, 0.25, -0.15};
-  {
-    SCOPED_TRACE("oral, F1 and ALAG1");
-    const Dataset d = Read(
-        "ID,TIME,EVID,AMT,CMT,RATE,II,SS\n"
-        "1,0,1,400,1,0,8,1\n1,0.3,0,0,2,0,0,0\n1,2,0,0,2,0,0,0\n1,7,0,0,2,0,0,0\n",
-        m);
-    ExpectClosedFormSensitivitiesMatch(m, d, {}, eta);
-  }
-  {
-    SCOPED_TRACE("RATE=-2 (D2) and RATE=-1 (R2)");
-    const Dataset d = Read(
-        "ID,TIME,EVID,AMT,CMT,RATE,II,SS\n"
-        "1,0,1,300,2,-2,6,1\n1,1,0,0,2,0,0,0\n1,4,0,0,2,0,0,0\n"
-        "1,12,1,300,2,-1,8,1\n1,13,0,0,2,0,0,0\n1,19,0,0,2,0,0,0\n",
-        m);
-    ExpectClosedFormSensitivitiesMatch(m, d, {}, eta);
-  }
-  {
-    SCOPED_TRACE("constant infusion");
-    const Dataset d = Read(
-        "ID,TIME,EVID,AMT,CMT,RATE,II,SS\n"
-        "1,0,1,0,2,40,0,1\n1,0,0,0,2,0,0,0\n1,5,0,0,2,0,0,0\n",
-        m);
+  struct Case {
+    const char* name;
+    const char* records;  // after the header ID,TIME,EVID,AMT,CMT,RATE,II,SS
+  };
+  const std::vector<Case> cases = {
+      {"oral, F1 and ALAG1",
+       "1,0,1,400,1,0,8,1\n1,0.3,0,0,2,0,0,0\n1,2,0,0,2,0,0,0\n1,7,0,0,2,0,0,0\n"},
+      {"RATE=-2 (D2) and RATE=-1 (R2)",
+       "1,0,1,300,2,-2,6,1\n1,1,0,0,2,0,0,0\n1,4,0,0,2,0,0,0\n"
+       "1,12,1,300,2,-1,8,1\n1,13,0,0,2,0,0,0\n1,19,0,0,2,0,0,0\n"},
+      {"constant infusion", "1,0,1,0,2,40,0,1\n1,0,0,0,2,0,0,0\n1,5,0,0,2,0,0,0\n"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Dataset d = Read(std::string("ID,TIME,EVID,AMT,CMT,RATE,II,SS\n") + c.records, m);
     ExpectClosedFormSensitivitiesMatch(m, d, {}, eta);
   }
 }
@@ -264,29 +238,6 @@ TEST(ClosedFormSensitivity, RelativelyAccurateAsTheDrugWashesOut) {
   for (size_t i = 0; i < ref.size(); ++i) {
     EXPECT_NEAR(cf->observable_sensitivities[i], ref[i], 1e-7 * std::fabs(ref[i])) << "entry " << i;
   }
-}
-
-// Sensitivities do not change the closed-form trajectory, and a simulator alternates between
-// runs with and without them.
-TEST(ClosedFormSensitivity, PredictionsAreTheSameWithAndWithoutSensitivities) {
-  auto m = Make("pk2cmt");
-  const Dataset d = Read(
-      "ID,TIME,EVID,AMT,CMT,RATE,II,ADDL\n1,0,1,500,2,100,12,3\n1,3,0,0,2,0,0,0\n"
-      "1,30,0,0,2,0,0,0\n",
-      *m);
-  Simulator sim(*m, {});
-  OutputRequest with, without;
-  with.sensitivities = true;
-  const std::vector<double> eta = {0.1, 0.2};
-  auto a = sim.Run(d, 0, without, {{}, eta});
-  auto b = sim.Run(d, 0, with, {{}, eta});
-  auto c = sim.Run(d, 0, without, {{}, eta});
-  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
-  EXPECT_EQ(b->summary.path, SimPath::kClosedForm);
-  EXPECT_EQ(b->observables, a->observables);
-  EXPECT_EQ(c->observables, a->observables);
-  EXPECT_TRUE(a->observable_sensitivities.empty());
-  EXPECT_FALSE(b->observable_sensitivities.empty());
 }
 
 }  // namespace

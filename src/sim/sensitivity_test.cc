@@ -96,14 +96,7 @@ TEST(Sensitivity, MichaelisMentenWithBolusesInfusionAndResetMatchFiniteDifferenc
 // (Goti 2018) with an indirect-response PD (stimulation of production).
 TEST(Sensitivity, TimeVaryingCovariatesInANonlinearPkPdModelMatchFiniteDifferences) {
   auto m = Make("vancomycin_goti2018+irm3");
-  std::string csv = "ID,TIME,EVID,AMT,RATE,II,ADDL,WT,AGE,SEX,SCR\n";
-  csv += "1,0,1,1000,1000,12,3,80,60,0,1.0\n";
-  for (double t : {2.0, 11.5, 13.0, 23.5}) {
-    csv += "1," + std::to_string(t) + ",0,0,0,0,0,80,60,0,1.0\n";
-  }
-  for (double t : {25.0, 30.0, 35.5, 37.0, 47.0}) {
-    csv += "1," + std::to_string(t) + ",0,0,0,0,0,80,60,0,2.2\n";
-  }
+  const std::string csv = testing::VancomycinCourseWithRisingCreatinine();
   const Dataset d = Read(csv, *m);
   ExpectSensitivitiesMatch(*m, d, OutputRequest{}, {0.2, -0.35, 0.15});
 }
@@ -121,30 +114,20 @@ TEST(Sensitivity, LinearModelOnTheOdePathMatchesFiniteDifferencesOfTheClosedForm
   ExpectSensitivitiesMatch(*m, d, OutputRequest{}, {-0.3, 0.4, 0.1}, 1e-5, SimPath::kClosedForm);
 }
 
-// A model whose bioavailability F1, lag ALAG1, modelled rate R2 and duration D2 (NONMEM names)
-// are parameters with between-subject variability, and Michaelis-Menten elimination: the dose
-// amounts, the dose times, infusion rates and end times all move with eta.
-ModelSpec ModifierSpec() {
-  ModelSpec s;
-  s.name = "mm_modifiers";
-  s.citation = "illustrative (test model)";
-  s.states = {{"depot", "mg", "", true}, {"central", "mg", "", true}};
-  s.parameters = {
-      {"KA", "1/h", 0.8, 1e-9, kInf, "", ""},    {"VMAX", "mg/h", 40.0, 1e-9, kInf, "", ""},
-      {"KM", "mg/L", 4.0, 1e-9, kInf, "", ""},   {"V", "L", 30.0, 1e-9, kInf, "", ""},
-      {"F1", "1", 0.6, 0.0, kInf, "", ""},       {"ALAG1", "h", 0.75, 0.0, kInf, "", ""},
-      {"R2", "mg/h", 120.0, 1e-9, kInf, "", ""}, {"D2", "h", 1.5, 1e-9, kInf, "", ""},
-  };
-  s.observables = {{"CP", "mg/L", "", ResidualError{ErrorModel::kAdditive, 0.1, 0.0, 0.0}}};
-  s.variability = {{"VMAX", "V", "F1", "ALAG1", "R2", "D2"}, {}};
-  s.variability.omega.assign(36, 0.0);
-  for (int i = 0; i < 6; ++i) s.variability.omega[i * 7] = 0.1;
-  return s;
+// Michaelis-Menten elimination with eta on F1, ALAG1, R2 and D2 (testing::ModifierSpec): the
+// dose amounts, the dose times, infusion rates and end times all move with eta.
+ModelSpec MichaelisMentenModifierSpec() {
+  return testing::ModifierSpec("mm_modifiers",
+                               {{"KA", "1/h", 0.8, 1e-9, kInf, "", ""},
+                                {"VMAX", "mg/h", 40.0, 1e-9, kInf, "", ""},
+                                {"KM", "mg/L", 4.0, 1e-9, kInf, "", ""},
+                                {"V", "L", 30.0, 1e-9, kInf, "", ""}},
+                               "VMAX");
 }
 
 class ModifierModel final : public Model {
  public:
-  ModifierModel() : Model(ModifierSpec()) {}
+  ModifierModel() : Model(MichaelisMentenModifierSpec()) {}
   void Rhs(double, const double* x, const double* p, double* dxdt) const override {
     const double c = x[1] / p[3];
     dxdt[0] = -p[0] * x[0];
@@ -305,28 +288,36 @@ TEST(Sensitivity, RefusedWhereNotAvailableSoCallersCanFallBack) {
 }
 
 // Sensitivities do not change the trajectory: with and without them the predictions agree to
-// the integrator's tolerance, and a simulator alternates between the two.
+// the integrator's tolerance on the ODE path (pk1cmt_mm) and exactly on the closed-form path
+// (pk2cmt), and a simulator alternates between the two.
 TEST(Sensitivity, PredictionsAreTheSameWithAndWithoutSensitivities) {
-  auto m = Make("pk1cmt_mm");
-  const Dataset d = Read(
-      "ID,TIME,EVID,AMT,CMT,RATE,II,ADDL\n1,0,1,500,1,0,12,3\n1,3,0,0,2,0,0,0\n"
-      "1,30,0,0,2,0,0,0\n",
-      *m);
-  Simulator sim(*m, {});
-  OutputRequest with, without;
-  with.sensitivities = true;
-  const std::vector<double> eta = {0.1, 0.2};
-  auto a = sim.Run(d, 0, without, {{}, eta});
-  auto b = sim.Run(d, 0, with, {{}, eta});
-  auto c = sim.Run(d, 0, without, {{}, eta});
-  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
-  ASSERT_EQ(a->observables.size(), b->observables.size());
-  for (size_t i = 0; i < a->observables.size(); ++i) {
-    EXPECT_NEAR(b->observables[i], a->observables[i], 1e-6 * std::fabs(a->observables[i]));
-    EXPECT_EQ(c->observables[i], a->observables[i]);  // the workspace is reset exactly
+  for (const char* name : {"pk1cmt_mm", "pk2cmt"}) {
+    SCOPED_TRACE(name);
+    auto m = Make(name);
+    const Dataset d = Read(
+        "ID,TIME,EVID,AMT,CMT,RATE,II,ADDL\n1,0,1,500,1,0,12,3\n1,3,0,0,2,0,0,0\n"
+        "1,14,1,300,2,100,0,0\n1,30,0,0,2,0,0,0\n",
+        *m);
+    Simulator sim(*m, {});
+    OutputRequest with, without;
+    with.sensitivities = true;
+    const std::vector<double> eta = {0.1, 0.2};
+    auto a = sim.Run(d, 0, without, {{}, eta});
+    auto b = sim.Run(d, 0, with, {{}, eta});
+    auto c = sim.Run(d, 0, without, {{}, eta});
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+    const bool closed_form = b->summary.path == SimPath::kClosedForm;
+    EXPECT_EQ(closed_form, std::string(name) == "pk2cmt");
+    ASSERT_EQ(a->observables.size(), b->observables.size());
+    for (size_t i = 0; i < a->observables.size(); ++i) {
+      const double tol = closed_form ? 0.0 : 1e-6 * std::fabs(a->observables[i]);
+      EXPECT_NEAR(b->observables[i], a->observables[i], tol);
+      EXPECT_EQ(c->observables[i], a->observables[i]);  // the workspace is reset exactly
+    }
+    EXPECT_TRUE(a->observable_sensitivities.empty());
+    EXPECT_EQ(a->num_sensitivities, 0);
+    EXPECT_EQ(b->num_sensitivities, 2);
   }
-  EXPECT_TRUE(a->observable_sensitivities.empty());
-  EXPECT_EQ(a->num_sensitivities, 0);
 }
 
 }  // namespace

@@ -55,6 +55,43 @@ inline std::vector<double> FiniteDifferences(const Model& m, const Dataset& d,
   return fd;
 }
 
+// Vancomycin 1 g over 1 h q12h for 2 days (80 kg, 60 years, male) with levels at 2-23.5 h and,
+// after serum creatinine rises from 1.0 to 2.2 mg/dL on day 2, at 25-47 h: CL's covariate
+// factor and dp/deta change at a record.
+inline std::string VancomycinCourseWithRisingCreatinine() {
+  std::string csv = "ID,TIME,EVID,AMT,RATE,II,ADDL,WT,AGE,SEX,SCR\n";
+  csv += "1,0,1,1000,1000,12,3,80,60,0,1.0\n";
+  for (double t : {2.0, 11.5, 13.0, 23.5}) {
+    csv += "1," + std::to_string(t) + ",0,0,0,0,0,80,60,0,1.0\n";
+  }
+  for (double t : {25.0, 30.0, 35.5, 37.0, 47.0}) {
+    csv += "1," + std::to_string(t) + ",0,0,0,0,0,80,60,0,2.2\n";
+  }
+  return csv;
+}
+
+// A one-compartment oral model's spec (states depot and central, observable CP = central / V):
+// `kinetics` (their indices in Rhs), then F1, ALAG1, R2 and D2 (NONMEM names: bioavailability,
+// lag, modelled rate and duration), with between-subject variability on `first_eta`, V and the
+// four dose modifiers.
+inline ModelSpec ModifierSpec(std::string name, std::vector<ParameterSpec> kinetics,
+                              std::string first_eta) {
+  ModelSpec s;
+  s.name = std::move(name);
+  s.citation = "illustrative (test model)";
+  s.states = {{"depot", "mg", "", true}, {"central", "mg", "", true}};
+  s.parameters = std::move(kinetics);
+  s.parameters.insert(s.parameters.end(), {{"F1", "1", 0.6, 0.0, kInf, "", ""},
+                                           {"ALAG1", "h", 0.75, 0.0, kInf, "", ""},
+                                           {"R2", "mg/h", 120.0, 1e-9, kInf, "", ""},
+                                           {"D2", "h", 1.5, 1e-9, kInf, "", ""}});
+  s.observables = {{"CP", "mg/L", "", ResidualError{ErrorModel::kAdditive, 0.1, 0.0, 0.0}}};
+  s.variability = {{std::move(first_eta), "V", "F1", "ALAG1", "R2", "D2"}, {}};
+  s.variability.omega.assign(36, 0.0);
+  for (int i = 0; i < 6; ++i) s.variability.omega[i * 7] = 0.1;
+  return s;
+}
+
 // Test-only: a model with between-subject variability added (t1d_uvapadova and SBML files declare
 // none), P = Individualize(theta) * exp(eta) on the listed parameters; everything else forwarded.
 inline ModelSpec SpecWith(ModelSpec spec, std::vector<std::string> parameters) {
