@@ -12,10 +12,10 @@
 // Individualize(typical, eta, covariates), so covariate models apply as in simulation.
 //
 // Gradients for the optimiser (FitOptions::gradient): with kAuto, d OFV/d eta is assembled from
-// the simulator's forward sensitivities of the predictions (CVODES, include/medtwin/simulator.h)
-// where they are available: the ODE path, no steady-state dosing, no model events or delays.
-// Elsewhere (linear models on the closed-form path, SS records, SBML events) central finite
-// differences of OFV are used, and SubjectFit::gradient says which and why.
+// the simulator's forward sensitivities of the predictions (include/medtwin/simulator.h: CVODES
+// on the ODE path, exact on the closed-form path) where they are available: no steady-state
+// dosing on a nonlinear model, no model events or delays. Elsewhere central finite differences
+// of OFV are used, and SubjectFit::gradient says which (and the path) and why.
 //
 // Thread safety: the functions are reentrant; each call owns its simulator.
 #ifndef MEDTWIN_ESTIMATE_H_

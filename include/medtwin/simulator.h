@@ -22,17 +22,20 @@
 //   - covariates follow SimOptions::covariates (NONMEM-compatible default: NOCB).
 //
 // Forward sensitivities (OutputRequest::sensitivities): d(state)/d(eta_k) and
-// d(observable)/d(eta_k) at every output row, eta the random effects (Variability order), on the
-// ODE path. CVODES integrates s_k = dx/deta_k with ds_k/dt = J s_k + (df/dp) dp/deta_k (+ d
-// rate/deta_k of infusions with modelled rates), staggered corrector, errors of s controlled like
-// those of x (rtol, atol). J s_k + (df/dp) dp_k is a central directional difference of Model::Rhs
-// (models give no Jacobian); dp/deta_k, the initial state's, the observables' and the dose
-// modifiers' derivatives are central differences of Individualize, InitialState, Observe and the
-// dose resolution. Doses whose F, ALAG, R or D depend on eta make s jump by the textbook rule for
-// events at parameter-dependent times; EVID 3/4 resets restart s from the initial state's.
-// Not available (kUnsupported, naming the reason, so callers can fall back to finite
-// differences): the closed-form path, steady-state dosing (SS=1/2), models with discrete events
-// (root functions) or delays, and runs continued from a RunStart.
+// d(observable)/d(eta_k) at every output row, eta the random effects (Variability order), on
+// both paths. On the ODE path CVODES integrates s_k = dx/deta_k with ds_k/dt = J s_k + (df/dp)
+// dp/deta_k (+ d rate/deta_k of infusions with modelled rates), staggered corrector, errors of s
+// controlled like those of x (rtol, atol); J s_k + (df/dp) dp_k is a central directional
+// difference of Model::Rhs (models give no Jacobian). On the closed-form path each segment's
+// sensitivities are solved exactly in A's eigenbasis, dA/deta_k a central directional
+// difference of Model::LinearMatrix. dp/deta_k, the initial state's, the observables' and the
+// dose modifiers' derivatives are central differences of Individualize, InitialState, Observe
+// and the dose resolution. Doses whose F, ALAG, R or D depend on eta make s jump by the
+// textbook rule for events at parameter-dependent times; EVID 3/4 resets restart s from the
+// initial state's; steady-state records of linear models set s to the fixed point of the dosing
+// cycle's sensitivity map. Not available (kUnsupported, naming the reason, so callers can fall
+// back to finite differences): steady-state dosing (SS=1/2) on nonlinear models, models with
+// discrete events (root functions) or delays, and runs continued from a RunStart.
 //
 // Thread safety: a Simulator owns solver workspace and is not thread-safe; use one per thread.
 // Run() may be called many times (workspace is reused).

@@ -42,7 +42,16 @@ struct OptimState {
   std::vector<double> best_x;  // lowest objective seen with sensitivities, and where
   double best_f = HUGE_VAL;
   int stalls = 0;
+  bool sens_closed_form = false, sens_ode = false;  // paths that gave sensitivity gradients
 };
+
+// How the gradients of a fit were computed, for SubjectFit::gradient.
+std::string GradientSource(const OptimState& s) {
+  if (!s.use_sensitivities) return "central finite differences (" + s.fallback_reason + ")";
+  if (s.sens_closed_form && s.sens_ode) return "forward sensitivities (closed form and CVODES)";
+  return s.sens_closed_form ? "forward sensitivities (closed form)"
+                            : "forward sensitivities (CVODES)";
+}
 
 // Records a point evaluated with sensitivities; stops the optimiser once it stalls.
 void NoteProgress(OptimState* s, const double* x, double f) {
@@ -80,6 +89,9 @@ Result<double> EvaluateWithGradient(OptimState* s, const double* eta, double* gr
     return kInfeasible;
   }
   if (!v.ok() && v.status().code() == StatusCode::kUnsupported) --s->evaluations;
+  if (v.ok()) {
+    (s->post->last_path() == SimPath::kClosedForm ? s->sens_closed_form : s->sens_ode) = true;
+  }
   return v;
 }
 
@@ -96,8 +108,8 @@ double NloptObjective(unsigned n, const double* x, double* grad, void* data) {
       s->error = f.status();
       return HUGE_VAL;
     }
-    // Not available for this subject (closed-form path, SS dosing, model events): finite
-    // differences from here on.
+    // Not available for this subject (model events or delays, SS dosing on a nonlinear model, a
+    // dose that changes kind as eta moves): finite differences from here on.
     s->use_sensitivities = false;
     s->fallback_reason = f.status().message();
   }
@@ -457,9 +469,7 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
   }
   fit.evaluations = state.evaluations;
   fit.gradient_evaluations = state.gradient_evaluations;
-  fit.gradient = state.use_sensitivities
-                     ? "forward sensitivities (CVODES)"
-                     : "central finite differences (" + state.fallback_reason + ")";
+  fit.gradient = GradientSource(state);
   fit.converged = r > 0 || r == NLOPT_ROUNDOFF_LIMITED;
   fit.stop_reason = mode->stop_reason;
   auto at_mode = post->Objective(x.data());

@@ -140,6 +140,7 @@ Status Posterior::PredictWithSensitivities(const double* eta, std::vector<double
   auto out = sim_->Run(data_, subject_, df != nullptr ? sens_request_ : request_,
                        IndividualInput{theta_, e});
   if (!out.ok()) return out.status();
+  last_path_ = out->summary.path;
   if (df != nullptr && out->num_sensitivities != n_) {
     return Status::Internal("expected sensitivities to " + std::to_string(n_) +
                             " random effects, got " + std::to_string(out->num_sensitivities));

@@ -39,6 +39,8 @@ class Posterior {
   // Predictions and their sensitivities df/deta (observations x num_etas, row-major).
   Status PredictWithSensitivities(const double* eta, std::vector<double>* f,
                                   std::vector<double>* df);
+  // The simulation path of the last prediction (closed form or ODE).
+  SimPath last_path() const { return last_path_; }
   // Individual parameters at the first record's covariates.
   Status Parameters(const double* eta, std::vector<double>* p) const;
 
@@ -64,6 +66,7 @@ class Posterior {
   std::unique_ptr<Simulator> sim_;
   OutputRequest request_;
   OutputRequest sens_request_;  // request_ with forward sensitivities
+  SimPath last_path_ = SimPath::kAuto;
 };
 
 }  // namespace medtwin

@@ -43,8 +43,9 @@ class Propagator {
   // Carries `sens` (null: none) through every later Restart and Advance; the pointers in it are
   // read at each Restart. kUnsupported by propagators that cannot.
   virtual Status SetSensitivities(SensitivityInput* sens) {
-    return sens == nullptr ? Status::Ok()
-                           : Status::Unsupported("forward sensitivities need the ODE path");
+    return sens == nullptr
+               ? Status::Ok()
+               : Status::Unsupported("this propagator carries no forward sensitivities");
   }
 };
 

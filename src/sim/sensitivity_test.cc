@@ -16,51 +16,17 @@
 #include "medtwin/model.h"
 #include "medtwin/sbml.h"
 #include "medtwin/simulator.h"
+#include "sim/sensitivity_test_util.h"
 #include "sim/sim_test_util.h"
 
 namespace medtwin {
 namespace {
 
+using testing::FiniteDifferences;
 using ::testing::HasSubstr;
 using testing::Make;
 using testing::Read;
-
-// d(observable)/d(eta_k) by central differences of two simulations per eta, in the layout of
-// SimOutput::observable_sensitivities. Step 1e-4 on the log scale: truncation error ~1e-9
-// relative, the solver's (rtol 1e-12) ~1e-8 after division by the step.
-std::vector<double> FiniteDifferences(const Model& m, const Dataset& d, const OutputRequest& req,
-                                      const std::vector<double>& eta, SimPath path) {
-  SimOptions tight;
-  tight.rtol = 1e-12;
-  tight.atol = 1e-14;
-  tight.path = path;
-  Simulator sim(m, tight);
-  const double h = 1e-4;
-  const int ne = static_cast<int>(eta.size()), no = m.num_observables();
-  std::vector<double> fd;
-  std::vector<std::vector<double>> up(ne), down(ne);
-  for (int k = 0; k < ne; ++k) {
-    std::vector<double> e = eta;
-    e[k] = eta[k] + h;
-    auto a = sim.Run(d, 0, req, {{}, e});
-    e[k] = eta[k] - h;
-    auto b = sim.Run(d, 0, req, {{}, e});
-    EXPECT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.status() : a.status()).ToString();
-    if (!a.ok() || !b.ok()) return {};
-    up[k] = a->observables;
-    down[k] = b->observables;
-  }
-  const size_t rows = up.empty() ? 0 : up[0].size() / no;
-  fd.resize(rows * ne * no);
-  for (size_t r = 0; r < rows; ++r) {
-    for (int k = 0; k < ne; ++k) {
-      for (int j = 0; j < no; ++j) {
-        fd[(r * ne + k) * no + j] = (up[k][r * no + j] - down[k][r * no + j]) / (2.0 * h);
-      }
-    }
-  }
-  return fd;
-}
+using testing::WithVariability;
 
 // Runs with sensitivities at default tolerances (rtol 1e-8) and compares them with finite
 // differences: every d(observable j)/d(eta k) within `rel` of the largest |value| it takes over
@@ -130,20 +96,13 @@ TEST(Sensitivity, MichaelisMentenWithBolusesInfusionAndResetMatchFiniteDifferenc
 // (Goti 2018) with an indirect-response PD (stimulation of production).
 TEST(Sensitivity, TimeVaryingCovariatesInANonlinearPkPdModelMatchFiniteDifferences) {
   auto m = Make("vancomycin_goti2018+irm3");
-  std::string csv = "ID,TIME,EVID,AMT,RATE,II,ADDL,WT,AGE,SEX,SCR\n";
-  csv += "1,0,1,1000,1000,12,3,80,60,0,1.0\n";
-  for (double t : {2.0, 11.5, 13.0, 23.5}) {
-    csv += "1," + std::to_string(t) + ",0,0,0,0,0,80,60,0,1.0\n";
-  }
-  for (double t : {25.0, 30.0, 35.5, 37.0, 47.0}) {
-    csv += "1," + std::to_string(t) + ",0,0,0,0,0,80,60,0,2.2\n";
-  }
+  const std::string csv = testing::VancomycinCourseWithRisingCreatinine();
   const Dataset d = Read(csv, *m);
   ExpectSensitivitiesMatch(*m, d, OutputRequest{}, {0.2, -0.35, 0.15});
 }
 
-// The linear vancomycin model on the ODE path (the closed form gives no sensitivities) agrees
-// with finite differences of its exact closed-form solution.
+// The linear vancomycin model forced onto the ODE path agrees with finite differences of its
+// exact closed-form solution (the closed form's own sensitivities: closed_form_test.cc).
 TEST(Sensitivity, LinearModelOnTheOdePathMatchesFiniteDifferencesOfTheClosedForm) {
   auto m = Make("vancomycin_goti2018");
   std::string csv = "ID,TIME,EVID,AMT,RATE,II,ADDL,WT,AGE,SEX,SCR\n";
@@ -155,30 +114,20 @@ TEST(Sensitivity, LinearModelOnTheOdePathMatchesFiniteDifferencesOfTheClosedForm
   ExpectSensitivitiesMatch(*m, d, OutputRequest{}, {-0.3, 0.4, 0.1}, 1e-5, SimPath::kClosedForm);
 }
 
-// A model whose bioavailability F1, lag ALAG1, modelled rate R2 and duration D2 (NONMEM names)
-// are parameters with between-subject variability, and Michaelis-Menten elimination: the dose
-// amounts, the dose times, infusion rates and end times all move with eta.
-ModelSpec ModifierSpec() {
-  ModelSpec s;
-  s.name = "mm_modifiers";
-  s.citation = "illustrative (test model)";
-  s.states = {{"depot", "mg", "", true}, {"central", "mg", "", true}};
-  s.parameters = {
-      {"KA", "1/h", 0.8, 1e-9, kInf, "", ""},    {"VMAX", "mg/h", 40.0, 1e-9, kInf, "", ""},
-      {"KM", "mg/L", 4.0, 1e-9, kInf, "", ""},   {"V", "L", 30.0, 1e-9, kInf, "", ""},
-      {"F1", "1", 0.6, 0.0, kInf, "", ""},       {"ALAG1", "h", 0.75, 0.0, kInf, "", ""},
-      {"R2", "mg/h", 120.0, 1e-9, kInf, "", ""}, {"D2", "h", 1.5, 1e-9, kInf, "", ""},
-  };
-  s.observables = {{"CP", "mg/L", "", ResidualError{ErrorModel::kAdditive, 0.1, 0.0, 0.0}}};
-  s.variability = {{"VMAX", "V", "F1", "ALAG1", "R2", "D2"}, {}};
-  s.variability.omega.assign(36, 0.0);
-  for (int i = 0; i < 6; ++i) s.variability.omega[i * 7] = 0.1;
-  return s;
+// Michaelis-Menten elimination with eta on F1, ALAG1, R2 and D2 (testing::ModifierSpec): the
+// dose amounts, the dose times, infusion rates and end times all move with eta.
+ModelSpec MichaelisMentenModifierSpec() {
+  return testing::ModifierSpec("mm_modifiers",
+                               {{"KA", "1/h", 0.8, 1e-9, kInf, "", ""},
+                                {"VMAX", "mg/h", 40.0, 1e-9, kInf, "", ""},
+                                {"KM", "mg/L", 4.0, 1e-9, kInf, "", ""},
+                                {"V", "L", 30.0, 1e-9, kInf, "", ""}},
+                               "VMAX");
 }
 
 class ModifierModel final : public Model {
  public:
-  ModifierModel() : Model(ModifierSpec()) {}
+  ModifierModel() : Model(MichaelisMentenModifierSpec()) {}
   void Rhs(double, const double* x, const double* p, double* dxdt) const override {
     const double c = x[1] / p[3];
     dxdt[0] = -p[0] * x[0];
@@ -212,48 +161,6 @@ TEST(Sensitivity, DosesWithParameterDependentFLagRateAndDurationMatchFiniteDiffe
       m);
   ExpectSensitivitiesMatch(m, d, OutputRequest{}, {0.1, -0.2, -0.3, 0.2, 0.25, -0.15});
 }
-
-// Test-only: a model with between-subject variability added (t1d_uvapadova and SBML files declare
-// none), P = Individualize(theta) * exp(eta) on the listed parameters; everything else forwarded.
-ModelSpec SpecWith(ModelSpec spec, std::vector<std::string> parameters) {
-  const size_t n = parameters.size();
-  spec.variability = {std::move(parameters), std::vector<double>(n * n, 0.0)};
-  for (size_t i = 0; i < n; ++i) spec.variability.omega[i * (n + 1)] = 0.1;
-  return spec;
-}
-
-class WithVariability final : public Model {
- public:
-  WithVariability(std::unique_ptr<Model> inner, std::vector<std::string> parameters)
-      : Model(SpecWith(inner->spec(), std::move(parameters))), inner_(std::move(inner)) {}
-  Status Individualize(std::span<const double> theta, std::span<const double> eta,
-                       std::span<const double> covariates, std::span<double> out) const override {
-    MEDTWIN_RETURN_IF_ERROR(inner_->Individualize(theta, {}, covariates, out));
-    for (size_t j = 0; j < eta.size(); ++j) {
-      out[spec().ParameterIndex(spec().variability.parameters[j])] *= std::exp(eta[j]);
-    }
-    return Status::Ok();
-  }
-  void InitialState(const double* p, double* x) const override { inner_->InitialState(p, x); }
-  void Rhs(double t, const double* x, const double* p, double* dxdt) const override {
-    inner_->Rhs(t, x, p, dxdt);
-  }
-  void Observe(double t, const double* x, const double* p, double* y) const override {
-    inner_->Observe(t, x, p, y);
-  }
-  void OnDoseStart(double t, int state, double amount, double rate, const double* p,
-                   double* x) const override {
-    inner_->OnDoseStart(t, state, amount, rate, p, x);
-  }
-  int num_roots() const override { return inner_->num_roots(); }
-  void Roots(double t, const double* x, const double* p, double* g) const override {
-    inner_->Roots(t, x, p, g);
-  }
-  std::unique_ptr<EventState> NewEventState() const override { return inner_->NewEventState(); }
-
- private:
-  std::unique_ptr<Model> inner_;
-};
 
 // UVA/Padova T1D (Dalla Man 2007): a basal insulin infusion, a meal eaten at 10 g/min (whose
 // start resets the model's bookkeeping state through OnDoseStart), an insulin bolus and a second
@@ -363,7 +270,8 @@ TEST(Sensitivity, RefusedWhereNotAvailableSoCallersCanFallBack) {
   OutputRequest req;
   req.sensitivities = true;
   {
-    // Steady-state dosing: the periodic state's sensitivity is not propagated.
+    // Steady-state dosing on a nonlinear model: the periodic state's sensitivity is not
+    // propagated (linear models: src/sim/closed_form_test.cc).
     const Dataset d =
         Read("ID,TIME,EVID,AMT,CMT,RATE,II,SS\n1,0,1,500,1,0,12,1\n1,4,0,0,2,0,0,0\n", *mm);
     Simulator sim(*mm, {});
@@ -371,46 +279,45 @@ TEST(Sensitivity, RefusedWhereNotAvailableSoCallersCanFallBack) {
     ASSERT_FALSE(out.ok());
     EXPECT_EQ(out.status().code(), StatusCode::kUnsupported);
     EXPECT_THAT(out.status().message(), HasSubstr("SS=1"));
+    EXPECT_THAT(out.status().message(), HasSubstr("need a linear model"));
     // The same simulator still runs the subject without sensitivities.
     req.sensitivities = false;
     EXPECT_TRUE(sim.Run(d, 0, req, {}).ok());
     req.sensitivities = true;
   }
-  {
-    // A linear model on the closed-form path.
-    auto pk = Make("pk2cmt");
-    const Dataset d = Read("ID,TIME,EVID,AMT\n1,0,1,100\n1,4,0,0\n", *pk);
-    Simulator sim(*pk, {});
-    auto out = sim.Run(d, 0, req, {});
-    ASSERT_FALSE(out.ok());
-    EXPECT_EQ(out.status().code(), StatusCode::kUnsupported);
-    EXPECT_THAT(out.status().message(), HasSubstr("closed-form"));
-  }
 }
 
 // Sensitivities do not change the trajectory: with and without them the predictions agree to
-// the integrator's tolerance, and a simulator alternates between the two.
+// the integrator's tolerance on the ODE path (pk1cmt_mm) and exactly on the closed-form path
+// (pk2cmt), and a simulator alternates between the two.
 TEST(Sensitivity, PredictionsAreTheSameWithAndWithoutSensitivities) {
-  auto m = Make("pk1cmt_mm");
-  const Dataset d = Read(
-      "ID,TIME,EVID,AMT,CMT,RATE,II,ADDL\n1,0,1,500,1,0,12,3\n1,3,0,0,2,0,0,0\n"
-      "1,30,0,0,2,0,0,0\n",
-      *m);
-  Simulator sim(*m, {});
-  OutputRequest with, without;
-  with.sensitivities = true;
-  const std::vector<double> eta = {0.1, 0.2};
-  auto a = sim.Run(d, 0, without, {{}, eta});
-  auto b = sim.Run(d, 0, with, {{}, eta});
-  auto c = sim.Run(d, 0, without, {{}, eta});
-  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
-  ASSERT_EQ(a->observables.size(), b->observables.size());
-  for (size_t i = 0; i < a->observables.size(); ++i) {
-    EXPECT_NEAR(b->observables[i], a->observables[i], 1e-6 * std::fabs(a->observables[i]));
-    EXPECT_EQ(c->observables[i], a->observables[i]);  // the workspace is reset exactly
+  for (const char* name : {"pk1cmt_mm", "pk2cmt"}) {
+    SCOPED_TRACE(name);
+    auto m = Make(name);
+    const Dataset d = Read(
+        "ID,TIME,EVID,AMT,CMT,RATE,II,ADDL\n1,0,1,500,1,0,12,3\n1,3,0,0,2,0,0,0\n"
+        "1,14,1,300,2,100,0,0\n1,30,0,0,2,0,0,0\n",
+        *m);
+    Simulator sim(*m, {});
+    OutputRequest with, without;
+    with.sensitivities = true;
+    const std::vector<double> eta = {0.1, 0.2};
+    auto a = sim.Run(d, 0, without, {{}, eta});
+    auto b = sim.Run(d, 0, with, {{}, eta});
+    auto c = sim.Run(d, 0, without, {{}, eta});
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+    const bool closed_form = b->summary.path == SimPath::kClosedForm;
+    EXPECT_EQ(closed_form, std::string(name) == "pk2cmt");
+    ASSERT_EQ(a->observables.size(), b->observables.size());
+    for (size_t i = 0; i < a->observables.size(); ++i) {
+      const double tol = closed_form ? 0.0 : 1e-6 * std::fabs(a->observables[i]);
+      EXPECT_NEAR(b->observables[i], a->observables[i], tol);
+      EXPECT_EQ(c->observables[i], a->observables[i]);  // the workspace is reset exactly
+    }
+    EXPECT_TRUE(a->observable_sensitivities.empty());
+    EXPECT_EQ(a->num_sensitivities, 0);
+    EXPECT_EQ(b->num_sensitivities, 2);
   }
-  EXPECT_TRUE(a->observable_sensitivities.empty());
-  EXPECT_EQ(a->num_sensitivities, 0);
 }
 
 }  // namespace

@@ -95,13 +95,6 @@ class Simulator::Impl {
       ctx.propagator = closed_.get();
       summary.path = SimPath::kClosedForm;
     }
-    if (request.sensitivities && summary.path == SimPath::kClosedForm) {
-      // Decided before running, so the closed form's own fallback below never switches a
-      // linear model to the (much slower) ODE path just because sensitivities were asked for.
-      return Status::Unsupported("forward sensitivities: model '" + model_.spec().name +
-                                 "' is linear and runs on the closed-form path; they are "
-                                 "computed on the ODE path (SimOptions::path = ode)");
-    }
     Result<SimOutput> out = RunWith(ctx, data, subject, request, individual, start);
     if (!out.ok() && summary.path == SimPath::kClosedForm &&
         out.status().code() == StatusCode::kUnsupported && options_.path == SimPath::kAuto) {

@@ -252,18 +252,13 @@ Status SubjectRun::HandleDoseRecord(int r) {
   Result<ResolvedDose> dose = modifiers_.Resolve(rec, p);
   if (!dose.ok()) return dose.status().WithContext("subject " + subject_.id);
   const ResolvedDose& d = *dose;
-  if (d.ss != 0 && sens_on_) {
-    return Status::Unsupported(Where(rec.time_h) + " (line " + std::to_string(rec.line) +
-                               "): forward sensitivities through steady-state dosing (SS=" +
-                               std::to_string(d.ss) + ") are not supported");
-  }
-  if (d.ss != 0) MEDTWIN_RETURN_IF_ERROR(ApplySteadyState(d, p, rec.time_h));
   int derivs = -1;
   if (sens_on_) {
     Result<int> made = DoseDerivatives(rec, param_set_[r], d);
     if (!made.ok()) return made.status();
     derivs = *made;
   }
+  if (d.ss != 0) MEDTWIN_RETURN_IF_ERROR(ApplySteadyState(d, param_set_[r], rec.time_h, derivs));
   // NONMEM 7.5 (nmtests scenario 29): an SS record with AMT=0, RATE>0 sets the state to the
   // constant-infusion steady state; the infusion itself does not continue past the record.
   if (d.IsSteadyStateInfusion()) return Status::Ok();

@@ -27,6 +27,13 @@ struct ActiveInfusion {
   int derivs = -1;     // forward sensitivities: the dose's derivatives (SubjectRun::dose_derivs_)
 };
 
+// Forward sensitivities carried through the virtual dosing cycles of a steady-state record, in
+// phase time (the cycle's dose at 0): s and dr (ne x n each) and the record's dose derivatives.
+struct CycleSensitivity {
+  std::vector<double> s, dr;
+  int derivs = -1;
+};
+
 // Everything a run needs that outlives it (owned by Simulator::Impl).
 struct RunContext {
   const Model* model = nullptr;
@@ -107,15 +114,33 @@ class SubjectRun {
   // Appends the sensitivities of the output row at t_h (parameters of row `param_row`).
   void OutputSensitivities(double t_h, int param_row);
 
-  // Steady state (steady_state.cc).
-  Status ApplySteadyState(const ResolvedDose& d, const double* p, double t_h);
-  Status PeriodicTrough(const ResolvedDose& d, const double* p, std::vector<double>* x,
+  // Steady state (steady_state.cc) for the dose d of parameter row `row`; `derivs` its
+  // derivatives (forward sensitivities; -1 without).
+  Status ApplySteadyState(const ResolvedDose& d, int row, double t_h, int derivs);
+  Status PeriodicTrough(const ResolvedDose& d, int row, int derivs, std::vector<double>* x,
                         std::vector<ActiveInfusion>* active);
-  Status ConstantInfusionState(const ResolvedDose& d, const double* p, std::vector<double>* x);
-  Status RunWindow(const double* p, double duration_h, std::vector<double>* x,
-                   std::vector<ActiveInfusion>* active);
-  static void AddDoseAtZero(const ResolvedDose& d, std::vector<double>* x,
+  Status ConstantInfusionState(const ResolvedDose& d, int row, std::vector<double>* x);
+  // Runs the virtual cycle state x for duration_h with the infusions `active`, carrying the
+  // sensitivities cs along when not null.
+  Status RunWindow(int row, double duration_h, std::vector<double>* x,
+                   std::vector<ActiveInfusion>* active, CycleSensitivity* cs = nullptr);
+  static void AddDoseAtZero(const ResolvedDose& d, int derivs, std::vector<double>* x,
                             std::vector<ActiveInfusion>* active);
+  // Sensitivities of the steady state (linear models; subject_sensitivity.cc): cs->s becomes
+  // ds/deta at the trough x_ss (periodic doses; `active` the infusions running there) or at the
+  // constant-infusion steady state, as the fixed point of one cycle's sensitivity map.
+  Status PeriodicSensitivity(const ResolvedDose& d, int row, const std::vector<double>& x_ss,
+                             const std::vector<ActiveInfusion>& active, CycleSensitivity* cs);
+  Status ConstantInfusionSensitivity(const ResolvedDose& d, int row,
+                                     const std::vector<double>& x_ss, CycleSensitivity* cs);
+  // s across a virtual bolus at phase 0, dr of the infusions `active`, s across the end of a.
+  void CycleDoseJump(const ResolvedDose& d, CycleSensitivity* cs) const;
+  void CycleRateDerivatives(const std::vector<ActiveInfusion>& active, CycleSensitivity* cs) const;
+  void CycleInfusionEnd(const ActiveInfusion& a, CycleSensitivity* cs) const;
+  // With a lag the record's time is II - ALAG into the cycle, a phase that moves with eta:
+  // s -= dx/dt * dALAG/deta there (x the state at the record, p its parameters).
+  void LagPhaseShift(double t_h, const std::vector<double>& x, const double* p,
+                     CycleSensitivity* cs);
 
   RunContext ctx_;
   const Model& model_;

@@ -11,6 +11,13 @@
 // tau_end = tau + duration(eta) leaves x continuous while f drops by its rate:
 //   s+ = s- + rate * dtau_end   in the infused state.
 // DG is a central directional difference (sim/directional.h); exact for G affine in x.
+//
+// Steady state (SS=1/2, linear models): the trough x_ss is the fixed point of one dosing
+// cycle's map x -> Phi x + g(eta), Phi = exp(A II). One cycle run from x_ss with s = 0 gives
+// c = dPhi/deta x_ss + dg/deta (doses, infusion rates and ends of the cycle included), and the
+// trough's sensitivity is the fixed point s = Phi s + c: s = (I - Phi)^-1 c, per mode. A
+// constant-infusion steady state is the fixed point of any window's map, so the same holds with
+// the window's length. With a lag the record lies II - ALAG into the cycle: s -= f dALAG there.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -210,6 +217,75 @@ void SubjectRun::UpdateRateDerivatives() {
     if (a.derivs < 0) continue;
     const double* dd = DoseDerivs(a.derivs);
     for (int k = 0; k < ne_; ++k) dr_[static_cast<size_t>(k) * n_ + a.state] += dd[kRate * ne_ + k];
+  }
+}
+
+Status SubjectRun::PeriodicSensitivity(const ResolvedDose& d, int row,
+                                       const std::vector<double>& x_ss,
+                                       const std::vector<ActiveInfusion>& active,
+                                       CycleSensitivity* cs) {
+  std::vector<double> x = x_ss;
+  std::vector<ActiveInfusion> running = active;
+  std::fill(cs->s.begin(), cs->s.end(), 0.0);
+  AddDoseAtZero(d, cs->derivs, &x, &running);
+  CycleDoseJump(d, cs);
+  MEDTWIN_RETURN_IF_ERROR(RunWindow(row, d.ii_h, &x, &running, cs));
+  MEDTWIN_RETURN_IF_ERROR(ctx_.linear->Prepare(Params(row)));
+  const std::vector<double> c = cs->s;
+  return ctx_.linear->kernel().PeriodicFixedPoint(d.ii_h, ne_, c.data(), cs->s.data());
+}
+
+Status SubjectRun::ConstantInfusionSensitivity(const ResolvedDose& d, int row,
+                                               const std::vector<double>& x_ss,
+                                               CycleSensitivity* cs) {
+  // Any window will do; one day keeps 1 - exp(lambda T) away from 0 for the slow modes.
+  constexpr double kWindowH = 24.0;
+  std::vector<double> x = x_ss;
+  std::vector<ActiveInfusion> running{{0, d.state, d.rate, kInf, cs->derivs}};
+  std::fill(cs->s.begin(), cs->s.end(), 0.0);
+  MEDTWIN_RETURN_IF_ERROR(RunWindow(row, kWindowH, &x, &running, cs));
+  MEDTWIN_RETURN_IF_ERROR(ctx_.linear->Prepare(Params(row)));
+  const std::vector<double> c = cs->s;
+  return ctx_.linear->kernel().PeriodicFixedPoint(kWindowH, ne_, c.data(), cs->s.data());
+}
+
+void SubjectRun::CycleDoseJump(const ResolvedDose& d, CycleSensitivity* cs) const {
+  // Virtual doses do not call OnDoseStart: a bolus adds its amount, an infusion its rate (dr).
+  if (d.IsInfusion() || cs->derivs < 0) return;
+  const double* dd = DoseDerivs(cs->derivs);
+  for (int k = 0; k < ne_; ++k)
+    cs->s[static_cast<size_t>(k) * n_ + d.state] += dd[kAmount * ne_ + k];
+}
+
+void SubjectRun::CycleRateDerivatives(const std::vector<ActiveInfusion>& active,
+                                      CycleSensitivity* cs) const {
+  std::fill(cs->dr.begin(), cs->dr.end(), 0.0);
+  for (const ActiveInfusion& a : active) {
+    if (a.derivs < 0) continue;
+    const double* dd = DoseDerivs(a.derivs);
+    for (int k = 0; k < ne_; ++k)
+      cs->dr[static_cast<size_t>(k) * n_ + a.state] += dd[kRate * ne_ + k];
+  }
+}
+
+void SubjectRun::CycleInfusionEnd(const ActiveInfusion& a, CycleSensitivity* cs) const {
+  if (a.derivs < 0) return;
+  const double* dd = DoseDerivs(a.derivs);  // in phase time only the duration moves the end
+  for (int k = 0; k < ne_; ++k) {
+    cs->s[static_cast<size_t>(k) * n_ + a.state] += a.rate * dd[kDuration * ne_ + k];
+  }
+}
+
+void SubjectRun::LagPhaseShift(double t_h, const std::vector<double>& x, const double* p,
+                               CycleSensitivity* cs) {
+  if (cs->derivs < 0) return;
+  const double* dd = DoseDerivs(cs->derivs);
+  std::vector<double> f(n_);
+  model_.Rhs(t_h, x.data(), p, f.data());
+  for (int i = 0; i < n_; ++i) f[i] += ss_rate_[i];  // the infusions of the cycle's last segment
+  for (int k = 0; k < ne_; ++k) {
+    for (int i = 0; i < n_; ++i)
+      cs->s[static_cast<size_t>(k) * n_ + i] -= f[i] * dd[kLag * ne_ + k];
   }
 }
 
