@@ -215,8 +215,8 @@ Result<std::unique_ptr<Model>> MakeModel(const std::string& name);
 // exp(eta_j) for each one listed, after the model's own covariate effects, eta ~ N(0, omega).
 // Everything else (name, dynamics, linearity, events) is the model's. For estimating other
 // parameters than the model declares variable (`medtwin fit --estimate`). Fails, naming the
-// parameter, when one is unknown, listed twice, or may be zero or negative (exp(eta) scales
-// it), or when omega is not n x n and positive semi-definite.
+// parameter, when one is unknown, listed twice, or has a typical value that is not positive
+// (exp(eta) scales it), or when omega is not n x n and positive semi-definite.
 Result<std::unique_ptr<Model>> WithVariability(std::unique_ptr<Model> model,
                                                Variability variability);
 

@@ -65,10 +65,11 @@ Result<std::unique_ptr<Model>> WithVariability(std::unique_ptr<Model> model,
     for (int seen : index) {
       if (seen == k) return Status::Invalid(where + ": '" + name + "' is listed twice");
     }
-    if (!(spec.parameters[k].lower > 0.0)) {
-      return Status::Invalid(where + ": '" + name +
-                             "' may be zero or negative, so a log-normal random effect "
-                             "(P * exp(eta)) cannot act on it");
+    if (!(spec.parameters[k].typical > 0.0)) {
+      return Status::Invalid(where + ": '" + name + "' has typical value " +
+                             std::to_string(spec.parameters[k].typical) +
+                             "; a log-normal random effect (P * exp(eta)) acts only on positive "
+                             "parameters");
     }
     index.push_back(k);
   }

@@ -72,9 +72,12 @@ TEST(WithVariability, RefusesUnknownRepeatedOrNonPositiveParametersAndBadOmega) 
   EXPECT_THAT(unknown.status().message(), HasSubstr("'KE' is not a parameter"));
   auto twice = WithVariability(Make("pk1cmt"), {{"CL", "cl"}, {0, 0, 0, 0}});
   EXPECT_THAT(twice.status().message(), HasSubstr("listed twice"));
-  // t1d_uvapadova's kp1 may be 0: exp(eta) cannot act on it.
-  auto zero = WithVariability(Make("t1d_uvapadova"), {{"kp1"}, {0.1}});
-  EXPECT_THAT(zero.status().message(), HasSubstr("may be zero or negative"));
+  // exp(eta) cannot move viral_baccam2006's antiviral effect EPS_P from its typical 0, nor
+  // flip the sign of cvs_ursino1998's (negative) sympathetic gain on heart period.
+  auto zero = WithVariability(Make("viral_baccam2006"), {{"EPS_P"}, {0.1}});
+  EXPECT_THAT(zero.status().message(), HasSubstr("acts only on positive parameters"));
+  auto negative_gain = WithVariability(Make("cvs_ursino1998"), {{"G_TS"}, {0.1}});
+  EXPECT_THAT(negative_gain.status().message(), HasSubstr("'G_TS' has typical value -0.13"));
   auto omega = WithVariability(Make("pk1cmt"), {{"CL", "V"}, {0.1, 0.0, 0.0}});
   EXPECT_FALSE(omega.ok());
   auto negative = WithVariability(Make("pk1cmt"), {{"CL"}, {-0.1}});

@@ -20,10 +20,10 @@
 namespace medtwin {
 namespace {
 
+using testing::EtasOn;
 using testing::FiniteDifferences;
 using testing::Make;
 using testing::Read;
-using testing::WithVariability;
 
 // Central differences of the closed form with Richardson's extrapolation over steps 1e-4 and
 // 5e-5: the O(h^2) error cancels, which matters where levels have large higher derivatives in
@@ -99,7 +99,8 @@ void ExpectClosedFormSensitivitiesMatch(const Model& m, const Dataset& d, Output
 // pk1cmt with eta also on KA: oral boluses with additional doses, a zero-order infusion into the
 // central compartment, an EVID 4 reset with a new dose, extra output times.
 TEST(ClosedFormSensitivity, OneCompartmentOralInfusionAndReset) {
-  WithVariability m(Make("pk1cmt"), {"CL", "V", "KA"});
+  const std::unique_ptr<Model> owned = EtasOn(Make("pk1cmt"), {"CL", "V", "KA"});
+  const Model& m = *owned;
   const Dataset d = Read(
       "ID,TIME,EVID,AMT,CMT,RATE,II,ADDL\n"
       "1,0,1,500,1,0,12,2\n1,2,0,0,2,0,0,0\n1,6,1,300,2,150,0,0\n1,7,0,0,2,0,0,0\n"
@@ -121,12 +122,15 @@ TEST(ClosedFormSensitivity, TwoAndThreeCompartmentsEveryParameter) {
       "1,9,1,200,2,50\n1,11,0,0,2,0\n1,14,0,0,2,0\n1,24,0,0,2,0\n1,72,0,0,2,0\n";
   {
     SCOPED_TRACE("pk2cmt");
-    WithVariability m(Make("pk2cmt"), {"CL", "V", "Q", "V2", "KA"});
+    const std::unique_ptr<Model> owned = EtasOn(Make("pk2cmt"), {"CL", "V", "Q", "V2", "KA"});
+    const Model& m = *owned;
     ExpectClosedFormSensitivitiesMatch(m, Read(csv, m), {}, {0.1, -0.2, 0.3, -0.1, 0.2});
   }
   {
     SCOPED_TRACE("pk3cmt");
-    WithVariability m(Make("pk3cmt"), {"CL", "V", "Q", "V2", "Q3", "V3", "KA"});
+    const std::unique_ptr<Model> owned =
+        EtasOn(Make("pk3cmt"), {"CL", "V", "Q", "V2", "Q3", "V3", "KA"});
+    const Model& m = *owned;
     ExpectClosedFormSensitivitiesMatch(m, Read(csv, m), {},
                                        {0.1, -0.2, 0.3, -0.1, 0.15, 0.25, -0.3});
   }
@@ -187,7 +191,8 @@ TEST(ClosedFormSensitivity, DosesWithParameterDependentFLagRateAndDuration) {
 // Steady state: oral boluses (SS=1), then an SS=2 intravenous infusion added on top whose
 // duration (15 h) exceeds its interval (12 h), so earlier infusions still run at the record.
 TEST(ClosedFormSensitivity, SteadyStateBolusesAndOverlappingInfusions) {
-  WithVariability m(Make("pk2cmt"), {"CL", "V", "Q", "V2", "KA"});
+  const std::unique_ptr<Model> owned = EtasOn(Make("pk2cmt"), {"CL", "V", "Q", "V2", "KA"});
+  const Model& m = *owned;
   const Dataset d = Read(
       "ID,TIME,EVID,AMT,CMT,RATE,II,SS\n"
       "1,0,1,500,1,0,12,1\n1,1,0,0,2,0,0,0\n1,6,0,0,2,0,0,0\n1,11.5,0,0,2,0,0,0\n"
@@ -226,7 +231,8 @@ TEST(ClosedFormSensitivity, SteadyStateWithLagModelledInfusionsAndConstantInfusi
 // modal factors are evaluated relatively (E_ij around the larger exponent, F_ij shifted), so
 // d log(C)/d eta is right even at 1e-12 of the peak.
 TEST(ClosedFormSensitivity, RelativelyAccurateAsTheDrugWashesOut) {
-  WithVariability m(Make("pk2cmt"), {"CL", "V", "Q", "V2", "KA"});
+  const std::unique_ptr<Model> owned = EtasOn(Make("pk2cmt"), {"CL", "V", "Q", "V2", "KA"});
+  const Model& m = *owned;
   const Dataset d =
       Read("ID,TIME,EVID,AMT,CMT\n1,0,1,500,1\n1,100,0,0,2\n1,400,0,0,2\n1,1000,0,0,2\n", m);
   const std::vector<double> eta = {0.1, -0.2, 0.3, -0.1, 0.2};

@@ -22,11 +22,11 @@
 namespace medtwin {
 namespace {
 
+using testing::EtasOn;
 using testing::FiniteDifferences;
 using ::testing::HasSubstr;
 using testing::Make;
 using testing::Read;
-using testing::WithVariability;
 
 // Runs with sensitivities at default tolerances (rtol 1e-8) and compares them with finite
 // differences: every d(observable j)/d(eta k) within `rel` of the largest |value| it takes over
@@ -167,7 +167,9 @@ TEST(Sensitivity, DosesWithParameterDependentFLagRateAndDurationMatchFiniteDiffe
 // meal given at once; eta on insulin action, absorption, gastric emptying, body weight (which
 // scales the initial subcutaneous insulin) and the initial plasma glucose.
 TEST(Sensitivity, GlucoseInsulinModelWithMealsMatchesFiniteDifferences) {
-  WithVariability m(Make("t1d_uvapadova"), {"Vmx", "kabs", "kmax", "BW", "x0_4"});
+  const std::unique_ptr<Model> owned =
+      EtasOn(Make("t1d_uvapadova"), {"Vmx", "kabs", "kmax", "BW", "x0_4"});
+  const Model& m = *owned;
   const Dataset d = Read(
       "ID,TIME,EVID,CMT,AMT,RATE\n"
       "1,0,1,insulin,15,0.02\n"
@@ -230,7 +232,8 @@ constexpr char kMichaelisMentenSbml[] = R"(<?xml version="1.0" encoding="UTF-8"?
 TEST(Sensitivity, SbmlModelMatchesFiniteDifferences) {
   auto sbml = LoadSbmlString(kMichaelisMentenSbml);
   ASSERT_TRUE(sbml.ok()) << sbml.status().ToString();
-  WithVariability m(std::move(sbml).value(), {"VMAX", "V", "KA"});
+  const std::unique_ptr<Model> owned = EtasOn(std::move(sbml).value(), {"VMAX", "V", "KA"});
+  const Model& m = *owned;
   const Dataset d = Read(
       "ID,TIME,EVID,AMT,CMT,RATE\n"
       "1,0,1,300,depot,0\n1,1,0,0,central,0\n1,4,0,0,central,0\n"

@@ -92,50 +92,17 @@ inline ModelSpec ModifierSpec(std::string name, std::vector<ParameterSpec> kinet
   return s;
 }
 
-// Test-only: a model with between-subject variability added (t1d_uvapadova and SBML files declare
-// none), P = Individualize(theta) * exp(eta) on the listed parameters; everything else forwarded.
-inline ModelSpec SpecWith(ModelSpec spec, std::vector<std::string> parameters) {
+// A model with random effects on `parameters` (variance 0.1 each; t1d_uvapadova and SBML files
+// declare none), P = Individualize(theta) * exp(eta), through WithVariability.
+inline std::unique_ptr<Model> EtasOn(std::unique_ptr<Model> inner,
+                                     std::vector<std::string> parameters) {
   const size_t n = parameters.size();
-  spec.variability = {std::move(parameters), std::vector<double>(n * n, 0.0)};
-  for (size_t i = 0; i < n; ++i) spec.variability.omega[i * (n + 1)] = 0.1;
-  return spec;
+  Variability v{std::move(parameters), std::vector<double>(n * n, 0.0)};
+  for (size_t i = 0; i < n; ++i) v.omega[i * (n + 1)] = 0.1;
+  auto m = WithVariability(std::move(inner), std::move(v));
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  return std::move(m).value();
 }
-
-class WithVariability final : public Model {
- public:
-  WithVariability(std::unique_ptr<Model> inner, std::vector<std::string> parameters)
-      : Model(SpecWith(inner->spec(), std::move(parameters))), inner_(std::move(inner)) {}
-  Status Individualize(std::span<const double> theta, std::span<const double> eta,
-                       std::span<const double> covariates, std::span<double> out) const override {
-    MEDTWIN_RETURN_IF_ERROR(inner_->Individualize(theta, {}, covariates, out));
-    for (size_t j = 0; j < eta.size(); ++j) {
-      out[spec().ParameterIndex(spec().variability.parameters[j])] *= std::exp(eta[j]);
-    }
-    return Status::Ok();
-  }
-  void InitialState(const double* p, double* x) const override { inner_->InitialState(p, x); }
-  void Rhs(double t, const double* x, const double* p, double* dxdt) const override {
-    inner_->Rhs(t, x, p, dxdt);
-  }
-  void Observe(double t, const double* x, const double* p, double* y) const override {
-    inner_->Observe(t, x, p, y);
-  }
-  void OnDoseStart(double t, int state, double amount, double rate, const double* p,
-                   double* x) const override {
-    inner_->OnDoseStart(t, state, amount, rate, p, x);
-  }
-  int num_roots() const override { return inner_->num_roots(); }
-  void Roots(double t, const double* x, const double* p, double* g) const override {
-    inner_->Roots(t, x, p, g);
-  }
-  std::unique_ptr<EventState> NewEventState() const override { return inner_->NewEventState(); }
-  bool LinearMatrix(const double* p, double* a) const override {
-    return inner_->LinearMatrix(p, a);
-  }
-
- private:
-  std::unique_ptr<Model> inner_;
-};
 
 }  // namespace medtwin::testing
 
