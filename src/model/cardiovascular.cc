@@ -260,14 +260,21 @@ double Vagal(double fcs, const double* p) {
   const double e = std::exp((fcs - p[kFcs0]) / p[kKev]);
   return (p[kFev0] + p[kFevInf] * e) / (1.0 + e);
 }
-// Ursino 1998: sigma = G ln(fes - fes,min + 1) above threshold, 0 below; the vagal effect on T
-// is linear in fev.
-double Drive(int effector, double p_aff, const double* p) {
+// The efferent activity an afferent pressure causes. Ursino 1998: the sympathetic effect is
+// sigma = G ln(fes - fes,min + 1) above threshold, 0 below; the vagal effect on T is linear in
+// fev. Computed once per distinct delay, then scaled by each effector's gain.
+struct Efferent {
+  double sympathetic;  // ln(fes - fes,min + 1), or 0 below threshold
+  double vagal;        // fev, spikes/s
+};
+Efferent EfferentOf(double p_aff, const double* p) {
   const double fcs = Afferent(p_aff, p);
-  const double g = p[kGain0 + effector];
-  if (effector == kNumEffectors - 1) return g * Vagal(fcs, p);
   const double fes = Sympathetic(fcs, p);
-  return fes >= p[kFesMin] ? g * std::log(fes - p[kFesMin] + 1.0) : 0.0;
+  return {fes >= p[kFesMin] ? std::log(fes - p[kFesMin] + 1.0) : 0.0, Vagal(fcs, p)};
+}
+double Drive(int effector, const Efferent& f, const double* p) {
+  const double g = p[kGain0 + effector];
+  return g * (effector == kNumEffectors - 1 ? f.vagal : f.sympathetic);
 }
 
 // Pressures and flows of one state.
@@ -335,9 +342,7 @@ Hemo Hemodynamics(const double* x, const double* p) {
 double PastAfferent(double tau, const double* x) {
   const StateHistory* hist = StateHistory::Current();
   if (hist == nullptr || hist->empty()) return x[kPaff];
-  double past[kNumStates];
-  hist->At(tau, past);
-  return past[kPaff];
+  return hist->At(tau, kPaff);
 }
 
 // What the observables report: one completed beat (or the part of the first beat so far).
@@ -469,7 +474,8 @@ void CvsUrsino1998::InitialState(const double* p, double* x) const {
   std::fill(x, x + kNumStates, 0.0);
   const double p_aff = 92.0, flow = 85.0;
   x[kPaff] = p_aff;
-  for (int e = 0; e < kNumEffectors; ++e) x[kDEmaxLv + e] = Drive(e, p_aff, p);
+  const Efferent f = EfferentOf(p_aff, p);
+  for (int e = 0; e < kNumEffectors; ++e) x[kDEmaxLv + e] = Drive(e, f, p);
   x[kVsa] = p[kCsa] * p_aff;
   x[kFsa] = flow;
   x[kVper] = p[kVusp] + p[kVuep] + (p[kCsp] + p[kCep]) * 30.0;
@@ -511,15 +517,16 @@ void CvsUrsino1998::Rhs(double t, const double* x, const double* p, double* dxdt
   const double pcs = clamped ? p[kPcsClamp] : h.psa;
   const double dpcs = clamped ? 0.0 : dxdt[kVsa] / p[kCsa];
   dxdt[kPaff] = (pcs + p[kTauZ] * dpcs - x[kPaff]) / p[kTauP];
-  // Effectors read the afferent pressure one pure delay ago; equal delays share one look-up.
-  double last_delay = -1.0, p_aff = 0.0;
+  // Effectors read the afferent pressure one pure delay ago; effectors with equal delays (most
+  // share one) share the look-up and the efferent activity.
+  std::array<Efferent, kNumEffectors> efferent;
   for (int e = 0; e < kNumEffectors; ++e) {
     const double delay = p[kDelay0 + e];
-    if (delay != last_delay) {
-      p_aff = delay > 0.0 ? PastAfferent(t - delay, x) : x[kPaff];
-      last_delay = delay;
-    }
-    dxdt[kDEmaxLv + e] = p[kBaro] * (Drive(e, p_aff, p) - x[kDEmaxLv + e]) / p[kTau0 + e];
+    int same = 0;
+    while (same < e && p[kDelay0 + same] != delay) ++same;
+    efferent[e] = same < e ? efferent[same]
+                           : EfferentOf(delay > 0.0 ? PastAfferent(t - delay, x) : x[kPaff], p);
+    dxdt[kDEmaxLv + e] = p[kBaro] * (Drive(e, efferent[e], p) - x[kDEmaxLv + e]) / p[kTau0 + e];
   }
   dxdt[kPhase] = 1.0 / h.period;
 }
