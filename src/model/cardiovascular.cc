@@ -260,21 +260,14 @@ double Vagal(double fcs, const double* p) {
   const double e = std::exp((fcs - p[kFcs0]) / p[kKev]);
   return (p[kFev0] + p[kFevInf] * e) / (1.0 + e);
 }
-// The efferent activity an afferent pressure causes. Ursino 1998: the sympathetic effect is
-// sigma = G ln(fes - fes,min + 1) above threshold, 0 below; the vagal effect on T is linear in
-// fev. Computed once per distinct delay, then scaled by each effector's gain.
-struct Efferent {
-  double sympathetic;  // ln(fes - fes,min + 1), or 0 below threshold
-  double vagal;        // fev, spikes/s
-};
-Efferent EfferentOf(double p_aff, const double* p) {
-  const double fcs = Afferent(p_aff, p);
+// Efferent activity of an effector for afferent firing fcs. Ursino 1998: the sympathetic effect
+// is sigma = G ln(fes - fes,min + 1) above threshold, 0 below; the vagal effect on T is linear
+// in fev. Returns the factor of the gain G.
+constexpr int kVagalEffector = kNumEffectors - 1;
+double EfferentActivity(int effector, double fcs, const double* p) {
+  if (effector == kVagalEffector) return Vagal(fcs, p);
   const double fes = Sympathetic(fcs, p);
-  return {fes >= p[kFesMin] ? std::log(fes - p[kFesMin] + 1.0) : 0.0, Vagal(fcs, p)};
-}
-double Drive(int effector, const Efferent& f, const double* p) {
-  const double g = p[kGain0 + effector];
-  return g * (effector == kNumEffectors - 1 ? f.vagal : f.sympathetic);
+  return fes >= p[kFesMin] ? std::log(fes - p[kFesMin] + 1.0) : 0.0;
 }
 
 // Pressures and flows of one state.
@@ -474,8 +467,10 @@ void CvsUrsino1998::InitialState(const double* p, double* x) const {
   std::fill(x, x + kNumStates, 0.0);
   const double p_aff = 92.0, flow = 85.0;
   x[kPaff] = p_aff;
-  const Efferent f = EfferentOf(p_aff, p);
-  for (int e = 0; e < kNumEffectors; ++e) x[kDEmaxLv + e] = Drive(e, f, p);
+  const double fcs = Afferent(p_aff, p);
+  for (int e = 0; e < kNumEffectors; ++e) {
+    x[kDEmaxLv + e] = p[kGain0 + e] * EfferentActivity(e, fcs, p);
+  }
   x[kVsa] = p[kCsa] * p_aff;
   x[kFsa] = flow;
   x[kVper] = p[kVusp] + p[kVuep] + (p[kCsp] + p[kCep]) * 30.0;
@@ -517,16 +512,19 @@ void CvsUrsino1998::Rhs(double t, const double* x, const double* p, double* dxdt
   const double pcs = clamped ? p[kPcsClamp] : h.psa;
   const double dpcs = clamped ? 0.0 : dxdt[kVsa] / p[kCsa];
   dxdt[kPaff] = (pcs + p[kTauZ] * dpcs - x[kPaff]) / p[kTauP];
-  // Effectors read the afferent pressure one pure delay ago; effectors with equal delays (most
-  // share one) share the look-up and the efferent activity.
-  std::array<Efferent, kNumEffectors> efferent;
+  // Effectors read the afferent pressure one pure delay ago. Most share a delay (Ursino 1998: 2 s
+  // for five of the eight): each distinct delay is looked up once, and the sympathetic activity
+  // of each computed once (only the last effector is vagal).
+  std::array<double, kNumEffectors> fcs, activity;
   for (int e = 0; e < kNumEffectors; ++e) {
     const double delay = p[kDelay0 + e];
-    int same = 0;
+    int same = 0;  // the first effector with this delay
     while (same < e && p[kDelay0 + same] != delay) ++same;
-    efferent[e] = same < e ? efferent[same]
-                           : EfferentOf(delay > 0.0 ? PastAfferent(t - delay, x) : x[kPaff], p);
-    dxdt[kDEmaxLv + e] = p[kBaro] * (Drive(e, efferent[e], p) - x[kDEmaxLv + e]) / p[kTau0 + e];
+    const bool shared = same < e;
+    fcs[e] = shared ? fcs[same] : Afferent(delay > 0.0 ? PastAfferent(t - delay, x) : x[kPaff], p);
+    activity[e] = shared && e != kVagalEffector ? activity[same] : EfferentActivity(e, fcs[e], p);
+    const double drive = p[kGain0 + e] * activity[e];
+    dxdt[kDEmaxLv + e] = p[kBaro] * (drive - x[kDEmaxLv + e]) / p[kTau0 + e];
   }
   dxdt[kPhase] = 1.0 / h.period;
 }
