@@ -51,7 +51,10 @@
 
 namespace medtwin {
 
-enum class OdeMethod { kBdf, kAdams };
+// kBdf, kAdams: CVODES linear multistep families (stiff / non-stiff). kExplicitRk: ARKODE
+// explicit Runge-Kutta, Dormand-Prince 5(4), for non-stiff models whose right-hand side has
+// kinks (cvs_ursino1998: valves, onset and end of systole); no forward sensitivities.
+enum class OdeMethod { kBdf, kAdams, kExplicitRk };
 const char* ToString(OdeMethod m);
 Result<OdeMethod> OdeMethodFromString(const std::string& s);
 
@@ -60,11 +63,11 @@ const char* ToString(SimPath p);
 Result<SimPath> SimPathFromString(const std::string& s);
 
 struct SimOptions {
-  OdeMethod method = OdeMethod::kBdf;  // CVODES linear multistep family
+  OdeMethod method = OdeMethod::kBdf;  // ODE solver (see OdeMethod)
   SimPath path = SimPath::kAuto;       // kClosedForm fails for nonlinear models
   double rtol = 1e-8;                  // relative tolerance, (0, 1)
   double atol = 1e-10;                 // absolute tolerance, state units (mg), > 0
-  long max_steps = 100'000;            // CVODES steps between two outputs/events, > 0
+  long max_steps = 100'000;            // solver steps between two outputs/events, > 0
   double ss_rtol = 1e-10;    // steady state: cycle-to-cycle change <= ss_atol + ss_rtol*|x|
   double ss_atol = 1e-10;    // state units
   int ss_max_cycles = 2000;  // nonlinear steady state: dosing cycles before giving up
