@@ -28,6 +28,11 @@ class StateHistory {
   std::size_t size() const { return times_.size(); }
   double first_time() const { return times_.front(); }
   double last_time() const { return times_.back(); }
+  // The records themselves (the solver's accepted states, not interpolated): record k's time and
+  // state (num_states values), k < size(); and the first record at or after t (size() if none).
+  double time(std::size_t k) const { return times_[k]; }
+  const double* state(std::size_t k) const { return x_.data() + k * n_; }
+  std::size_t FirstAtOrAfter(double t) const;
 
   // Appends (t, x, dxdt). t may equal the last time (a jump: the later record is the value
   // from t on) or precede it (an output inside the last solver step): records stay sorted.

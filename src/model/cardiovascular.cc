@@ -529,6 +529,25 @@ void CvsUrsino1998::Rhs(double t, const double* x, const double* p, double* dxdt
   dxdt[kPhase] = 1.0 / h.period;
 }
 
+// Stroke volume of the beat [t_start, t_end]: max - min of Vlv over the solver's recorded states
+// in it and the beat's two ends. Both extremes lie on isovolumic plateaus (both valves shut, Vlv
+// constant), where recorded states fall; the interpolant between records overshoots at the valve
+// kinks beside them by up to ~h |dVlv/dt| / 10 for a step h straddling one (0.3 mL at rtol 1e-5
+// with Dormand-Prince steps, against 0.08 mL from the records).
+double StrokeVolume(const StateHistory& hist, double t_start, double t_end) {
+  std::array<double, kNumStates> y;
+  hist.At(t_start, y.data());
+  double vmax = y[kVlv], vmin = y[kVlv];
+  hist.At(t_end, y.data());
+  vmax = std::max(vmax, y[kVlv]);
+  vmin = std::min(vmin, y[kVlv]);
+  for (size_t k = hist.FirstAtOrAfter(t_start); k < hist.size() && hist.time(k) <= t_end; ++k) {
+    vmax = std::max(vmax, hist.state(k)[kVlv]);
+    vmin = std::min(vmin, hist.state(k)[kVlv]);
+  }
+  return vmax - vmin;
+}
+
 // The beat that ended last before t: its start and end are the times where the phase crossed
 // the integers k-1 and k (k = floor(phase(t))), found by bisection on the recorded history.
 Beat CvsUrsino1998::LastBeat(double t, const double* x, const double* p) const {
@@ -564,15 +583,13 @@ Beat CvsUrsino1998::LastBeat(double t, const double* x, const double* p) const {
   }
   constexpr int kSamples = 200;
   Beat b{-kInf, kInf, 0.0, 0.0, 0.0, t_end - t_start};
-  double vmax = -kInf, vmin = kInf, prev_psa = 0.0, prev_pra = 0.0;
+  double prev_psa = 0.0, prev_pra = 0.0;
   for (int i = 0; i <= kSamples; ++i) {
     const double tau = t_start + (t_end - t_start) * i / kSamples;
     hist->At(tau, y.data());
     const double psa = y[kVsa] / p[kCsa], pra = (y[kVra] - p[kVura]) / p[kCra];
     b.sbp = std::max(b.sbp, psa);
     b.dbp = std::min(b.dbp, psa);
-    vmax = std::max(vmax, y[kVlv]);
-    vmin = std::min(vmin, y[kVlv]);
     if (i > 0) {  // trapezoidal means
       b.map += 0.5 * (psa + prev_psa) / kSamples;
       b.cvp += 0.5 * (pra + prev_pra) / kSamples;
@@ -580,7 +597,7 @@ Beat CvsUrsino1998::LastBeat(double t, const double* x, const double* p) const {
     prev_psa = psa;
     prev_pra = pra;
   }
-  b.sv = vmax - vmin;
+  b.sv = StrokeVolume(*hist, t_start, t_end);
   if (!complete) b.period = now.period;  // the first beat so far: the heart's period now
   if (!(t_end > t_start)) b = Beat{now.psa, now.psa, now.psa, now.pra, 0.0, now.period};
   return b;

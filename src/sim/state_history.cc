@@ -40,6 +40,10 @@ void StateHistory::TruncateAfter(double t) {
   dx_.resize(keep * n_);
 }
 
+std::size_t StateHistory::FirstAtOrAfter(double t) const {
+  return std::lower_bound(times_.begin(), times_.end(), t) - times_.begin();
+}
+
 void StateHistory::Clear() {
   times_.clear();
   x_.clear();

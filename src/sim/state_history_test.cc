@@ -93,6 +93,19 @@ TEST(StateHistory, OneStateAloneEqualsThatStateOfTheWholeState) {
   }
 }
 
+TEST(StateHistory, RecordsAreReadableInTimeOrder) {
+  StateHistory h(1);
+  for (double t : {0.0, 1.0, 2.0}) RecordCubic(&h, t);
+  RecordCubic(&h, 1.5);  // an output inside the last step
+  EXPECT_EQ(h.FirstAtOrAfter(-1.0), 0u);
+  EXPECT_EQ(h.FirstAtOrAfter(1.0), 1u);  // at: the record itself
+  EXPECT_EQ(h.FirstAtOrAfter(1.2), 2u);
+  EXPECT_EQ(h.FirstAtOrAfter(2.5), h.size());
+  EXPECT_DOUBLE_EQ(h.time(2), 1.5);
+  EXPECT_DOUBLE_EQ(h.state(2)[0], Cubic(1.5));
+  EXPECT_DOUBLE_EQ(h.state(3)[0], Cubic(2.0));
+}
+
 TEST(StateHistory, BindingIsPerThreadAndScoped) {
   StateHistory outer(1), inner(1);
   EXPECT_EQ(StateHistory::Current(), nullptr);
