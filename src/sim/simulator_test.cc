@@ -28,9 +28,10 @@ std::vector<double> Theta(const Model& m, std::vector<std::pair<std::string, dou
 }
 
 SimOutput RunOk(const Model& m, const Dataset& d, SimPath path, const std::vector<double>& theta,
-                const OutputRequest& req, size_t subject = 0) {
+                const OutputRequest& req, size_t subject = 0, OdeMethod method = OdeMethod::kBdf) {
   SimOptions o;
   o.path = path;
+  o.method = method;
   Simulator sim(m, o);
   auto out = sim.Run(d, subject, req, {theta, {}});
   EXPECT_TRUE(out.ok()) << out.status().ToString();
@@ -144,25 +145,34 @@ void ExpectAgree(const std::vector<double>& ode, const std::vector<double>& cf, 
   }
 }
 
+// `trials` random regimens and individual parameters for model `name`: the ODE path with
+// `method` agrees with the closed form.
+void ExpectOdeAgreesWithClosedForm(const char* name, OdeMethod method, int trials,
+                                   std::mt19937_64* rng) {
+  std::lognormal_distribution<double> iiv(0.0, 0.5);
+  auto m = Make(name);
+  for (int trial = 0; trial < trials; ++trial) {
+    std::vector<double> theta;
+    for (const auto& p : m->spec().parameters) theta.push_back(p.typical * iiv(*rng));
+    const std::string csv = RandomRegimen(*rng);
+    Dataset d = Read(csv, *m);
+    const double end = d.subjects[0].records.back().time_h;
+    SimOutput ode = RunOk(*m, d, SimPath::kOde, theta, Grid(end, 0.5), 0, method);
+    SimOutput cf = RunOk(*m, d, SimPath::kClosedForm, theta, Grid(end, 0.5));
+    ASSERT_EQ(ode.rows(), cf.rows());
+    const std::string context = std::string(name) + " " + ToString(method) + " trial " +
+                                std::to_string(trial) + " theta " +
+                                ::testing::PrintToString(theta) + "\n" + csv;
+    ExpectAgree(ode.observables, cf.observables, m->num_observables(), true, context);
+    ExpectAgree(ode.states, cf.states, m->num_states(), false, context);
+    if (method == OdeMethod::kExplicitRk) EXPECT_EQ(ode.summary.jac_evals, 0);  // explicit
+  }
+}
+
 TEST(Simulator, ClosedFormAndOdeAgreeOnRandomRegimens) {
   std::mt19937_64 rng(20261125);
-  std::lognormal_distribution<double> iiv(0.0, 0.5);
   for (const char* name : {"pk1cmt", "pk2cmt", "pk3cmt"}) {
-    auto m = Make(name);
-    for (int trial = 0; trial < 25; ++trial) {
-      std::vector<double> theta;
-      for (const auto& p : m->spec().parameters) theta.push_back(p.typical * iiv(rng));
-      const std::string csv = RandomRegimen(rng);
-      Dataset d = Read(csv, *m);
-      const double end = d.subjects[0].records.back().time_h;
-      SimOutput ode = RunOk(*m, d, SimPath::kOde, theta, Grid(end, 0.5));
-      SimOutput cf = RunOk(*m, d, SimPath::kClosedForm, theta, Grid(end, 0.5));
-      ASSERT_EQ(ode.rows(), cf.rows());
-      const std::string context = std::string(name) + " trial " + std::to_string(trial) +
-                                  " theta " + ::testing::PrintToString(theta) + "\n" + csv;
-      ExpectAgree(ode.observables, cf.observables, m->num_observables(), true, context);
-      ExpectAgree(ode.states, cf.states, m->num_states(), false, context);
-    }
+    ExpectOdeAgreesWithClosedForm(name, OdeMethod::kBdf, 25, &rng);
   }
 }
 
@@ -403,29 +413,8 @@ TEST(Simulator, AdamsMethodMatchesAnalyticSolution) {
 // restarts at every dose, infusion end and steady-state cycle, stop times, interpolated outputs.
 TEST(Simulator, ExplicitRungeKuttaAgreesWithTheClosedFormOnRandomRegimens) {
   std::mt19937_64 rng(20261203);
-  std::lognormal_distribution<double> iiv(0.0, 0.5);
   for (const char* name : {"pk1cmt", "pk2cmt"}) {
-    auto m = Make(name);
-    SimOptions o;
-    o.method = OdeMethod::kExplicitRk;
-    o.path = SimPath::kOde;
-    Simulator erk(*m, o);
-    for (int trial = 0; trial < 8; ++trial) {
-      std::vector<double> theta;
-      for (const auto& p : m->spec().parameters) theta.push_back(p.typical * iiv(rng));
-      const std::string csv = RandomRegimen(rng);
-      Dataset d = Read(csv, *m);
-      const double end = d.subjects[0].records.back().time_h;
-      auto out = erk.Run(d, 0, Grid(end, 0.5), {theta, {}});
-      ASSERT_TRUE(out.ok()) << out.status().ToString();
-      SimOutput cf = RunOk(*m, d, SimPath::kClosedForm, theta, Grid(end, 0.5));
-      ASSERT_EQ(out->rows(), cf.rows());
-      const std::string context =
-          std::string(name) + " trial " + std::to_string(trial) + "\n" + csv;
-      ExpectAgree(out->observables, cf.observables, m->num_observables(), true, context);
-      ExpectAgree(out->states, cf.states, m->num_states(), false, context);
-      EXPECT_EQ(out->summary.jac_evals, 0);  // explicit: no Jacobian
-    }
+    ExpectOdeAgreesWithClosedForm(name, OdeMethod::kExplicitRk, 8, &rng);
   }
 }
 
