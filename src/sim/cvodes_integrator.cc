@@ -216,9 +216,6 @@ Status CvodesIntegrator::CreateCvodes() {
 // Dormand-Prince 5(4): FSAL, so about six right-hand sides per step; ARKODE's dense output
 // (Hermite) serves outputs and the history between steps.
 Status CvodesIntegrator::CreateErk() {
-  // One pass over the vectors per stage combination instead of one per term (the workspace
-  // clones y and inherits this).
-  if (N_VEnableFusedOps_Serial(h_->y, SUNTRUE) != 0) return Status::Internal("N_VEnableFusedOps");
   h_->erk = ERKStepCreate(RhsCallback, 0.0, h_->y, h_->ctx);
   if (!h_->erk) return Status::Internal("ARKODE allocation failed");
   int flag = ERKStepSetUserData(h_->erk, h_.get());
