@@ -122,7 +122,7 @@ void AddErkStats(void* erk, SimSummary* s) {
   if (ERKStepGetNumErrTestFails(erk, &v) == ARK_SUCCESS) s->error_test_failures += v;
 }
 
-// The library does no I/O: CVODES's messages are kept for the Status instead of printed.
+// The library does no I/O: the solver's messages are kept for the Status instead of printed.
 void KeepErrorMessage(int code, const char* module, const char* function, char* msg,
                       void* user_data) {
   auto* h = static_cast<CvodesIntegrator::Handles*>(user_data);
@@ -213,8 +213,8 @@ Status CvodesIntegrator::CreateCvodes() {
   return Status::Ok();
 }
 
-// Dormand-Prince 5(4): FSAL, so about six right-hand sides per step; ARKODE's dense output
-// (Hermite) serves outputs and the history between steps.
+// Dormand-Prince 5(4): FSAL, so about six right-hand sides per step. ARKODE's dense output gives
+// the outputs between steps and the derivatives recorded into a history.
 Status CvodesIntegrator::CreateErk() {
   h_->erk = ERKStepCreate(RhsCallback, 0.0, h_->y, h_->ctx);
   if (!h_->erk) return Status::Internal("ARKODE allocation failed");
