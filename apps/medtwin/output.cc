@@ -123,7 +123,9 @@ Result<std::vector<double>> ParseNumberList(const std::string& spec, const std::
 }
 
 void SolverFlags::Add(CLI::App* app, const std::string& method_flag) {
-  app->add_option(method_flag, method, "CVODES method: bdf or adams")->capture_default_str();
+  app->add_option(method_flag, method,
+                  "ODE method: bdf or adams (CVODES), erk (ARKODE explicit Runge-Kutta, non-stiff)")
+      ->capture_default_str();
   app->add_option("--path", path, "auto, ode or closed-form")->capture_default_str();
   app->add_option("--covariates", covariates, "covariates between records: nocb or locf")
       ->capture_default_str();

@@ -54,7 +54,10 @@
 
 namespace medtwin {
 
-enum class OdeMethod { kBdf, kAdams };
+// kBdf, kAdams: CVODES linear multistep families (stiff / non-stiff). kExplicitRk: ARKODE
+// explicit Runge-Kutta, Dormand-Prince 5(4), for non-stiff models whose right-hand side has
+// kinks (cvs_ursino1998: valves, onset and end of systole); no forward sensitivities.
+enum class OdeMethod { kBdf, kAdams, kExplicitRk };
 const char* ToString(OdeMethod m);
 Result<OdeMethod> OdeMethodFromString(const std::string& s);
 
@@ -63,11 +66,11 @@ const char* ToString(SimPath p);
 Result<SimPath> SimPathFromString(const std::string& s);
 
 struct SimOptions {
-  OdeMethod method = OdeMethod::kBdf;  // CVODES linear multistep family
+  OdeMethod method = OdeMethod::kBdf;  // ODE solver (see OdeMethod)
   SimPath path = SimPath::kAuto;       // kClosedForm fails for nonlinear models
   double rtol = 1e-8;                  // relative tolerance, (0, 1)
   double atol = 1e-10;                 // absolute tolerance, state units (mg), > 0
-  long max_steps = 100'000;            // CVODES steps between two outputs/events, > 0
+  long max_steps = 100'000;            // solver steps between two outputs/events, > 0
   // Nonlinear steady state: cycle-to-cycle change <= max(ss_atol, 100 atol) +
   // max(ss_rtol, 100 rtol) * |x|: never finer than the integrator's error over a cycle.
   double ss_rtol = 1e-10;

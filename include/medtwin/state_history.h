@@ -28,6 +28,11 @@ class StateHistory {
   std::size_t size() const { return times_.size(); }
   double first_time() const { return times_.front(); }
   double last_time() const { return times_.back(); }
+  // The records themselves (the solver's accepted states, not interpolated): record k's time and
+  // state (num_states values), k < size(); and the first record at or after t (size() if none).
+  double time(std::size_t k) const { return times_[k]; }
+  const double* state(std::size_t k) const { return x_.data() + k * n_; }
+  std::size_t FirstAtOrAfter(double t) const;
 
   // Appends (t, x, dxdt). t may equal the last time (a jump: the later record is the value
   // from t on) or precede it (an output inside the last solver step): records stay sorted.
@@ -45,6 +50,9 @@ class StateHistory {
 
   // State at time tau into x (num_states values). REQUIRES: !empty().
   void At(double tau, double* x) const;
+  // State `i` alone at time tau (the same value as At(tau, x)[i]): a delay that reads one
+  // state need not interpolate all of them. REQUIRES: !empty(), 0 <= i < num_states().
+  double At(double tau, int i) const;
 
   // The history bound to this thread (null outside runs of models that read it).
   static const StateHistory* Current();
@@ -61,6 +69,14 @@ class StateHistory {
   };
 
  private:
+  // Where tau falls: records k0 and k1 and the weights of x_k0, dx_k0, x_k1, dx_k1 (cubic
+  // Hermite between neighbours; after the last record or before the first, k1 = k0 and its
+  // weights are 0).
+  struct Weights {
+    std::size_t k0, k1;
+    double h00, h10, h01, h11;
+  };
+  Weights Locate(double tau) const;
   void DiscardOld();
 
   int n_;

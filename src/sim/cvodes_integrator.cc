@@ -1,5 +1,6 @@
 #include "sim/cvodes_integrator.h"
 
+#include <arkode/arkode_erkstep.h>
 #include <cvodes/cvodes.h>
 #include <nvector/nvector_serial.h>
 #include <sunlinsol/sunlinsol_dense.h>
@@ -20,7 +21,8 @@ struct CvodesIntegrator::Handles {
   N_Vector tmp = nullptr;  // derivative scratch (history records, micro-steps)
   SUNMatrix a = nullptr;
   SUNLinearSolver ls = nullptr;
-  void* mem = nullptr;
+  void* mem = nullptr;  // CVODES (kBdf, kAdams)
+  void* erk = nullptr;  // ARKODE ERKStep (kExplicitRk); then mem, a and ls stay null
   // What the right-hand side callback sees.
   const Model* model = nullptr;
   const double* p = nullptr;
@@ -39,6 +41,7 @@ struct CvodesIntegrator::Handles {
 
   ~Handles() {
     if (mem) CVodeFree(&mem);
+    if (erk) ERKStepFree(&erk);
     if (ys) N_VDestroyVectorArray(ys, ns);
     if (ls) SUNLinSolFree(ls);
     if (a) SUNMatDestroy(a);
@@ -111,7 +114,15 @@ void AddCvodeStats(void* mem, bool with_sens, SimSummary* s) {
   if (with_sens && CVodeGetSensNumRhsEvals(mem, &v) == CV_SUCCESS) s->sens_rhs_evals += v;
 }
 
-// The library does no I/O: CVODES's messages are kept for the Status instead of printed.
+// ERKStep's counters since its last ReInit, added to `s`.
+void AddErkStats(void* erk, SimSummary* s) {
+  long v = 0;
+  if (ERKStepGetNumSteps(erk, &v) == ARK_SUCCESS) s->steps += v;
+  if (ERKStepGetNumRhsEvals(erk, &v) == ARK_SUCCESS) s->rhs_evals += v;
+  if (ERKStepGetNumErrTestFails(erk, &v) == ARK_SUCCESS) s->error_test_failures += v;
+}
+
+// The library does no I/O: the solver's messages are kept for the Status instead of printed.
 void KeepErrorMessage(int code, const char* module, const char* function, char* msg,
                       void* user_data) {
   auto* h = static_cast<CvodesIntegrator::Handles*>(user_data);
@@ -124,11 +135,42 @@ int RootCallback(realtype t, N_Vector y, realtype* g, void* user_data) {
   return 0;
 }
 
-std::string FlagName(int flag) {
-  char* name = CVodeGetReturnFlagName(flag);
+std::string FlagName(int flag, bool erk) {
+  char* name = erk ? ERKStepGetReturnFlagName(flag) : CVodeGetReturnFlagName(flag);
   std::string s = name ? name : std::to_string(flag);
   free(name);  // allocated by SUNDIALS with malloc
   return s;
+}
+
+// The calls both solvers offer, on whichever this integrator runs. Their return flags share
+// values (CV_SUCCESS = ARK_SUCCESS, CV_TSTOP_RETURN = ARK_TSTOP_RETURN, CV_ROOT_RETURN =
+// ARK_ROOT_RETURN, failures negative).
+int SolverReInit(CvodesIntegrator::Handles* h, double t) {
+  return h->erk ? ERKStepReInit(h->erk, RhsCallback, t, h->y) : CVodeReInit(h->mem, t, h->y);
+}
+int SolverSetStopTime(CvodesIntegrator::Handles* h, double t) {
+  return h->erk ? ERKStepSetStopTime(h->erk, t) : CVodeSetStopTime(h->mem, t);
+}
+double SolverCurrentTime(CvodesIntegrator::Handles* h, double fallback) {
+  double t = fallback;
+  if (h->erk) {
+    ERKStepGetCurrentTime(h->erk, &t);
+  } else {
+    CVodeGetCurrentTime(h->mem, &t);
+  }
+  return t;
+}
+int SolverEvolve(CvodesIntegrator::Handles* h, double t_out, double* t_reached, bool one_step) {
+  if (h->erk) {
+    return ERKStepEvolve(h->erk, t_out, h->y, t_reached, one_step ? ARK_ONE_STEP : ARK_NORMAL);
+  }
+  return CVode(h->mem, t_out, h->y, t_reached, one_step ? CV_ONE_STEP : CV_NORMAL);
+}
+int SolverDky(CvodesIntegrator::Handles* h, double t, int k, N_Vector out) {
+  return h->erk ? ERKStepGetDky(h->erk, t, k, out) : CVodeGetDky(h->mem, t, k, out);
+}
+int SolverRootInfo(CvodesIntegrator::Handles* h, int* roots) {
+  return h->erk ? ERKStepGetRootInfo(h->erk, roots) : CVodeGetRootInfo(h->mem, roots);
 }
 
 }  // namespace
@@ -145,13 +187,17 @@ Status CvodesIntegrator::Create() {
   if (SUNContext_Create(nullptr, &h_->ctx) != 0) return Status::Internal("SUNContext_Create");
   h_->y = N_VNew_Serial(h_->n, h_->ctx);
   h_->tmp = N_VNew_Serial(h_->n, h_->ctx);
+  if (!h_->y || !h_->tmp) return Status::Internal("SUNDIALS vector allocation failed");
+  N_VConst(0.0, h_->y);
+  return options_.method == OdeMethod::kExplicitRk ? CreateErk() : CreateCvodes();
+}
+
+Status CvodesIntegrator::CreateCvodes() {
   h_->a = SUNDenseMatrix(h_->n, h_->n, h_->ctx);
   h_->ls = SUNLinSol_Dense(h_->y, h_->a, h_->ctx);
   const int lmm = options_.method == OdeMethod::kBdf ? CV_BDF : CV_ADAMS;
   h_->mem = CVodeCreate(lmm, h_->ctx);
-  if (!h_->y || !h_->tmp || !h_->a || !h_->ls || !h_->mem)
-    return Status::Internal("CVODES allocation failed");
-  N_VConst(0.0, h_->y);
+  if (!h_->a || !h_->ls || !h_->mem) return Status::Internal("CVODES allocation failed");
   int flag = CVodeInit(h_->mem, RhsCallback, 0.0, h_->y);
   if (flag == CV_SUCCESS) flag = CVodeSetUserData(h_->mem, h_.get());
   if (flag == CV_SUCCESS) flag = CVodeSetErrHandlerFn(h_->mem, KeepErrorMessage, h_.get());
@@ -163,11 +209,32 @@ Status CvodesIntegrator::Create() {
     // A root exactly at a restart point is the event just handled, not a new crossing.
     if (flag == CV_SUCCESS) flag = CVodeSetNoInactiveRootWarn(h_->mem);
   }
-  if (flag != CV_SUCCESS) return Status::Internal("CVODES setup: " + FlagName(flag));
+  if (flag != CV_SUCCESS) return Status::Internal("CVODES setup: " + FlagName(flag, false));
+  return Status::Ok();
+}
+
+// Dormand-Prince 5(4): FSAL, so about six right-hand sides per step. ARKODE's dense output gives
+// the outputs between steps and the derivatives recorded into a history.
+Status CvodesIntegrator::CreateErk() {
+  h_->erk = ERKStepCreate(RhsCallback, 0.0, h_->y, h_->ctx);
+  if (!h_->erk) return Status::Internal("ARKODE allocation failed");
+  int flag = ERKStepSetUserData(h_->erk, h_.get());
+  if (flag == ARK_SUCCESS) flag = ERKStepSetErrHandlerFn(h_->erk, KeepErrorMessage, h_.get());
+  if (flag == ARK_SUCCESS) flag = ERKStepSetTableNum(h_->erk, ARKODE_DORMAND_PRINCE_7_4_5);
+  if (flag == ARK_SUCCESS) flag = ERKStepSStolerances(h_->erk, options_.rtol, options_.atol);
+  if (flag == ARK_SUCCESS) flag = ERKStepSetMaxNumSteps(h_->erk, options_.max_steps);
+  if (flag == ARK_SUCCESS && model_.num_roots() > 0) {
+    flag = ERKStepRootInit(h_->erk, model_.num_roots(), RootCallback);
+    if (flag == ARK_SUCCESS) flag = ERKStepSetNoInactiveRootWarn(h_->erk);
+  }
+  if (flag != ARK_SUCCESS) return Status::Internal("ARKODE setup: " + FlagName(flag, true));
   return Status::Ok();
 }
 
 Status CvodesIntegrator::SetSensitivities(SensitivityInput* sens) {
+  if (sens != nullptr && options_.method == OdeMethod::kExplicitRk) {
+    return Status::Unsupported("forward sensitivities with the explicit Runge-Kutta method (erk)");
+  }
   if (sens != nullptr && (history_ != nullptr || model_.num_roots() > 0)) {
     return Status::Unsupported("forward sensitivities with model events or delays");
   }
@@ -197,13 +264,22 @@ Status CvodesIntegrator::InitSensitivities() {
   if (flag == CV_SUCCESS) {
     flag = CVodeSetSensErrCon(h_->mem, options_.sensitivity_error_control ? SUNTRUE : SUNFALSE);
   }
-  if (flag != CV_SUCCESS) return Status::Internal("CVODES sensitivity setup: " + FlagName(flag));
+  if (flag != CV_SUCCESS)
+    return Status::Internal("CVODES sensitivity setup: " + FlagName(flag, false));
   h_->sens_ready = true;
   return Status::Ok();
 }
 
+void CvodesIntegrator::AddStats(SimSummary* s) const {
+  if (h_->erk) {
+    AddErkStats(h_->erk, s);
+  } else {
+    AddCvodeStats(h_->mem, segment_has_sens_, s);
+  }
+}
+
 void CvodesIntegrator::HarvestCounters() {
-  if (pending_segment_) AddCvodeStats(h_->mem, segment_has_sens_, &totals_);
+  if (pending_segment_) AddStats(&totals_);
   pending_segment_ = false;
 }
 
@@ -219,8 +295,8 @@ Status CvodesIntegrator::Restart(double t_h, const double* x, const double* p, c
   h_->r = r;
   double* y = N_VGetArrayPointer(h_->y);
   for (int i = 0; i < h_->n; ++i) y[i] = x[i];
-  int flag = CVodeReInit(h_->mem, t_h, h_->y);
-  if (flag != CV_SUCCESS) return Status::Internal("CVodeReInit: " + FlagName(flag));
+  int flag = SolverReInit(h_.get(), t_h);
+  if (flag != CV_SUCCESS) return Status::Internal("solver ReInit: " + FlagName(flag, h_->erk));
   segment_has_sens_ = sens_ != nullptr;
   if (sens_ != nullptr) {
     MEDTWIN_RETURN_IF_ERROR(InitSensitivities());
@@ -231,7 +307,7 @@ Status CvodesIntegrator::Restart(double t_h, const double* x, const double* p, c
                 sens_->s + static_cast<size_t>(k + 1) * h_->n, N_VGetArrayPointer(h_->ys[k]));
     }
     flag = CVodeSensReInit(h_->mem, CV_STAGGERED, h_->ys);
-    if (flag != CV_SUCCESS) return Status::Internal("CVodeSensReInit: " + FlagName(flag));
+    if (flag != CV_SUCCESS) return Status::Internal("CVodeSensReInit: " + FlagName(flag, false));
   } else if (h_->sens_ready) {
     CVodeSensToggleOff(h_->mem);
   }
@@ -277,29 +353,28 @@ Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x,
     const double t_stop = history_ != nullptr       ? t_out_h
                           : std::isfinite(t_stop_h) ? t_stop_h
                                                     : kFarFutureH;
-    double t_internal = t_h_;
-    CVodeGetCurrentTime(h_->mem, &t_internal);
+    const double t_internal = SolverCurrentTime(h_.get(), t_h_);
     if ((restarted_ || t_stop != t_stop_set_) && t_stop > t_internal) {
-      CVodeSetStopTime(h_->mem, t_stop);
+      SolverSetStopTime(h_.get(), t_stop);
       t_stop_set_ = t_stop;
     }
     restarted_ = false;
     double t_reached = t_h_;
-    const int flag = history_ == nullptr ? CVode(h_->mem, t_out_h, h_->y, &t_reached, CV_NORMAL)
+    const int flag = history_ == nullptr ? SolverEvolve(h_.get(), t_out_h, &t_reached, false)
                                          : StepRecording(t_out_h, &t_reached);
     if (flag == CV_ROOT_RETURN) {
       t_out_h = t_reached;  // stopped at an event trigger
       roots_.resize(model_.num_roots());
-      CVodeGetRootInfo(h_->mem, roots_.data());
+      SolverRootInfo(h_.get(), roots_.data());
       root_found_ = true;
     } else if (flag < 0 || t_reached != t_out_h) {
-      return Status::Numerical("CVODES failed between t=" + std::to_string(t_h_) +
-                               " h and t=" + std::to_string(t_out_h) + " h: " + FlagName(flag));
+      return Status::Numerical("CVODES failed between t=" + std::to_string(t_h_) + " h and t=" +
+                               std::to_string(t_out_h) + " h: " + FlagName(flag, h_->erk));
     }
     if (segment_has_sens_) {
       double t_sens = t_reached;
       const int sflag = CVodeGetSens(h_->mem, &t_sens, h_->ys);
-      if (sflag != CV_SUCCESS) return Status::Internal("CVodeGetSens: " + FlagName(sflag));
+      if (sflag != CV_SUCCESS) return Status::Internal("CVodeGetSens: " + FlagName(sflag, false));
     }
     t_h_ = t_out_h;
   }
@@ -346,14 +421,14 @@ Status CvodesIntegrator::CopySensitivities(double t_h) {
 }
 
 void CvodesIntegrator::RecordFromSolver(double t) {
-  CVodeGetDky(h_->mem, t, 1, h_->tmp);
+  SolverDky(h_.get(), t, 1, h_->tmp);
   history_->Record(t, N_VGetArrayPointer(h_->y), N_VGetArrayPointer(h_->tmp));
 }
 
 int CvodesIntegrator::StepRecording(double t_out, double* t_reached) {
   while (true) {  // the stop time is t_out: no step passes it
     double t = 0.0;
-    const int flag = CVode(h_->mem, t_out, h_->y, &t, CV_ONE_STEP);
+    const int flag = SolverEvolve(h_.get(), t_out, &t, true);
     if (flag < 0) return flag;
     RecordFromSolver(t);  // an accepted step, the stop time, or a root (y interpolated there)
     if (flag == CV_ROOT_RETURN || t >= t_out) {
@@ -365,7 +440,7 @@ int CvodesIntegrator::StepRecording(double t_out, double* t_reached) {
 
 void CvodesIntegrator::AddCounters(SimSummary* summary) const {
   SimSummary s = totals_;
-  if (pending_segment_) AddCvodeStats(h_->mem, segment_has_sens_, &s);
+  if (pending_segment_) AddStats(&s);
   summary->steps += s.steps;
   summary->rhs_evals += s.rhs_evals;
   summary->jac_evals += s.jac_evals;

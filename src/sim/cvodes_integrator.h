@@ -1,9 +1,12 @@
-// CVODES propagator: BDF or Adams with Newton iteration and a dense direct linear solver
-// (difference-quotient Jacobian). One instance owns one CVODES workspace, reused across
-// segments (CVodeReInit at discontinuities) and across subjects. Forward sensitivities
+// ODE propagator on SUNDIALS. CVODES: BDF or Adams with Newton iteration and a dense direct
+// linear solver (difference-quotient Jacobian). OdeMethod::kExplicitRk: ARKODE's ERKStep with
+// the Dormand-Prince 5(4) pair, for non-stiff models (no Jacobian, no linear algebra; one-step,
+// so kinks in the right-hand side cost a few rejected steps, not an order restart). One
+// instance owns one solver workspace, reused across segments (ReInit at discontinuities) and
+// across subjects. Forward sensitivities
 // (SetSensitivities): CVODES's staggered corrector with error control on the sensitivities at
 // the state tolerances; the sensitivity right-hand side J s_k + (df/dp) dp_k + dr_k is a central
-// directional difference of Model::Rhs (sim/directional.h).
+// directional difference of Model::Rhs (sim/directional.h); CVODES only.
 #ifndef MEDTWIN_SIM_CVODES_INTEGRATOR_H_
 #define MEDTWIN_SIM_CVODES_INTEGRATOR_H_
 
@@ -33,6 +36,10 @@ class CvodesIntegrator final : public Propagator {
 
  private:
   Status Create();
+  Status CreateCvodes();
+  Status CreateErk();
+  // The solver's counters since its last ReInit, added to `s`.
+  void AddStats(SimSummary* s) const;
   // Sizes CVODES's sensitivity workspace for sens_->count directions (once per count).
   Status InitSensitivities();
   void HarvestCounters();
@@ -59,7 +66,7 @@ class CvodesIntegrator final : public Propagator {
   bool root_found_ = false;        // the last Advance stopped at a root
   std::vector<int> roots_;         // CVodeGetRootInfo of that root
   double t_stop_set_ = 0.0;        // stop time last given to CVODES
-  SimSummary totals_;  // counters of finished segments (CVodeReInit zeroes CVODES's own)
+  SimSummary totals_;              // counters of finished segments (ReInit zeroes the solver's own)
 };
 
 }  // namespace medtwin

@@ -10,12 +10,23 @@
 
 namespace medtwin {
 
-const char* ToString(OdeMethod m) { return m == OdeMethod::kBdf ? "bdf" : "adams"; }
+const char* ToString(OdeMethod m) {
+  switch (m) {
+    case OdeMethod::kBdf:
+      return "bdf";
+    case OdeMethod::kAdams:
+      return "adams";
+    case OdeMethod::kExplicitRk:
+      return "erk";
+  }
+  return "?";
+}
 
 Result<OdeMethod> OdeMethodFromString(const std::string& s) {
   if (s == "bdf") return OdeMethod::kBdf;
   if (s == "adams") return OdeMethod::kAdams;
-  return Status::Invalid("unknown ODE method '" + s + "' (expected bdf or adams)");
+  if (s == "erk") return OdeMethod::kExplicitRk;
+  return Status::Invalid("unknown ODE method '" + s + "' (expected bdf, adams or erk)");
 }
 
 const char* ToString(SimPath p) {

@@ -11,6 +11,7 @@
 
 #include "medtwin/dataset.h"
 #include "medtwin/model.h"
+#include "sim/cvodes_integrator.h"
 #include "sim/sim_test_util.h"
 
 namespace medtwin {
@@ -27,9 +28,10 @@ std::vector<double> Theta(const Model& m, std::vector<std::pair<std::string, dou
 }
 
 SimOutput RunOk(const Model& m, const Dataset& d, SimPath path, const std::vector<double>& theta,
-                const OutputRequest& req, size_t subject = 0) {
+                const OutputRequest& req, size_t subject = 0, OdeMethod method = OdeMethod::kBdf) {
   SimOptions o;
   o.path = path;
+  o.method = method;
   Simulator sim(m, o);
   auto out = sim.Run(d, subject, req, {theta, {}});
   EXPECT_TRUE(out.ok()) << out.status().ToString();
@@ -143,25 +145,34 @@ void ExpectAgree(const std::vector<double>& ode, const std::vector<double>& cf, 
   }
 }
 
+// `trials` random regimens and individual parameters for model `name`: the ODE path with
+// `method` agrees with the closed form.
+void ExpectOdeAgreesWithClosedForm(const char* name, OdeMethod method, int trials,
+                                   std::mt19937_64* rng) {
+  std::lognormal_distribution<double> iiv(0.0, 0.5);
+  auto m = Make(name);
+  for (int trial = 0; trial < trials; ++trial) {
+    std::vector<double> theta;
+    for (const auto& p : m->spec().parameters) theta.push_back(p.typical * iiv(*rng));
+    const std::string csv = RandomRegimen(*rng);
+    Dataset d = Read(csv, *m);
+    const double end = d.subjects[0].records.back().time_h;
+    SimOutput ode = RunOk(*m, d, SimPath::kOde, theta, Grid(end, 0.5), 0, method);
+    SimOutput cf = RunOk(*m, d, SimPath::kClosedForm, theta, Grid(end, 0.5));
+    ASSERT_EQ(ode.rows(), cf.rows());
+    const std::string context = std::string(name) + " " + ToString(method) + " trial " +
+                                std::to_string(trial) + " theta " +
+                                ::testing::PrintToString(theta) + "\n" + csv;
+    ExpectAgree(ode.observables, cf.observables, m->num_observables(), true, context);
+    ExpectAgree(ode.states, cf.states, m->num_states(), false, context);
+    if (method == OdeMethod::kExplicitRk) EXPECT_EQ(ode.summary.jac_evals, 0);  // explicit
+  }
+}
+
 TEST(Simulator, ClosedFormAndOdeAgreeOnRandomRegimens) {
   std::mt19937_64 rng(20261125);
-  std::lognormal_distribution<double> iiv(0.0, 0.5);
   for (const char* name : {"pk1cmt", "pk2cmt", "pk3cmt"}) {
-    auto m = Make(name);
-    for (int trial = 0; trial < 25; ++trial) {
-      std::vector<double> theta;
-      for (const auto& p : m->spec().parameters) theta.push_back(p.typical * iiv(rng));
-      const std::string csv = RandomRegimen(rng);
-      Dataset d = Read(csv, *m);
-      const double end = d.subjects[0].records.back().time_h;
-      SimOutput ode = RunOk(*m, d, SimPath::kOde, theta, Grid(end, 0.5));
-      SimOutput cf = RunOk(*m, d, SimPath::kClosedForm, theta, Grid(end, 0.5));
-      ASSERT_EQ(ode.rows(), cf.rows());
-      const std::string context = std::string(name) + " trial " + std::to_string(trial) +
-                                  " theta " + ::testing::PrintToString(theta) + "\n" + csv;
-      ExpectAgree(ode.observables, cf.observables, m->num_observables(), true, context);
-      ExpectAgree(ode.states, cf.states, m->num_states(), false, context);
-    }
+    ExpectOdeAgreesWithClosedForm(name, OdeMethod::kBdf, 25, &rng);
   }
 }
 
@@ -422,6 +433,87 @@ TEST(Simulator, AdamsMethodMatchesAnalyticSolution) {
     EXPECT_NEAR(out->observables[i], c, 1e-6 * c);
   }
   EXPECT_GT(out->summary.steps, 0);
+}
+
+// The explicit Runge-Kutta method (ARKODE ERKStep) runs on the same schedule machinery as CVODES:
+// restarts at every dose, infusion end and steady-state cycle, stop times, interpolated outputs.
+TEST(Simulator, ExplicitRungeKuttaAgreesWithTheClosedFormOnRandomRegimens) {
+  std::mt19937_64 rng(20261203);
+  for (const char* name : {"pk1cmt", "pk2cmt"}) {
+    ExpectOdeAgreesWithClosedForm(name, OdeMethod::kExplicitRk, 8, &rng);
+  }
+}
+
+// dx/dt = 1 from x = 0 with one root function, x - 0.5.
+class RampWithRoot final : public Model {
+ public:
+  RampWithRoot() : Model(Spec()) {}
+  void Rhs(double t, const double* x, const double* p, double* dxdt) const override {
+    dxdt[0] = 1.0;
+  }
+  void Observe(double t, const double* x, const double* p, double* y) const override {
+    y[0] = x[0];
+  }
+  int num_roots() const override { return 1; }
+  void Roots(double t, const double* x, const double* p, double* g) const override {
+    g[0] = x[0] - 0.5;
+  }
+
+ private:
+  static ModelSpec Spec() {
+    ModelSpec s;
+    s.name = "ramp";
+    s.states = {{"x", "1", "ramp", true}};
+    s.observables = {{"X", "1", "x", {}}};
+    return s;
+  }
+};
+
+// Both solver families stop at a model root and report its direction (events act there).
+TEST(Simulator, EveryMethodStopsAtAModelRoot) {
+  RampWithRoot m;
+  for (OdeMethod method : {OdeMethod::kBdf, OdeMethod::kExplicitRk}) {
+    SCOPED_TRACE(ToString(method));
+    SimOptions o;
+    o.method = method;
+    CvodesIntegrator ode(m, o);
+    const double x0 = 0.0, r = 0.0;
+    ASSERT_TRUE(ode.Restart(0.0, &x0, nullptr, &r).ok());
+    double x = 0.0, t_reached = 0.0;
+    ASSERT_TRUE(ode.Advance(2.0, kInf, &x, &t_reached).ok());
+    EXPECT_NEAR(t_reached, 0.5, 1e-8);
+    EXPECT_NEAR(x, 0.5, 1e-8);
+    ASSERT_NE(ode.RootsFound(), nullptr);
+    EXPECT_EQ(ode.RootsFound()[0], 1);  // rising
+    ASSERT_TRUE(ode.Advance(2.0, kInf, &x, &t_reached).ok());
+    EXPECT_DOUBLE_EQ(t_reached, 2.0);
+    EXPECT_NEAR(x, 2.0, 1e-8);
+  }
+}
+
+TEST(Simulator, ExplicitRungeKuttaRefusesSensitivitiesByName) {
+  auto m = Make("pk1cmt");
+  Dataset d = Read("ID,TIME,AMT,CMT\n1,0,100,2\n1,4,0,.\n", *m);
+  SimOptions o;
+  o.method = OdeMethod::kExplicitRk;
+  o.path = SimPath::kOde;
+  Simulator sim(*m, o);
+  OutputRequest r;
+  r.sensitivities = true;
+  auto out = sim.Run(d, 0, r);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kUnsupported);
+  EXPECT_THAT(out.status().message(), HasSubstr("erk"));
+}
+
+TEST(Simulator, OdeMethodNamesRoundTrip) {
+  for (OdeMethod m : {OdeMethod::kBdf, OdeMethod::kAdams, OdeMethod::kExplicitRk}) {
+    auto back = OdeMethodFromString(ToString(m));
+    ASSERT_TRUE(back.ok()) << ToString(m);
+    EXPECT_EQ(*back, m);
+  }
+  EXPECT_EQ(ToString(OdeMethod::kExplicitRk), std::string("erk"));
+  EXPECT_THAT(OdeMethodFromString("rk45").status().message(), HasSubstr("bdf, adams or erk"));
 }
 
 // Continuing from the state a full run had at t_mid reproduces the rest of that run: an

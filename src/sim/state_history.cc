@@ -40,39 +40,49 @@ void StateHistory::TruncateAfter(double t) {
   dx_.resize(keep * n_);
 }
 
+std::size_t StateHistory::FirstAtOrAfter(double t) const {
+  return std::lower_bound(times_.begin(), times_.end(), t) - times_.begin();
+}
+
 void StateHistory::Clear() {
   times_.clear();
   x_.clear();
   dx_.clear();
 }
 
-void StateHistory::At(double tau, double* x) const {
+StateHistory::Weights StateHistory::Locate(double tau) const {
   // The last record at or before tau (after a jump at tau: the state after it).
   const size_t upper = std::upper_bound(times_.begin(), times_.end(), tau) - times_.begin();
-  if (upper == 0) {  // before the start: the initial state
-    std::copy(x_.begin(), x_.begin() + n_, x);
-    return;
-  }
+  if (upper == 0) return {0, 0, 1.0, 0.0, 0.0, 0.0};  // before the start: the initial state
   const size_t k = upper - 1;
-  const double* x0 = x_.data() + k * n_;
-  const double* d0 = dx_.data() + k * n_;
   const double s = tau - times_[k];
-  if (upper == times_.size()) {
-    for (int i = 0; i < n_; ++i) x[i] = x0[i] + s * d0[i];
-    return;
-  }
-  const double* x1 = x0 + n_;
-  const double* d1 = d0 + n_;
+  if (upper == times_.size()) return {k, k, 1.0, s, 0.0, 0.0};  // linear extrapolation
   const double h = times_[k + 1] - times_[k];  // > 0: tau lies strictly before times_[k + 1]
   const double u = s / h;
-  // Cubic Hermite basis on [0, 1].
-  const double h00 = (1.0 + 2.0 * u) * (1.0 - u) * (1.0 - u);
-  const double h10 = u * (1.0 - u) * (1.0 - u);
-  const double h01 = u * u * (3.0 - 2.0 * u);
-  const double h11 = u * u * (u - 1.0);
+  // Cubic Hermite basis on [0, 1], the derivative weights scaled by h.
+  return {k,
+          k + 1,
+          (1.0 + 2.0 * u) * (1.0 - u) * (1.0 - u),
+          u * (1.0 - u) * (1.0 - u) * h,
+          u * u * (3.0 - 2.0 * u),
+          u * u * (u - 1.0) * h};
+}
+
+void StateHistory::At(double tau, double* x) const {
+  const Weights w = Locate(tau);
+  const double* x0 = x_.data() + w.k0 * n_;
+  const double* d0 = dx_.data() + w.k0 * n_;
+  const double* x1 = x_.data() + w.k1 * n_;
+  const double* d1 = dx_.data() + w.k1 * n_;
   for (int i = 0; i < n_; ++i) {
-    x[i] = h00 * x0[i] + h10 * h * d0[i] + h01 * x1[i] + h11 * h * d1[i];
+    x[i] = w.h00 * x0[i] + w.h10 * d0[i] + w.h01 * x1[i] + w.h11 * d1[i];
   }
+}
+
+double StateHistory::At(double tau, int i) const {
+  const Weights w = Locate(tau);
+  return w.h00 * x_[w.k0 * n_ + i] + w.h10 * dx_[w.k0 * n_ + i] + w.h01 * x_[w.k1 * n_ + i] +
+         w.h11 * dx_[w.k1 * n_ + i];
 }
 
 const StateHistory* StateHistory::Current() { return tl_current; }

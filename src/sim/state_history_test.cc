@@ -73,6 +73,39 @@ TEST(StateHistory, AnEarlierRecordIsInsertedInOrder) {
   EXPECT_DOUBLE_EQ(At(h, 2.1), Cubic(2.0) + 0.1 * 7.0);
 }
 
+// One state read alone is the same number as that state read with all the others: a cubic in
+// the first state, a different cubic in the second, before, inside and after the records.
+TEST(StateHistory, OneStateAloneEqualsThatStateOfTheWholeState) {
+  StateHistory h(2);
+  for (double t : {0.0, 0.4, 1.0, 1.7}) {
+    const double x[2] = {Cubic(t), 2.0 * Cubic(t) + 1.0};
+    const double dx[2] = {CubicRate(t), 2.0 * CubicRate(t)};
+    h.Record(t, x, dx);
+  }
+  for (double tau = -0.5; tau <= 2.2; tau += 0.1) {
+    double x[2];
+    h.At(tau, x);
+    EXPECT_EQ(h.At(tau, 0), x[0]) << "tau=" << tau;
+    EXPECT_EQ(h.At(tau, 1), x[1]) << "tau=" << tau;
+    if (tau >= 0.0 && tau <= 1.7) {
+      EXPECT_NEAR(h.At(tau, 1), 2.0 * Cubic(tau) + 1.0, 1e-12) << "tau=" << tau;
+    }
+  }
+}
+
+TEST(StateHistory, RecordsAreReadableInTimeOrder) {
+  StateHistory h(1);
+  for (double t : {0.0, 1.0, 2.0}) RecordCubic(&h, t);
+  RecordCubic(&h, 1.5);  // an output inside the last step
+  EXPECT_EQ(h.FirstAtOrAfter(-1.0), 0u);
+  EXPECT_EQ(h.FirstAtOrAfter(1.0), 1u);  // at: the record itself
+  EXPECT_EQ(h.FirstAtOrAfter(1.2), 2u);
+  EXPECT_EQ(h.FirstAtOrAfter(2.5), h.size());
+  EXPECT_DOUBLE_EQ(h.time(2), 1.5);
+  EXPECT_DOUBLE_EQ(h.state(2)[0], Cubic(1.5));
+  EXPECT_DOUBLE_EQ(h.state(3)[0], Cubic(2.0));
+}
+
 TEST(StateHistory, BindingIsPerThreadAndScoped) {
   StateHistory outer(1), inner(1);
   EXPECT_EQ(StateHistory::Current(), nullptr);
