@@ -36,7 +36,15 @@ bool Converged(const std::vector<double>& prev, const std::vector<double>& x, co
   return true;
 }
 
+// The start of every "no steady state" error (IsNoSteadyState).
+constexpr char kNoSteadyState[] = "steady state not reached";
+
 }  // namespace
+
+bool IsNoSteadyState(const Status& status) {
+  return status.code() == StatusCode::kNumerical &&
+         status.message().find(kNoSteadyState) != std::string::npos;
+}
 
 void SubjectRun::AddDoseAtZero(const ResolvedDose& d, std::vector<double>* x,
                                std::vector<ActiveInfusion>* active) {
@@ -87,7 +95,7 @@ Status SubjectRun::PeriodicTrough(const ResolvedDose& d, const double* p, std::v
     MEDTWIN_RETURN_IF_ERROR(RunWindow(p, d.ii_h, x, active));
     if (cycle > overlap + 1 && Converged(prev, *x, *ctx_.options)) return Status::Ok();
   }
-  return Status::Numerical("steady state not reached after " +
+  return Status::Numerical(std::string(kNoSteadyState) + " after " +
                            std::to_string(ctx_.options->ss_max_cycles) +
                            " dosing cycles (raise ss_max_cycles or loosen ss_rtol)");
 }
@@ -105,7 +113,7 @@ Status SubjectRun::ConstantInfusionState(const ResolvedDose& d, const double* p,
     MEDTWIN_RETURN_IF_ERROR(RunWindow(p, kInfusionWindowH, x, &active));
     if (Converged(prev, *x, *ctx_.options)) return Status::Ok();
   }
-  return Status::Numerical("steady state of the constant infusion not reached after " +
+  return Status::Numerical(std::string(kNoSteadyState) + " for the constant infusion after " +
                            std::to_string(ctx_.options->ss_max_cycles) + " windows of " +
                            std::to_string(kInfusionWindowH) + " h");
 }
