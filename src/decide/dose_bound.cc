@@ -34,8 +34,13 @@ struct Candidate {
   Ranked bound;     // regimen, point and preference exact; count: upper bound on the PTA count
   std::vector<uint8_t> forced;  // per draw: sides implied by the evaluated candidates
   std::vector<uint8_t> side;    // per draw, once evaluated
-  bool done = false;
+  bool done = false;      // simulated in every draw, or given up (below)
+  bool abandoned = false;  // evaluation stopped once it could no longer rank: pruned
 };
+
+// Draws per batch of an evaluation; between batches the bound is checked (a fixed size, so the
+// run count does not depend on the thread count).
+constexpr int kBatch = 25;
 
 bool Below(const Candidate& c, const Candidate& e) { return c.a <= e.a && c.l <= e.l; }
 
@@ -62,6 +67,7 @@ bool MonotoneAtMode(const std::vector<Candidate>& cands, size_t schedule, size_t
 // What evaluated candidate e implies for c, per draw.
 uint8_t Implied(const Candidate& c, const Candidate& e, size_t k) {
   uint8_t f = 0;
+  if (e.side[k] & kUnknown) return f;
   if (Below(c, e) && (e.side[k] & kLow)) f |= kLow;
   if (Below(e, c) && (e.side[k] & kHigh)) f |= kHigh;
   return f;
@@ -77,7 +83,7 @@ bool Propagate(std::vector<Candidate>& cands, const Candidate& e, int draws) {
     for (int k = 0; k < draws; ++k) {
       c.forced[k] |= Implied(c, e, k);
       missed += c.forced[k] != 0;
-      if (c.done && (c.forced[k] & ~c.side[k])) consistent = false;
+      if (c.done && !(c.side[k] & kUnknown) && (c.forced[k] & ~c.side[k])) consistent = false;
     }
     if (!c.done) c.bound.count = draws - missed;
   }
@@ -122,29 +128,54 @@ Status BoundedSearch(Search& search, const std::vector<Schedule*>& pending,
   std::vector<Ranked> top;
   for (const Ranked& r : *ranked) Keep(top, r, top_size);
   std::vector<std::vector<Ranked>> best(pending.size());  // per schedule, its best so far
+  auto needed = [&](const Candidate& c) {
+    return exhaustive[c.schedule] || top.size() < top_size || Better(c.bound, top.back()) ||
+           (per_schedule && (best[c.schedule].empty() || Better(c.bound, best[c.schedule][0])));
+  };
   while (true) {
     Candidate* next = nullptr;
     for (Candidate& c : cands) {
-      if (c.done) continue;
-      const bool needed =
-          exhaustive[c.schedule] || top.size() < top_size || Better(c.bound, top.back()) ||
-          (per_schedule && (best[c.schedule].empty() || Better(c.bound, best[c.schedule][0])));
-      if (needed && (next == nullptr || Better(c.bound, next->bound))) next = &c;
+      if (!c.done && needed(c) && (next == nullptr || Better(c.bound, next->bound))) next = &c;
     }
     if (next == nullptr) break;
     const Schedule& s = *pending[next->schedule];
-    MEDTWIN_RETURN_IF_ERROR(search.EvaluateDraws(s, next->a, next->l, &next->outcome, summary));
+    // Batches of draws; after each, the bound counts the draws met so far and those not yet
+    // simulated that no evaluation has ruled out, and the evaluation stops once that could no
+    // longer rank (the draws simulated still tighten the schedule's other bounds).
+    next->side.assign(draws, kUnknown);
+    int met = 0;
+    for (int k0 = 0; k0 < draws && !next->abandoned; k0 += kBatch) {
+      const int k1 = std::min(draws, k0 + kBatch);
+      MEDTWIN_RETURN_IF_ERROR(
+          search.EvaluateDraws(s, next->a, next->l, &next->outcome, summary, k0, k1));
+      int open = 0;
+      for (int k = 0; k < draws; ++k) {
+        if (k >= k0 && k < k1) {
+          next->side[k] = search.Side(next->outcome, k);
+          met += next->side[k] == 0;
+        }
+        open += k >= k1 && next->forced[k] == 0;
+      }
+      next->bound.count = met + open;
+      next->abandoned = k1 < draws && !needed(*next);
+    }
+    next->done = true;
+    if (!Propagate(cands, *next, draws)) exhaustive[next->schedule] = 1;
+    if (next->abandoned) {
+      // A contradiction found on the way makes the schedule exhaustive: finish this candidate.
+      if (!exhaustive[next->schedule]) continue;
+      next->abandoned = false;
+      MEDTWIN_RETURN_IF_ERROR(search.EvaluateDraws(s, next->a, next->l, &next->outcome, summary));
+    }
     Ranked r;
     search.Score(s, next->a, next->l, next->outcome, &r);
-    next->done = true;
     next->side = r.side;
     next->outcome = Outcome{};
-    if (!Propagate(cands, *next, draws)) exhaustive[next->schedule] = 1;
     Keep(top, r, top_size);
     Keep(best[next->schedule], r, 1);
     ranked->push_back(std::move(r));
   }
-  for (const Candidate& c : cands) summary->pruned += !c.done;
+  for (const Candidate& c : cands) summary->pruned += !c.done || c.abandoned;
   return Status::Ok();
 }
 

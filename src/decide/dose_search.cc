@@ -344,18 +344,31 @@ Status Search::EvaluateMode(const Schedule& s, double a, double l, Outcome* o,
 }
 
 Status Search::EvaluateDraws(const Schedule& s, double a, double l, Outcome* o,
-                             DoseSummary* summary) {
+                             DoseSummary* summary, int begin, int end) {
   if (!s.linear && !past_ready_) MEDTWIN_RETURN_IF_ERROR(PastStates(summary));
   Resize(draws_, targets_.size(), o);
+  if (end < 0) end = draws_;
   const Regimen regimen{a, s.interval_h, s.duration_h, l};
-  Status st = s.linear ? Status::Ok() : ForDraws(workers_, 0, draws_, [&](Worker& w, int k) {
+  Status st = s.linear ? Status::Ok() : ForDraws(workers_, begin, end, [&](Worker& w, int k) {
     return DrawMetrics(w, s, regimen, k, o);
   });
   if (s.linear) {
-    for (int k = 0; k < draws_ && st.ok(); ++k) st = DrawMetrics(*workers_[0], s, regimen, k, o);
+    for (int k = begin; k < end && st.ok(); ++k) st = DrawMetrics(*workers_[0], s, regimen, k, o);
   }
   Collect(workers_, summary);
   return st;
+}
+
+uint8_t Search::Side(const Outcome& o, int k) const {
+  if (o.no_steady_state[k]) return kHigh;
+  const size_t nt = targets_.size();
+  uint8_t side = 0;
+  for (size_t j = 0; j < nt; ++j) {
+    const double v = o.metric[k * nt + j];
+    if (v < targets_[j].low) side |= kLow;
+    if (v > targets_[j].high) side |= kHigh;
+  }
+  return side;
 }
 
 void Search::Score(const Schedule& s, double a, double l, const Outcome& o, Ranked* r) const {
@@ -369,18 +382,12 @@ void Search::Score(const Schedule& s, double a, double l, const Outcome& o, Rank
   for (int k = 0; k < draws_; ++k) {
     const bool none = o.no_steady_state[k];
     r->result.no_steady_state += none;
-    uint8_t side = none ? kHigh : 0;
-    for (size_t j = 0; j < nt && !none; ++j) {
-      const Target& t = targets_[j];
-      const double v = o.metric[k * nt + j];
-      metric[j][k] = v;
-      if (v < t.low) side |= kLow;
-      if (v > t.high) side |= kHigh;
-      met[j] += t.Met(v);
+    for (size_t j = 0; j < nt; ++j) {
+      metric[j][k] = o.metric[k * nt + j];  // +inf without a steady state
+      met[j] += !none && targets_[j].Met(metric[j][k]);
     }
-    for (size_t j = 0; j < nt && none; ++j) metric[j][k] = kInf;
-    r->side[k] = side;
-    r->count += side == 0;
+    r->side[k] = Side(o, k);
+    r->count += r->side[k] == 0;
   }
   r->result.pta = static_cast<double>(r->count) / draws_;
   r->result.target_pta.resize(nt);

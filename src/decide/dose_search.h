@@ -38,6 +38,8 @@ struct Outcome {
 // Side of a draw's miss, per draw: kLow some target below its range, kHigh some target above it
 // (or no steady state). Both may be set.
 constexpr uint8_t kLow = 1, kHigh = 2;
+// Not simulated (a candidate whose evaluation stopped early): implies nothing.
+constexpr uint8_t kUnknown = 4;
 
 struct Ranked {
   CandidateResult result;
@@ -65,8 +67,11 @@ class Search {
   Status Prepare(Schedule* s, DoseSummary* summary);
   // Row `draws` (the mode) of `o` for candidate (a, l).
   Status EvaluateMode(const Schedule& s, double a, double l, Outcome* o, DoseSummary* summary);
-  // Rows 0..draws-1 of `o`.
-  Status EvaluateDraws(const Schedule& s, double a, double l, Outcome* o, DoseSummary* summary);
+  // Rows begin..end-1 of `o` (end < 0: every draw).
+  Status EvaluateDraws(const Schedule& s, double a, double l, Outcome* o, DoseSummary* summary,
+                       int begin = 0, int end = -1);
+  // Draw k's side of its miss (kLow | kHigh; 0: every target met) from row k of `o`.
+  uint8_t Side(const Outcome& o, int k) const;
   // The candidate's PTA, per-target PTA, point, median, preference and per-draw sides.
   void Score(const Schedule& s, double a, double l, const Outcome& o, Ranked* r) const;
   // The regimen, point prediction (the mode's row of `o`) and preference of candidate (a, l).
