@@ -34,8 +34,8 @@ struct Candidate {
   Ranked bound;     // regimen, point and preference exact; count: upper bound on the PTA count
   std::vector<uint8_t> forced;  // per draw: sides implied by the evaluated candidates
   std::vector<uint8_t> side;    // per draw, once evaluated
-  bool done = false;      // simulated in every draw, or given up (below)
-  bool abandoned = false;  // evaluation stopped once it could no longer rank: pruned
+  bool done = false;            // simulated in every draw, or given up (below)
+  bool abandoned = false;       // evaluation stopped once it could no longer rank: pruned
 };
 
 // Draws per batch of an evaluation; between batches the bound is checked (a fixed size, so the

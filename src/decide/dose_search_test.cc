@@ -339,6 +339,42 @@ TEST(DoseSearch, RefinementImprovesOnTheGridWithinTheRange) {
   EXPECT_EQ(refined->best[1].regimen.amount, g.regimen.amount);
 }
 
+// The refinement spends its effort on distinct dosing intervals first: the two best schedules
+// here are the same interval with 1 and 2 h infusions (AUC24 does not depend on the duration, so
+// they tie but for the shorter infusion), and refining both would find the same amount twice.
+TEST(DoseSearch, RefinementPrefersDistinctIntervals) {
+  auto m = Make("vancomycin_goti2018");
+  const Dataset data = Read(
+      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
+      "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n",
+      *m);
+  const IndividualPosterior post = Posterior(*m, {0.1, -0.2, 0.0}, 1e-4);
+  const std::vector<Target> targets = {*TargetFromString("auc24=400..600@450")};
+  DoseSearchSpace space;
+  space.amount_min = 500;
+  space.amount_max = 3000;
+  space.amount_steps = 10;
+  space.intervals_h = {12, 24};
+  space.durations_h = {1, 2};
+  DoseOptions o;
+  o.draws = 100;
+  o.top = 50;
+  o.refine_top = 2;
+  auto r = OptimizeDose(*m, data, 0, post, targets, space, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::vector<Regimen> grid, refined;
+  for (const CandidateResult& c : r->best) (c.refined ? refined : grid).push_back(c.regimen);
+  ASSERT_GE(grid.size(), 2u);
+  // The grid's two best schedules share the interval.
+  EXPECT_EQ(grid[0].interval_h, grid[1].interval_h);
+  EXPECT_NE(grid[0].duration_h, grid[1].duration_h);
+  ASSERT_EQ(r->refined, 2);
+  ASSERT_EQ(refined.size(), 2u);
+  EXPECT_NE(refined[0].interval_h, refined[1].interval_h);
+  EXPECT_EQ(refined[0].duration_h, 1);
+  EXPECT_EQ(refined[1].duration_h, 1);
+}
+
 // With a realistic posterior the refined regimen's PTA is confirmed by evaluating that amount
 // as a one-element set (no refinement), and it is at least the grid's.
 TEST(DoseSearch, RefinedPtaIsConfirmedByADirectEvaluation) {
