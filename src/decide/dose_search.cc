@@ -113,6 +113,7 @@ struct Search::Worker {
   Simulator sim;
   long simulations = 0;
   long no_steady_state = 0;
+  std::vector<double> y, level;  // buffers of DrawMetrics, reused across candidates
 };
 
 Search::Search(const Model& model, const Dataset& data, size_t subject,
@@ -290,10 +291,11 @@ void Search::Combine(int k, double a, double l, std::vector<double>* y) const {
 }
 
 // The metric of every target from levels y (rows x observables) on the schedule's grid.
-void Search::Metrics(const Schedule& s, const std::vector<double>& y, double* m) const {
+void Search::Metrics(const Schedule& s, const std::vector<double>& y, std::vector<double>& level,
+                     double* m) const {
   const int no = model_.num_observables();
   const double last_end = s.w1 - s.interval_h + s.duration_h;
-  std::vector<double> level(s.grid.size());
+  level.resize(s.grid.size());
   for (size_t j = 0; j < targets_.size(); ++j) {
     const Target& t = targets_[j];
     for (size_t i = 0; i < level.size(); ++i) level[i] = y[i * no + t.observable];
@@ -307,9 +309,8 @@ Status Search::DrawMetrics(Worker& w, const Schedule& s, const Regimen& regimen,
   double* m = o->metric.data() + static_cast<size_t>(k) * nt;
   o->no_steady_state[k] = 0;
   if (s.linear) {
-    std::vector<double> y;
-    Combine(k, regimen.amount, regimen.loading, &y);
-    Metrics(s, y, m);
+    Combine(k, regimen.amount, regimen.loading, &w.y);
+    Metrics(s, w.y, w.level, m);
     return Status::Ok();
   }
   auto y = Levels(w, s, regimen, k, true);
@@ -321,7 +322,7 @@ Status Search::DrawMetrics(Worker& w, const Schedule& s, const Regimen& regimen,
     return Status::Ok();
   }
   if (!y.ok()) return y.status();
-  Metrics(s, *y, m);
+  Metrics(s, *y, w.level, m);
   return Status::Ok();
 }
 

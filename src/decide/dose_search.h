@@ -94,7 +94,8 @@ class Search {
   Status PastStates(DoseSummary* summary);
   Status ReferenceOf(Worker& w, const Schedule& s, int k);
   void Combine(int k, double a, double l, std::vector<double>* y) const;
-  void Metrics(const Schedule& s, const std::vector<double>& y, double* m) const;
+  void Metrics(const Schedule& s, const std::vector<double>& y, std::vector<double>& level,
+               double* m) const;
 
   const Model& model_;
   const Dataset& data_;
