@@ -289,21 +289,28 @@ TEST(DoseSearch, BoundedSearchEqualsExhaustive) {
   }
 }
 
+// 1000 mg q12h for an 80 kg, 60-year-old man with SCr 1.1 mg/dL.
+constexpr char kVancomycinRegimen[] =
+    "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
+    "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n";
+
+DoseSearchSpace RangeSpace(double min_mg, double max_mg) {
+  DoseSearchSpace space;
+  space.amount_min = min_mg;
+  space.amount_max = max_mg;
+  return space;
+}
+
 // A continuous range: the grid's best amount is refined between its neighbours. With a tight
 // posterior every amount near the optimum meets auc24=400..600 in all draws, so the ranking
 // prefers the amount whose point AUC24 is closest to 450; for this linear model that amount is
 // known in closed form: AUC24 = daily dose / CL.
 TEST(DoseSearch, RefinementImprovesOnTheGridWithinTheRange) {
   auto m = Make("vancomycin_goti2018");
-  const Dataset data = Read(
-      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
-      "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n",
-      *m);
+  const Dataset data = Read(kVancomycinRegimen, *m);
   const IndividualPosterior post = Posterior(*m, {0.1, -0.2, 0.0}, 1e-4);
   const std::vector<Target> targets = {*TargetFromString("auc24=400..600@450")};
-  DoseSearchSpace space;
-  space.amount_min = 500;
-  space.amount_max = 3000;
+  DoseSearchSpace space = RangeSpace(500, 3000);
   space.amount_steps = 10;  // 250 mg apart
   space.intervals_h = {12};
   DoseOptions o;
@@ -344,15 +351,10 @@ TEST(DoseSearch, RefinementImprovesOnTheGridWithinTheRange) {
 // they tie but for the shorter infusion), and refining both would find the same amount twice.
 TEST(DoseSearch, RefinementPrefersDistinctIntervals) {
   auto m = Make("vancomycin_goti2018");
-  const Dataset data = Read(
-      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
-      "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n",
-      *m);
+  const Dataset data = Read(kVancomycinRegimen, *m);
   const IndividualPosterior post = Posterior(*m, {0.1, -0.2, 0.0}, 1e-4);
   const std::vector<Target> targets = {*TargetFromString("auc24=400..600@450")};
-  DoseSearchSpace space;
-  space.amount_min = 500;
-  space.amount_max = 3000;
+  DoseSearchSpace space = RangeSpace(500, 3000);
   space.amount_steps = 10;
   space.intervals_h = {12, 24};
   space.durations_h = {1, 2};
@@ -481,6 +483,9 @@ TEST(DoseSearch, BadRateLimitsAreRefusedByName) {
   DoseOptions o;
   o.refine_top = -1;
   EXPECT_THAT(o.Validate().message(), HasSubstr("refine_top must be >= 0"));
+  o.refine_top = 3;
+  o.threads = 0;
+  EXPECT_THAT(o.Validate().message(), HasSubstr("threads must be >= 1 (got 0)"));
 }
 
 }  // namespace
