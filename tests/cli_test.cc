@@ -699,6 +699,26 @@ TEST(Cli, DoseRecommendsARegimenWithItsPta) {
   EXPECT_THAT(range.out, HasSubstr("amount refinement: 90 amounts evaluated"));
 }
 
+// A nonlinear model at steady state: draws without a steady state (3000 mg q12h is far above
+// pk1cmt_mm's elimination capacity, VMAX 50 mg/h) are misses, counted per regimen and in all.
+TEST(Cli, DoseCountsDrawsWithoutSteadyState) {
+  const std::string data = WriteFile("dose_mm.csv",
+                                     "ID,TIME,EVID,AMT,II,ADDL,DV,MDV\n"
+                                     "1,0,1,300,12,5,.,1\n"
+                                     "1,11.5,0,0,0,0,2.1,0\n"
+                                     "1,14,0,0,0,0,6.3,0\n");
+  const std::string fit = TempDir() + "/dose_mm_fit.json";
+  CliRun f = Medtwin("fit pk1cmt_mm --data " + data + " --out " + fit);
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  CliRun r = Medtwin("dose --fit " + fit + " --data " + data +
+                     " --target auc24=60..120 --interval 12 --amounts 200,3000 --draws 10");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("recommended: 200 mg q12h"));
+  EXPECT_THAT(r.out, HasSubstr("no steady state in 11 simulations (regimen x draw)"));
+  EXPECT_THAT(r.out, HasSubstr("3000 mg q12h over 1 h"));
+  EXPECT_THAT(r.out, HasSubstr("| no steady state in 10 draws"));
+}
+
 // `medtwin assimilate`: one row per observation, the interval made before the level was seen
 // brackets its median, the parameters follow; an unknown method is refused by name.
 TEST(Cli, AssimilatePrintsOneStepAheadPredictionsAndParameters) {

@@ -122,6 +122,11 @@ void Print(std::ostream& os, const std::string& id, const std::vector<Target>& t
     os << "  " << r.excluded_by_rate << " regimens not evaluated: faster than --max-rate "
        << Fmt("%g", space.max_rate_mg_per_h) << " mg/h\n";
   }
+  if (r.no_steady_state > 0) {
+    os << "  no steady state in " << r.no_steady_state
+       << " simulations (regimen x draw): the level grows without bound there, counted as "
+          "missing every target\n";
+  }
   if (r.refine_evaluations > 0) {
     os << "  amount refinement: " << r.refine_evaluations << " amounts evaluated, " << r.refined
        << " schedules improved on the grid (marked *)\n";
@@ -140,6 +145,7 @@ void Print(std::ostream& os, const std::string& id, const std::vector<Target>& t
       os << "  | " << Fmt("%.1f%%", 100 * c.target_pta[j]) << ", " << Fmt("%.4g", c.point[j])
          << ", " << Fmt("%.4g", c.median[j]);
     }
+    if (c.no_steady_state > 0) os << "  | no steady state in " << c.no_steady_state << " draws";
     os << "\n";
   }
 }

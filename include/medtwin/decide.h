@@ -145,6 +145,13 @@ struct DoseOptions {
   // grid is: joint PTA first, then the preference. >= 0; 0: grid only. Ignored for sets.
   int refine_top = 3;
   int refine_evaluations = 30;  // objective evaluations per refined schedule, > 0
+  // Nonlinear schedules: false evaluates only the candidates that could still rank among the
+  // `top` best (see OptimizeDose); true evaluates every candidate over every draw. The answer
+  // is the same whenever the metrics are monotone in the amounts (checked, see OptimizeDose).
+  bool exhaustive = false;
+  // The caller's thread budget, >= 1: the draws are simulated on this many std::threads (the
+  // calling one included), each with its own Simulator. Results do not depend on it.
+  int threads = 1;
   SimOptions sim;
   Status Validate() const;
 };
@@ -166,15 +173,22 @@ struct CandidateResult {
   std::vector<double> median;      // per target: the median metric over the draws
   double preference = 0.0;         // sum over targets of (ln point - ln preferred)^2
   bool refined = false;            // amount found by the refinement, not on the grid
+  // Draws in which the regimen reaches no steady state (day 0, nonlinear model: the level grows
+  // without bound): every target counts as missed there, and their metric as +inf (also
+  // `point` when the mode has none).
+  int no_steady_state = 0;
 };
 
 struct DoseSummary {
   std::vector<CandidateResult> best;  // the top candidates, best first
-  size_t candidates = 0;              // grid regimens evaluated
+  size_t candidates = 0;              // grid regimens searched (evaluated, or pruned)
   size_t excluded_by_rate = 0;        // grid regimens not evaluated: faster than max_rate_mg_per_h
   int refined = 0;                    // schedules whose refinement beat their best grid amount
   long refine_evaluations = 0;        // amounts evaluated by the refinement
+  size_t pruned = 0;                  // grid regimens of nonlinear schedules ruled out by the
+                                      // bound without simulating every draw
   long simulations = 0;               // simulator runs
+  long no_steady_state = 0;           // of those, steady-state runs that found none
   bool superposition = false;   // every schedule's profiles combined (linear), not re-simulated
   double window_start_h = 0.0;  // W of the best regimen
   double window_end_h = 0.0;
@@ -185,9 +199,18 @@ struct DoseSummary {
 // covariates), ranking by joint PTA over the posterior draws, then by closeness of the point
 // prediction to the preferred values, then by lower daily dose, then by shorter infusion.
 // Linear models are simulated twice per draw, interval and duration (the profile is affine in
-// the amounts; checked at the posterior mode); others once per draw and candidate, and a
-// nonlinear model at steady state needs every candidate to reach one in every draw (a daily
-// input above a saturable elimination's capacity is an error naming the regimen and the draw).
+// the amounts; checked at the posterior mode). Nonlinear schedules: every candidate is simulated
+// at the mode, then candidates are evaluated over the draws best bound first; a draw below a
+// target's range at amount a is below it at every smaller amount, and above it (or without a
+// steady state) at every larger one, so each evaluation bounds the PTA of the schedule's other
+// candidates, and those whose bound cannot reach the `top` best are not simulated further
+// (DoseSummary::pruned). This needs the metrics to be nondecreasing in the maintenance and
+// loading amounts (true for models whose states rise with the dose: Kamke's comparison theorem
+// for cooperative systems, e.g. pk1cmt_mm); it is checked at the mode over every candidate and
+// on every draw evaluated, and a schedule failing either check is searched exhaustively. Days
+// >= 1: the past doses are simulated once per draw and each candidate continues from there
+// (not for models that read their past). At steady state a draw with no steady state (a daily
+// input above a saturable elimination's capacity) counts as a miss of every target.
 Result<DoseSummary> OptimizeDose(const Model& model, const Dataset& data, size_t subject_index,
                                  const IndividualPosterior& posterior,
                                  const std::vector<Target>& targets, const DoseSearchSpace& space,

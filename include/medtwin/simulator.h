@@ -179,6 +179,11 @@ class Simulator {
   bool initialized_ = false;
 };
 
+// True for the error of a nonlinear steady-state dose (SS=1) whose dosing cycles did not settle
+// within SimOptions::ss_max_cycles: e.g. an input above a saturable elimination's capacity,
+// where the amount in the body grows without bound. Context added by WithContext is allowed.
+bool IsNoSteadyState(const Status& status);
+
 }  // namespace medtwin
 
 #endif  // MEDTWIN_SIMULATOR_H_

@@ -252,6 +252,7 @@ Status DoseOptions::Validate() const {
   if (top <= 0) return Status::Invalid("top must be > 0");
   if (refine_top < 0) return Status::Invalid("refine_top must be >= 0");
   if (refine_evaluations <= 0) return Status::Invalid("refine_evaluations must be > 0");
+  if (threads < 1) return Status::Invalid("threads must be >= 1 (got " + Num(threads) + ")");
   return Status::Ok();
 }
 

@@ -5,19 +5,15 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include <nlopt.h>
 
-#include "medtwin/decide.h"
+#include "decide/dose_search.h"
 
 namespace medtwin {
+namespace dose_internal {
 namespace {
-
-std::string Pct(double f) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.1f %%", 100.0 * f);
-  return b;
-}
 
 // Grid spacing inside a window (h): fine enough that Simpson's rule integrates the levels of
 // the PK library to better than 1e-5 relative (distribution half-lives of an hour or more).
@@ -55,17 +51,36 @@ Record NewDose(const Record& like, int state, double time_h, double amount, doub
   return r;
 }
 
-// One dosing schedule (interval, duration, with or without a loading dose): its window, output
-// grid and the reference profiles the candidates are combined from.
-struct Schedule {
-  double interval_h = 0, duration_h = 0;
-  bool loading = false;
-  double w0 = 0, w1 = 0;
-  std::vector<double> grid;
-  std::vector<double> amounts, loadings;  // candidate maintenance / loading amounts
-};
+double Preferred(const Target& t) {
+  if (!std::isnan(t.preferred)) return t.preferred;
+  if (std::isfinite(t.low) && std::isfinite(t.high) && t.low > 0) return std::sqrt(t.low * t.high);
+  return std::numeric_limits<double>::quiet_NaN();
+}
 
-// Candidates' amounts for a schedule: loading doses at least the maintenance amount.
+// Runs body(worker, k) for k in [begin, end) on `workers` threads (the calling one included),
+// in contiguous blocks; the first failure in draw order is returned, so the outcome does not
+// depend on the thread count.
+template <typename W, typename F>
+Status ForDraws(std::vector<std::unique_ptr<W>>& workers, int begin, int end, F body) {
+  const int n = end - begin;
+  const int t = std::max(1, std::min(static_cast<int>(workers.size()), n));
+  std::vector<Status> status(t);
+  auto block = [&](int i) {
+    for (int k = begin + n * i / t; k < begin + n * (i + 1) / t; ++k) {
+      status[i] = body(*workers[i], k);
+      if (!status[i].ok()) return;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 1; i < t; ++i) threads.emplace_back(block, i);
+  block(0);
+  for (std::thread& th : threads) th.join();
+  for (const Status& st : status) MEDTWIN_RETURN_IF_ERROR(st);
+  return Status::Ok();
+}
+
+}  // namespace
+
 std::vector<std::pair<double, double>> Pairs(const Schedule& s) {
   std::vector<std::pair<double, double>> out;
   for (double a : s.amounts) {
@@ -80,11 +95,6 @@ std::vector<std::pair<double, double>> Pairs(const Schedule& s) {
   return out;
 }
 
-struct Ranked {
-  CandidateResult result;
-  int count = 0;  // draws meeting every target
-};
-
 bool Better(const Ranked& a, const Ranked& b) {
   if (a.count != b.count) return a.count > b.count;
   if (std::fabs(a.result.preference - b.result.preference) > 1e-12) {
@@ -97,64 +107,49 @@ bool Better(const Ranked& a, const Ranked& b) {
   return x.interval_h < y.interval_h;
 }
 
-double Preferred(const Target& t) {
-  if (!std::isnan(t.preferred)) return t.preferred;
-  if (std::isfinite(t.low) && std::isfinite(t.high) && t.low > 0) return std::sqrt(t.low * t.high);
-  return std::numeric_limits<double>::quiet_NaN();
-}
-
-// Evaluates every candidate of the schedules over the draws (the last row of `etas` is the
-// posterior mode, not counted in the PTA).
-class Search {
- public:
-  Search(const Model& model, const Dataset& data, size_t subject, const IndividualPosterior& post,
-         const std::vector<Target>& targets, const DoseSearchSpace& space,
-         const DoseOptions& options, std::vector<double> etas)
-      : model_(model),
-        data_(data),
-        subject_(subject),
-        post_(post),
-        targets_(targets),
-        space_(space),
-        etas_(std::move(etas)),
-        draws_(options.draws),
-        sim_(model, options.sim) {}
-
-  // Every candidate of the schedule's grid, appended to `out`.
-  Status Run(const Schedule& s, std::vector<Ranked>* out, DoseSummary* summary);
-  // The best maintenance amount in [lo, hi] for loading `loading` (0: none) by NLopt DIRECT-L,
-  // `evaluations` amounts; `best` is the best amount evaluated, by the ranking of Better.
-  Status Refine(const Schedule& s, double lo, double hi, double loading, int evaluations,
-                Ranked* best, DoseSummary* summary);
-
- private:
-  friend double RefineObjective(unsigned n, const double* x, double* grad, void* data);
-  // Levels (rows x observables) of `regimen` on the schedule's grid for draw k.
-  Result<std::vector<double>> Levels(const Schedule& s, const Regimen& regimen, int k);
-  Status Reference(const Schedule& s, DoseSummary* summary);
-  Status ReferenceOf(const Schedule& s, int k, DoseSummary* summary);
-  // The candidate (a, l) over every draw and the mode, scored into r.
-  Status Evaluate(const Schedule& s, double a, double l, Ranked* r, DoseSummary* summary);
-  void Combine(int k, double a, double l, std::vector<double>* y) const;
-  void Score(const Schedule& s, const std::vector<std::vector<double>>& y, Ranked* r) const;
-
-  const Model& model_;
-  const Dataset& data_;
-  size_t subject_;
-  const IndividualPosterior& post_;
-  const std::vector<Target>& targets_;
-  const DoseSearchSpace& space_;
-  std::vector<double> etas_;
-  int draws_;
-  Simulator sim_;
-  bool linear_ = false;
-  double a1_ = 0, a2_ = 0, l1_ = 0, l2_ = 0;
-  // Per draw: the reference profile at (a1, l1) and the changes per unit amount.
-  std::vector<std::vector<double>> base_, per_amount_, per_loading_;
-  std::vector<std::vector<double>> y_;  // levels of the candidate being scored, per draw
+// A thread's simulator and its counters (summed into the summary after each parallel loop).
+struct Search::Worker {
+  Worker(const Model& model, const SimOptions& options) : sim(model, options) {}
+  Simulator sim;
+  long simulations = 0;
+  long no_steady_state = 0;
+  std::vector<double> y, level;  // buffers of DrawMetrics, reused across candidates
 };
 
-Result<std::vector<double>> Search::Levels(const Schedule& s, const Regimen& regimen, int k) {
+Search::Search(const Model& model, const Dataset& data, size_t subject,
+               const IndividualPosterior& post, const std::vector<Target>& targets,
+               const DoseSearchSpace& space, const DoseOptions& options, std::vector<double> etas)
+    : model_(model),
+      data_(data),
+      subject_(subject),
+      post_(post),
+      targets_(targets),
+      space_(space),
+      etas_(std::move(etas)),
+      draws_(options.draws) {
+  for (int i = 0; i < options.threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>(model, options.sim));
+  }
+}
+
+Search::~Search() = default;
+
+namespace {
+
+// Moves the workers' counters into the summary.
+template <typename W>
+void Collect(std::vector<std::unique_ptr<W>>& workers, DoseSummary* summary) {
+  for (auto& w : workers) {
+    summary->simulations += w->simulations;
+    summary->no_steady_state += w->no_steady_state;
+    w->simulations = w->no_steady_state = 0;
+  }
+}
+
+}  // namespace
+
+Result<std::vector<double>> Search::Levels(Worker& w, const Schedule& s, const Regimen& regimen,
+                                           int k, bool from_past) {
   double w0 = 0, w1 = 0;
   auto ds = RegimenDataset(model_, data_, subject_, regimen, space_, &w0, &w1);
   if (!ds.ok()) return ds.status();
@@ -163,7 +158,12 @@ Result<std::vector<double>> Search::Levels(const Schedule& s, const Regimen& reg
   req.times_h = s.grid;
   const size_t n = post_.mode.size();
   const std::span<const double> eta(etas_.data() + static_cast<size_t>(k) * n, n);
-  auto out = sim_.Run(*ds, 0, req, IndividualInput{post_.theta, eta});
+  const size_t ns = static_cast<size_t>(model_.num_states());
+  RunStart start{space_.start_h, {}, -1};
+  const bool use_past = from_past && !past_.empty();
+  if (use_past) start.state = std::span<const double>(past_.data() + k * ns, ns);
+  ++w.simulations;
+  auto out = w.sim.Run(*ds, 0, req, IndividualInput{post_.theta, eta}, use_past ? &start : nullptr);
   if (!out.ok()) {
     return out.status().WithContext(regimen.ToString() + ", posterior draw " + std::to_string(k));
   }
@@ -180,11 +180,53 @@ Result<std::vector<double>> Search::Levels(const Schedule& s, const Regimen& reg
   return std::move(out->observables);
 }
 
+// On a day (>= 1) every candidate shares the past doses before space.start_h: each draw's state
+// at start_h is simulated once and the candidates' runs continue from it (Simulator RunStart),
+// which skips the past (a third of each run for the benchmark's day 2 after one day of doses).
+// Not for models reading their past (a continued run sees the state held constant before it).
+Status Search::PastStates(DoseSummary* summary) {
+  past_ready_ = true;
+  if (space_.day == 0 || model_.reads_history()) return Status::Ok();
+  Dataset past;
+  past.modifier_columns = data_.modifier_columns;
+  past.covariate_present = data_.covariate_present;
+  Subject sub;
+  sub.id = data_.subjects[subject_].id;
+  double w0 = 0, w1 = 0;
+  auto ds = RegimenDataset(model_, data_, subject_, {1.0, 24.0, 1.0, 0.0}, space_, &w0, &w1);
+  if (!ds.ok()) return ds.status();
+  for (const Record& r : ds->subjects[0].records) {
+    if (r.time_h < space_.start_h) sub.records.push_back(r);
+  }
+  if (sub.records.empty()) return Status::Ok();
+  past.subjects.push_back(std::move(sub));
+  OutputRequest req;
+  req.observation_records = false;
+  req.times_h = {space_.start_h};
+  const size_t n = post_.mode.size(), ns = static_cast<size_t>(model_.num_states());
+  std::vector<double> states((draws_ + 1) * ns);
+  Status st = ForDraws(workers_, 0, draws_ + 1, [&](Worker& w, int k) -> Status {
+    const std::span<const double> eta(etas_.data() + static_cast<size_t>(k) * n, n);
+    ++w.simulations;
+    auto out = w.sim.Run(past, 0, req, IndividualInput{post_.theta, eta});
+    if (!out.ok()) {
+      return out.status().WithContext("past doses, posterior draw " + std::to_string(k));
+    }
+    std::copy(out->states.end() - ns, out->states.end(), states.begin() + k * ns);
+    return Status::Ok();
+  });
+  Collect(workers_, summary);
+  MEDTWIN_RETURN_IF_ERROR(st);
+  past_ = std::move(states);
+  return Status::Ok();
+}
+
 // For linear models the levels are affine in the maintenance and loading amounts: two or three
 // runs per draw give every candidate of the schedule. The claim is checked first, on the mode
 // with a third amount; if it fails (or a run there fails) the search simulates every candidate
 // and the other draws' references are not simulated at all.
-Status Search::Reference(const Schedule& s, DoseSummary* summary) {
+Status Search::Prepare(Schedule* sp, DoseSummary* summary) {
+  const Schedule& s = *sp;
   const int rows = draws_ + 1;
   base_.assign(rows, {});
   per_amount_.assign(rows, {});
@@ -193,13 +235,15 @@ Status Search::Reference(const Schedule& s, DoseSummary* summary) {
   a2_ = s.amounts.size() > 1 ? s.amounts.back() : 2 * a1_;
   l1_ = s.loading ? s.loadings.front() : 0.0;
   l2_ = s.loading ? (s.loadings.size() > 1 ? s.loadings.back() : 2 * l1_) : 0.0;
-  linear_ = false;
+  sp->linear = false;
   // A failed run at a reference amount the grid may not even hold (2 a1) only means no
   // superposition; the candidates' own runs report real failures.
-  if (!ReferenceOf(s, draws_, summary).ok()) return Status::Ok();
+  Status ref = ReferenceOf(*workers_[0], s, draws_);
+  Collect(workers_, summary);
+  if (!ref.ok()) return Status::Ok();
   const double am = 0.37 * a1_ + 0.63 * a2_, lm = s.loading ? 0.41 * l1_ + 0.59 * l2_ : 0.0;
-  auto direct = Levels(s, {am, s.interval_h, s.duration_h, lm}, draws_);
-  ++summary->simulations;
+  auto direct = Levels(*workers_[0], s, {am, s.interval_h, s.duration_h, lm}, draws_, false);
+  Collect(workers_, summary);
   if (!direct.ok()) return Status::Ok();
   std::vector<double> combined;
   Combine(draws_, am, lm, &combined);
@@ -209,23 +253,23 @@ Status Search::Reference(const Schedule& s, DoseSummary* summary) {
     diff = std::max(diff, std::fabs((*direct)[i] - combined[i]));
   }
   if (diff > 1e-7 * scale + 1e-12) return Status::Ok();
-  for (int k = 0; k < draws_; ++k) MEDTWIN_RETURN_IF_ERROR(ReferenceOf(s, k, summary));
-  linear_ = true;
+  Status st = ForDraws(workers_, 0, draws_, [&](Worker& w, int k) { return ReferenceOf(w, s, k); });
+  Collect(workers_, summary);
+  MEDTWIN_RETURN_IF_ERROR(st);
+  sp->linear = true;
   return Status::Ok();
 }
 
 // Draw k's reference profile at (a1, l1) and its changes per unit maintenance / loading amount.
-Status Search::ReferenceOf(const Schedule& s, int k, DoseSummary* summary) {
-  auto y1 = Levels(s, {a1_, s.interval_h, s.duration_h, l1_}, k);
+Status Search::ReferenceOf(Worker& w, const Schedule& s, int k) {
+  auto y1 = Levels(w, s, {a1_, s.interval_h, s.duration_h, l1_}, k, false);
   if (!y1.ok()) return y1.status();
-  auto y2 = Levels(s, {a2_, s.interval_h, s.duration_h, l1_}, k);
-  summary->simulations += 2;
+  auto y2 = Levels(w, s, {a2_, s.interval_h, s.duration_h, l1_}, k, false);
   if (!y2.ok()) return y2.status();
   per_amount_[k].resize(y1->size());
   for (size_t i = 0; i < y1->size(); ++i) per_amount_[k][i] = ((*y2)[i] - (*y1)[i]) / (a2_ - a1_);
   if (s.loading) {
-    auto y3 = Levels(s, {a1_, s.interval_h, s.duration_h, l2_}, k);
-    ++summary->simulations;
+    auto y3 = Levels(w, s, {a1_, s.interval_h, s.duration_h, l2_}, k, false);
     if (!y3.ok()) return y3.status();
     per_loading_[k].resize(y1->size());
     for (size_t i = 0; i < y1->size(); ++i) {
@@ -246,35 +290,105 @@ void Search::Combine(int k, double a, double l, std::vector<double>* y) const {
   }
 }
 
-// y[k]: the levels (rows x observables) for draw k, the mode last.
-void Search::Score(const Schedule& s, const std::vector<std::vector<double>>& y, Ranked* r) const {
+// The metric of every target from levels y (rows x observables) on the schedule's grid.
+void Search::Metrics(const Schedule& s, const std::vector<double>& y, std::vector<double>& level,
+                     double* m) const {
   const int no = model_.num_observables();
-  const size_t nt = targets_.size();
   const double last_end = s.w1 - s.interval_h + s.duration_h;
-  std::vector<double> level(s.grid.size());
+  level.resize(s.grid.size());
+  for (size_t j = 0; j < targets_.size(); ++j) {
+    const Target& t = targets_[j];
+    for (size_t i = 0; i < level.size(); ++i) level[i] = y[i * no + t.observable];
+    m[j] = TargetMetric(t, s.grid, level, s.w0, s.w1, last_end);
+  }
+}
+
+Status Search::DrawMetrics(Worker& w, const Schedule& s, const Regimen& regimen, int k,
+                           Outcome* o) {
+  const size_t nt = targets_.size();
+  double* m = o->metric.data() + static_cast<size_t>(k) * nt;
+  o->no_steady_state[k] = 0;
+  if (s.linear) {
+    Combine(k, regimen.amount, regimen.loading, &w.y);
+    Metrics(s, w.y, w.level, m);
+    return Status::Ok();
+  }
+  auto y = Levels(w, s, regimen, k, true);
+  if (!y.ok() && IsNoSteadyState(y.status())) {
+    // The level grows without bound: above any range, so every target is missed.
+    ++w.no_steady_state;
+    o->no_steady_state[k] = 1;
+    std::fill(m, m + nt, kInf);
+    return Status::Ok();
+  }
+  if (!y.ok()) return y.status();
+  Metrics(s, *y, w.level, m);
+  return Status::Ok();
+}
+
+namespace {
+
+void Resize(int draws, size_t nt, Outcome* o) {
+  o->metric.resize(static_cast<size_t>(draws + 1) * nt);
+  o->no_steady_state.resize(draws + 1);
+}
+
+}  // namespace
+
+Status Search::EvaluateMode(const Schedule& s, double a, double l, Outcome* o,
+                            DoseSummary* summary) {
+  if (!s.linear && !past_ready_) MEDTWIN_RETURN_IF_ERROR(PastStates(summary));
+  Resize(draws_, targets_.size(), o);
+  Status st = DrawMetrics(*workers_[0], s, {a, s.interval_h, s.duration_h, l}, draws_, o);
+  Collect(workers_, summary);
+  return st;
+}
+
+Status Search::EvaluateDraws(const Schedule& s, double a, double l, Outcome* o,
+                             DoseSummary* summary, int begin, int end) {
+  if (!s.linear && !past_ready_) MEDTWIN_RETURN_IF_ERROR(PastStates(summary));
+  Resize(draws_, targets_.size(), o);
+  if (end < 0) end = draws_;
+  const Regimen regimen{a, s.interval_h, s.duration_h, l};
+  Status st = s.linear ? Status::Ok() : ForDraws(workers_, begin, end, [&](Worker& w, int k) {
+    return DrawMetrics(w, s, regimen, k, o);
+  });
+  if (s.linear) {
+    for (int k = begin; k < end && st.ok(); ++k) st = DrawMetrics(*workers_[0], s, regimen, k, o);
+  }
+  Collect(workers_, summary);
+  return st;
+}
+
+uint8_t Search::Side(const Outcome& o, int k) const {
+  if (o.no_steady_state[k]) return kHigh;
+  const size_t nt = targets_.size();
+  uint8_t side = 0;
+  for (size_t j = 0; j < nt; ++j) {
+    const double v = o.metric[k * nt + j];
+    if (v < targets_[j].low) side |= kLow;
+    if (v > targets_[j].high) side |= kHigh;
+  }
+  return side;
+}
+
+void Search::Score(const Schedule& s, double a, double l, const Outcome& o, Ranked* r) const {
+  const size_t nt = targets_.size();
+  r->result.regimen = {a, s.interval_h, s.duration_h, l};
   std::vector<std::vector<double>> metric(nt, std::vector<double>(draws_));
   std::vector<int> met(nt, 0);
   r->count = 0;
-  r->result.point.assign(nt, 0.0);
-  r->result.preference = 0.0;
-  for (int k = 0; k <= draws_; ++k) {
-    bool all = true;
+  r->result.no_steady_state = 0;
+  r->side.assign(draws_, 0);
+  for (int k = 0; k < draws_; ++k) {
+    const bool none = o.no_steady_state[k];
+    r->result.no_steady_state += none;
     for (size_t j = 0; j < nt; ++j) {
-      const Target& t = targets_[j];
-      for (size_t i = 0; i < level.size(); ++i) level[i] = y[k][i * no + t.observable];
-      const double v = TargetMetric(t, s.grid, level, s.w0, s.w1, last_end);
-      if (k == draws_) {
-        r->result.point[j] = v;
-        continue;
-      }
-      metric[j][k] = v;
-      if (t.Met(v)) {
-        ++met[j];
-      } else {
-        all = false;
-      }
+      metric[j][k] = o.metric[k * nt + j];  // +inf without a steady state
+      met[j] += !none && targets_[j].Met(metric[j][k]);
     }
-    if (k < draws_ && all) ++r->count;
+    r->side[k] = Side(o, k);
+    r->count += r->side[k] == 0;
   }
   r->result.pta = static_cast<double>(r->count) / draws_;
   r->result.target_pta.resize(nt);
@@ -284,40 +398,30 @@ void Search::Score(const Schedule& s, const std::vector<std::vector<double>>& y,
     auto mid = metric[j].begin() + draws_ / 2;
     std::nth_element(metric[j].begin(), mid, metric[j].end());
     r->result.median[j] = *mid;
+  }
+  Point(s, a, l, o, r);
+}
+
+void Search::Point(const Schedule& s, double a, double l, const Outcome& o, Ranked* r) const {
+  const size_t nt = targets_.size();
+  r->result.regimen = {a, s.interval_h, s.duration_h, l};
+  r->result.point.assign(o.metric.end() - nt, o.metric.end());
+  r->result.preference = 0.0;
+  for (size_t j = 0; j < nt; ++j) {
     const double p = Preferred(targets_[j]);
     if (!std::isnan(p)) {
       const double v = r->result.point[j];
-      r->result.preference += v > 0 ? std::pow(std::log(v) - std::log(p), 2) : 1e6;
+      r->result.preference +=
+          v > 0 && std::isfinite(v) ? std::pow(std::log(v) - std::log(p), 2) : 1e6;
     }
   }
 }
 
 Status Search::Evaluate(const Schedule& s, double a, double l, Ranked* r, DoseSummary* summary) {
-  r->result.regimen = {a, s.interval_h, s.duration_h, l};
-  y_.resize(draws_ + 1);
-  for (int k = 0; k <= draws_; ++k) {
-    if (linear_) {
-      Combine(k, a, l, &y_[k]);
-    } else {
-      auto levels = Levels(s, r->result.regimen, k);
-      ++summary->simulations;
-      if (!levels.ok()) return levels.status();
-      y_[k] = std::move(levels).value();
-    }
-  }
-  Score(s, y_, r);
-  return Status::Ok();
-}
-
-Status Search::Run(const Schedule& s, std::vector<Ranked>* out, DoseSummary* summary) {
-  MEDTWIN_RETURN_IF_ERROR(Reference(s, summary));
-  summary->superposition = summary->superposition && linear_;
-  for (const auto& [a, l] : Pairs(s)) {
-    Ranked r;
-    MEDTWIN_RETURN_IF_ERROR(Evaluate(s, a, l, &r, summary));
-    out->push_back(std::move(r));
-    ++summary->candidates;
-  }
+  Outcome o;
+  MEDTWIN_RETURN_IF_ERROR(EvaluateDraws(s, a, l, &o, summary));
+  MEDTWIN_RETURN_IF_ERROR(EvaluateMode(s, a, l, &o, summary));
+  Score(s, a, l, o, r);
   return Status::Ok();
 }
 
@@ -338,6 +442,8 @@ struct RefineState {
   bool have = false;
 };
 
+namespace {
+
 double RefineObjective(unsigned /*n*/, const double* x, double* /*grad*/, void* data) {
   auto* st = static_cast<RefineState*>(data);
   Ranked r;
@@ -357,10 +463,13 @@ double RefineObjective(unsigned /*n*/, const double* x, double* /*grad*/, void* 
   return value;
 }
 
-Status Search::Refine(const Schedule& s, double lo, double hi, double loading, int evaluations,
+}  // namespace
+
+Status Search::Refine(Schedule* s, double lo, double hi, double loading, int evaluations,
                       Ranked* best, DoseSummary* summary) {
-  MEDTWIN_RETURN_IF_ERROR(Reference(s, summary));
-  RefineState st{this,         &s,      loading, summary, nlopt_create(NLOPT_GN_DIRECT_L, 1),
+  // A linear schedule's reference profiles were replaced by later schedules' since its grid.
+  if (s->linear) MEDTWIN_RETURN_IF_ERROR(Prepare(s, summary));
+  RefineState st{this,         s,       loading, summary, nlopt_create(NLOPT_GN_DIRECT_L, 1),
                  Status::Ok(), Ranked{}};
   if (st.opt == nullptr) return Status::Internal("amount refinement: nlopt_create failed");
   nlopt_set_min_objective(st.opt, RefineObjective, &st);
@@ -379,6 +488,8 @@ Status Search::Refine(const Schedule& s, double lo, double hi, double loading, i
   *best = std::move(st.best);
   return Status::Ok();
 }
+
+namespace {
 
 std::vector<double> Amounts(const DoseSearchSpace& space) {
   if (!space.amounts.empty()) return space.amounts;
@@ -446,29 +557,59 @@ Result<std::vector<Schedule>> Schedules(const Model& model, const Dataset& data,
   return out;
 }
 
-// Refines the maintenance amount of the best grid candidate of each of the refine_top best
-// schedules within one grid step either side (the range, the rate limit and a loading dose,
-// which is at least the maintenance amount, bound it). A refined amount joins the ranking when
-// it ranks above its grid candidate, which stays in the ranking too.
-Status RefineAmounts(Search& search, const std::vector<Schedule>& schedules,
-                     const DoseSearchSpace& space, const DoseOptions& options,
-                     std::vector<Ranked>* ranked, DoseSummary* summary) {
+// The schedules whose best grid candidate is refined: the refine_top best schedules (ranked by
+// their best grid candidate), one per dosing interval first. Schedules that differ only in the
+// infusion duration or the loading dose usually share their best amount's neighbourhood (AUC24
+// does not depend on the duration), so refining the runner-up interval is worth more than the
+// same interval again; the remaining places go to the next best schedules of any interval.
+std::vector<const Ranked*> RefineChoice(const std::vector<Ranked>& sorted, int refine_top) {
+  std::vector<const Ranked*> firsts;  // best grid candidate of each schedule, best first
+  auto same = [](const Regimen& x, const Regimen& y) {
+    return x.interval_h == y.interval_h && x.duration_h == y.duration_h &&
+           (x.loading > 0) == (y.loading > 0);
+  };
+  for (const Ranked& r : sorted) {
+    if (std::none_of(firsts.begin(), firsts.end(),
+                     [&](const Ranked* f) { return same(f->result.regimen, r.result.regimen); })) {
+      firsts.push_back(&r);
+    }
+  }
+  std::vector<const Ranked*> chosen;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const Ranked* f : firsts) {
+      if (static_cast<int>(chosen.size()) >= refine_top) return chosen;
+      if (std::find(chosen.begin(), chosen.end(), f) != chosen.end()) continue;
+      const bool interval_taken = std::any_of(chosen.begin(), chosen.end(), [&](const Ranked* c) {
+        return c->result.regimen.interval_h == f->result.regimen.interval_h;
+      });
+      if (pass == 0 && interval_taken) continue;
+      chosen.push_back(f);
+    }
+  }
+  return chosen;
+}
+
+// Refines the maintenance amount of the best grid candidate of each schedule RefineChoice picks
+// within one grid step either side (the range, the rate limit and a loading dose, which is at
+// least the maintenance amount, bound it). A refined amount joins the ranking when it ranks
+// above its grid candidate, which stays in the ranking too.
+Status RefineAmounts(Search& search, std::vector<Schedule>& schedules, const DoseSearchSpace& space,
+                     const DoseOptions& options, std::vector<Ranked>* ranked,
+                     DoseSummary* summary) {
   std::sort(ranked->begin(), ranked->end(), Better);
   const double step = (space.amount_max - space.amount_min) / space.amount_steps;
-  std::vector<const Schedule*> done;
   std::vector<Ranked> refined;
-  for (const Ranked& grid : *ranked) {
-    if (static_cast<int>(done.size()) >= options.refine_top) break;
+  for (const Ranked* chosen : RefineChoice(*ranked, options.refine_top)) {
+    const Ranked& grid = *chosen;
     const Regimen& g = grid.result.regimen;
-    const Schedule* s = nullptr;
-    for (const Schedule& c : schedules) {
+    Schedule* s = nullptr;
+    for (Schedule& c : schedules) {
       if (c.interval_h == g.interval_h && c.duration_h == g.duration_h &&
           c.loading == (g.loading > 0)) {
         s = &c;
       }
     }
-    if (s == nullptr || std::find(done.begin(), done.end(), s) != done.end()) continue;
-    done.push_back(s);
+    if (s == nullptr) continue;
     const double lo = std::max(space.amount_min, g.amount - step);
     double hi =
         std::min({space.amount_max, g.amount + step, space.max_rate_mg_per_h * g.duration_h});
@@ -476,7 +617,7 @@ Status RefineAmounts(Search& search, const std::vector<Schedule>& schedules,
     if (!(hi > lo)) continue;
     Ranked best;
     MEDTWIN_RETURN_IF_ERROR(
-        search.Refine(*s, lo, hi, g.loading, options.refine_evaluations, &best, summary));
+        search.Refine(s, lo, hi, g.loading, options.refine_evaluations, &best, summary));
     if (Better(best, grid)) {
       best.result.refined = true;
       refined.push_back(std::move(best));
@@ -487,7 +628,14 @@ Status RefineAmounts(Search& search, const std::vector<Schedule>& schedules,
   return Status::Ok();
 }
 
+std::string Pct(double f) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f %%", 100.0 * f);
+  return b;
+}
+
 }  // namespace
+}  // namespace dose_internal
 
 Result<Dataset> RegimenDataset(const Model& model, const Dataset& data, size_t subject_index,
                                const Regimen& regimen, const DoseSearchSpace& space,
@@ -508,7 +656,8 @@ Result<Dataset> RegimenDataset(const Model& model, const Dataset& data, size_t s
   Subject s;
   s.id = subject.id;
   if (space.day == 0) {
-    Record ss = NewDose(last, state, start, regimen.amount, regimen.duration_h, nmod);
+    Record ss =
+        dose_internal::NewDose(last, state, start, regimen.amount, regimen.duration_h, nmod);
     ss.ss = 1;
     ss.ii_h = tau;
     ss.addl = per_window - 1;
@@ -527,13 +676,14 @@ Result<Dataset> RegimenDataset(const Model& model, const Dataset& data, size_t s
     }
     double first = start;
     if (regimen.loading > 0) {
-      s.records.push_back(NewDose(last, state, start, regimen.loading, regimen.duration_h, nmod));
+      s.records.push_back(
+          dose_internal::NewDose(last, state, start, regimen.loading, regimen.duration_h, nmod));
       first = start + tau;
     }
     const double from = start + 24.0 * (space.day - 1);
     const int skip = std::max(0, static_cast<int>(std::ceil((from - first) / tau - 1e-9)));
     *window_start_h = first + skip * tau;
-    Record m = NewDose(last, state, first, regimen.amount, regimen.duration_h, nmod);
+    Record m = dose_internal::NewDose(last, state, first, regimen.amount, regimen.duration_h, nmod);
     m.ii_h = tau;
     m.addl = skip + per_window - 1;
     s.records.push_back(m);
@@ -547,6 +697,7 @@ Result<DoseSummary> OptimizeDose(const Model& model, const Dataset& data, size_t
                                  const IndividualPosterior& posterior,
                                  const std::vector<Target>& targets, const DoseSearchSpace& space,
                                  const DoseOptions& options) {
+  using namespace dose_internal;  // NOLINT: this file's own internals
   const auto t0 = std::chrono::steady_clock::now();
   MEDTWIN_RETURN_IF_ERROR(options.Validate());
   MEDTWIN_RETURN_IF_ERROR(space.Validate());
@@ -572,10 +723,25 @@ Result<DoseSummary> OptimizeDose(const Model& model, const Dataset& data, size_t
   if (!schedules.ok()) return schedules.status().WithContext(who);
   Search search(model, data, subject_index, posterior, targets, space, options, std::move(etas));
   std::vector<Ranked> ranked;
-  for (const Schedule& s : *schedules) {
-    MEDTWIN_RETURN_IF_ERROR(search.Run(s, &ranked, &summary).WithContext(who));
+  std::vector<Schedule*> nonlinear;
+  for (Schedule& s : *schedules) {
+    MEDTWIN_RETURN_IF_ERROR(search.Prepare(&s, &summary).WithContext(who));
+    summary.superposition = summary.superposition && s.linear;
+    if (!s.linear) {
+      nonlinear.push_back(&s);
+      continue;
+    }
+    for (const auto& [a, l] : Pairs(s)) {
+      Ranked r;
+      MEDTWIN_RETURN_IF_ERROR(search.Evaluate(s, a, l, &r, &summary).WithContext(who));
+      ranked.push_back(std::move(r));
+      ++summary.candidates;
+    }
   }
-  if (space.amounts.empty()) {
+  const bool refine = space.amounts.empty() && options.refine_top > 0;
+  MEDTWIN_RETURN_IF_ERROR(
+      BoundedSearch(search, nonlinear, options, refine, &ranked, &summary).WithContext(who));
+  if (refine) {
     MEDTWIN_RETURN_IF_ERROR(
         RefineAmounts(search, *schedules, space, options, &ranked, &summary).WithContext(who));
   }
@@ -586,6 +752,9 @@ Result<DoseSummary> OptimizeDose(const Model& model, const Dataset& data, size_t
     std::string per;
     for (size_t j = 0; j < targets.size(); ++j) {
       per += (j ? ", " : "") + targets[j].ToString() + " " + Pct(best.target_pta[j]);
+    }
+    if (best.no_steady_state > 0) {
+      per += "; no steady state in " + std::to_string(best.no_steady_state) + " draws";
     }
     return Status::NotFound(who + ": no allowed regimen reaches the targets in at least " +
                             Pct(options.min_pta) + " of " + std::to_string(options.draws) +

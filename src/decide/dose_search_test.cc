@@ -140,21 +140,177 @@ TEST(DoseSearch, MichaelisMentenSearchEqualsBruteForce) {
   EXPECT_GT((point[{300, 12}] / point[{150, 12}]), 2.3);
 }
 
+// At steady state, a draw whose daily input exceeds its elimination capacity (pk1cmt_mm: the
+// average input rate amount / tau above VMAX, so the amount in the body grows every cycle) has
+// no steady state: it counts as a miss of every target for that regimen, and the search still
+// answers. 2600 mg q12h (217 mg/h) is above every plausible VMAX here (50 exp(0.1 + 4 * 0.3) =
+// 183 mg/h); 500 mg q12h (42 mg/h) is below the typical VMAX, so some draws reach a steady state
+// and others do not: exactly those the simulator, run on its own, finds none for, and at least
+// every draw with VMAX below the input rate.
+TEST(DoseSearch, DrawsWithoutSteadyStateCountAsMisses) {
+  auto m = Make("pk1cmt_mm");
+  const Dataset data = Read("ID,TIME,EVID,AMT,CMT\n1,0,1,100,1\n", *m);
+  const IndividualPosterior post = Posterior(*m, {0.1, -0.1}, 0.09);
+  const std::vector<Target> targets = {*TargetFromString("auc24=60..120")};
+  DoseSearchSpace space;
+  space.amounts = {150, 250, 500, 2600};
+  space.intervals_h = {12};
+  DoseOptions o;
+  o.draws = 30;
+  o.top = 100;
+  o.min_pta = 0;
+  o.sim.ss_max_cycles = 150;  // a failing draw costs this many cycles
+  auto r = OptimizeDose(*m, data, 0, post, targets, space, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->best.size(), 4u);
+  auto find = [&](double a) {
+    return *std::find_if(r->best.begin(), r->best.end(),
+                         [&](const CandidateResult& c) { return c.regimen.amount == a; });
+  };
+  const CandidateResult never = find(2600);
+  EXPECT_EQ(never.no_steady_state, o.draws);
+  EXPECT_EQ(never.pta, 0.0);
+  EXPECT_EQ(never.target_pta[0], 0.0);
+  EXPECT_TRUE(std::isinf(never.point[0]));
+  EXPECT_TRUE(std::isinf(never.median[0]));
+  EXPECT_EQ(find(150).no_steady_state, 0);
+  EXPECT_GT(r->best.front().pta, 0.3);
+  EXPECT_LT(r->best.front().regimen.amount, 500);
+
+  const CandidateResult some = find(500);
+  auto draws = PosteriorDraws(post, o.draws, o.seed);
+  ASSERT_TRUE(draws.ok());
+  Simulator sim(*m, o.sim);
+  const Dataset ss =
+      Read("ID,TIME,EVID,AMT,RATE,II,SS,CMT\n1,0,1,500,500,12,1,1\n1,12,0,.,.,.,.,2\n", *m);
+  std::vector<double> p(m->num_parameters());
+  int none = 0, above_capacity = 0;
+  for (int k = 0; k < o.draws; ++k) {
+    const std::span<const double> eta(draws->data() + 2 * k, 2);
+    auto out = sim.Run(ss, 0, OutputRequest{}, IndividualInput{post.theta, eta});
+    if (!out.ok()) ASSERT_TRUE(IsNoSteadyState(out.status())) << out.status().ToString();
+    none += !out.ok();
+    ASSERT_TRUE(m->Individualize(post.theta, eta, data.subjects[0].records[0].covariates, p).ok());
+    above_capacity += 500.0 / 12 >= p[m->spec().ParameterIndex("VMAX")];
+  }
+  EXPECT_GT(above_capacity, 0);
+  EXPECT_LT(none, o.draws);
+  EXPECT_GE(none, above_capacity);
+  EXPECT_EQ(some.no_steady_state, none);
+  EXPECT_LE(some.pta * o.draws, o.draws - none);
+  // Every candidate was evaluated (top 100): the summary counts their draws and modes.
+  long runs_without = 0;
+  for (const CandidateResult& c : r->best) {
+    runs_without += c.no_steady_state + (std::isinf(c.point[0]) ? 1 : 0);
+  }
+  EXPECT_EQ(r->no_steady_state, runs_without);
+}
+
+// The bounded search over nonlinear schedules reports exactly what the exhaustive one does (the
+// ranking, each listed candidate's PTAs, point and median metrics) with fewer simulations: on a
+// day after past doses (two targets, a trough one bounding from above), with loading doses, at
+// steady state with draws that have none, and with continuous amounts refined; and with the draws
+// simulated on several threads.
+TEST(DoseSearch, BoundedSearchEqualsExhaustive) {
+  auto m = Make("pk1cmt_mm");
+  const Dataset data = Read("ID,TIME,EVID,AMT,II,ADDL\n1,0,1,300,12,5\n", *m);
+  const IndividualPosterior post = Posterior(*m, {0.1, -0.1}, 0.09);
+  struct Case {
+    const char* name;
+    std::vector<const char*> targets;
+    DoseSearchSpace space;
+    int top;
+  };
+  std::vector<Case> cases(4);
+  for (Case& c : cases) {
+    for (double a = 100; a <= 800; a += 100) c.space.amounts.push_back(a);
+    c.space.intervals_h = {12, 24};
+    c.space.durations_h = {1, 2};
+    c.space.start_h = 24;
+    c.top = 3;
+  }
+  cases[0].name = "day 2";
+  cases[0].targets = {"auc24=60..120", "trough<=4"};
+  cases[0].space.day = 2;
+  cases[1].name = "day 1, loading";
+  cases[1].targets = {"auc24=60..120"};
+  cases[1].space.day = 1;
+  cases[1].space.loading = true;
+  cases[1].space.amounts = {100, 200, 300, 400};
+  cases[1].space.durations_h = {1};
+  cases[2].name = "steady state";
+  cases[2].targets = {"auc24=60..120@100"};
+  cases[2].space.amounts = {100, 200, 300, 500, 700};
+  cases[2].space.durations_h = {1};
+  cases[2].top = 1;
+  cases[3].name = "range, refined";
+  cases[3].targets = {"auc24=60..120"};
+  cases[3].space.day = 2;
+  cases[3].space.amounts.clear();
+  cases[3].space.amount_min = 100;
+  cases[3].space.amount_max = 800;
+  cases[3].space.amount_steps = 7;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<Target> targets;
+    for (const char* t : c.targets) targets.push_back(*TargetFromString(t));
+    DoseOptions o;
+    o.draws = 40;
+    o.top = c.top;
+    o.min_pta = 0;
+    o.refine_top = 2;
+    o.refine_evaluations = 8;
+    o.sim.ss_max_cycles = 150;
+    o.exhaustive = true;
+    auto full = OptimizeDose(*m, data, 0, post, targets, c.space, o);
+    ASSERT_TRUE(full.ok()) << full.status().ToString();
+    EXPECT_EQ(full->pruned, 0u);
+    o.exhaustive = false;
+    for (int threads : {1, 3}) {
+      o.threads = threads;
+      auto bounded = OptimizeDose(*m, data, 0, post, targets, c.space, o);
+      ASSERT_TRUE(bounded.ok()) << bounded.status().ToString();
+      EXPECT_EQ(bounded->candidates, full->candidates);
+      EXPECT_GT(bounded->pruned, 0u) << threads;
+      EXPECT_LT(bounded->simulations, full->simulations) << threads;
+      ASSERT_EQ(bounded->best.size(), full->best.size());
+      for (size_t i = 0; i < full->best.size(); ++i) {
+        const CandidateResult &b = bounded->best[i], &f = full->best[i];
+        SCOPED_TRACE(f.regimen.ToString());
+        EXPECT_EQ(b.regimen.ToString(), f.regimen.ToString());
+        EXPECT_EQ(b.refined, f.refined);
+        EXPECT_EQ(b.pta, f.pta);
+        EXPECT_EQ(b.target_pta, f.target_pta);
+        EXPECT_EQ(b.point, f.point);
+        EXPECT_EQ(b.median, f.median);
+        EXPECT_EQ(b.no_steady_state, f.no_steady_state);
+      }
+    }
+  }
+}
+
+// 1000 mg q12h for an 80 kg, 60-year-old man with SCr 1.1 mg/dL.
+constexpr char kVancomycinRegimen[] =
+    "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
+    "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n";
+
+DoseSearchSpace RangeSpace(double min_mg, double max_mg) {
+  DoseSearchSpace space;
+  space.amount_min = min_mg;
+  space.amount_max = max_mg;
+  return space;
+}
+
 // A continuous range: the grid's best amount is refined between its neighbours. With a tight
 // posterior every amount near the optimum meets auc24=400..600 in all draws, so the ranking
 // prefers the amount whose point AUC24 is closest to 450; for this linear model that amount is
 // known in closed form: AUC24 = daily dose / CL.
 TEST(DoseSearch, RefinementImprovesOnTheGridWithinTheRange) {
   auto m = Make("vancomycin_goti2018");
-  const Dataset data = Read(
-      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
-      "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n",
-      *m);
+  const Dataset data = Read(kVancomycinRegimen, *m);
   const IndividualPosterior post = Posterior(*m, {0.1, -0.2, 0.0}, 1e-4);
   const std::vector<Target> targets = {*TargetFromString("auc24=400..600@450")};
-  DoseSearchSpace space;
-  space.amount_min = 500;
-  space.amount_max = 3000;
+  DoseSearchSpace space = RangeSpace(500, 3000);
   space.amount_steps = 10;  // 250 mg apart
   space.intervals_h = {12};
   DoseOptions o;
@@ -188,6 +344,37 @@ TEST(DoseSearch, RefinementImprovesOnTheGridWithinTheRange) {
   EXPECT_NEAR(b.point[0], 450, 1.0);
   // The grid candidate stays in the ranking, below the refined one.
   EXPECT_EQ(refined->best[1].regimen.amount, g.regimen.amount);
+}
+
+// The refinement spends its effort on distinct dosing intervals first: the two best schedules
+// here are the same interval with 1 and 2 h infusions (AUC24 does not depend on the duration, so
+// they tie but for the shorter infusion), and refining both would find the same amount twice.
+TEST(DoseSearch, RefinementPrefersDistinctIntervals) {
+  auto m = Make("vancomycin_goti2018");
+  const Dataset data = Read(kVancomycinRegimen, *m);
+  const IndividualPosterior post = Posterior(*m, {0.1, -0.2, 0.0}, 1e-4);
+  const std::vector<Target> targets = {*TargetFromString("auc24=400..600@450")};
+  DoseSearchSpace space = RangeSpace(500, 3000);
+  space.amount_steps = 10;
+  space.intervals_h = {12, 24};
+  space.durations_h = {1, 2};
+  DoseOptions o;
+  o.draws = 100;
+  o.top = 50;
+  o.refine_top = 2;
+  auto r = OptimizeDose(*m, data, 0, post, targets, space, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::vector<Regimen> grid, refined;
+  for (const CandidateResult& c : r->best) (c.refined ? refined : grid).push_back(c.regimen);
+  ASSERT_GE(grid.size(), 2u);
+  // The grid's two best schedules share the interval.
+  EXPECT_EQ(grid[0].interval_h, grid[1].interval_h);
+  EXPECT_NE(grid[0].duration_h, grid[1].duration_h);
+  ASSERT_EQ(r->refined, 2);
+  ASSERT_EQ(refined.size(), 2u);
+  EXPECT_NE(refined[0].interval_h, refined[1].interval_h);
+  EXPECT_EQ(refined[0].duration_h, 1);
+  EXPECT_EQ(refined[1].duration_h, 1);
 }
 
 // With a realistic posterior the refined regimen's PTA is confirmed by evaluating that amount
@@ -296,6 +483,9 @@ TEST(DoseSearch, BadRateLimitsAreRefusedByName) {
   DoseOptions o;
   o.refine_top = -1;
   EXPECT_THAT(o.Validate().message(), HasSubstr("refine_top must be >= 0"));
+  o.refine_top = 3;
+  o.threads = 0;
+  EXPECT_THAT(o.Validate().message(), HasSubstr("threads must be >= 1 (got 0)"));
 }
 
 }  // namespace

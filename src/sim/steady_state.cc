@@ -36,7 +36,15 @@ bool Converged(const std::vector<double>& prev, const std::vector<double>& x, co
   return true;
 }
 
+// The start of every "no steady state" error (IsNoSteadyState).
+constexpr char kNoSteadyState[] = "steady state not reached";
+
 }  // namespace
+
+bool IsNoSteadyState(const Status& status) {
+  return status.code() == StatusCode::kNumerical &&
+         status.message().find(kNoSteadyState) != std::string::npos;
+}
 
 void SubjectRun::AddDoseAtZero(const ResolvedDose& d, int derivs, std::vector<double>* x,
                                std::vector<ActiveInfusion>* active) {
@@ -104,7 +112,7 @@ Status SubjectRun::PeriodicTrough(const ResolvedDose& d, int row, int derivs,
     MEDTWIN_RETURN_IF_ERROR(RunWindow(row, d.ii_h, x, active));
     if (cycle > overlap + 1 && Converged(prev, *x, *ctx_.options)) return Status::Ok();
   }
-  return Status::Numerical("steady state not reached after " +
+  return Status::Numerical(std::string(kNoSteadyState) + " after " +
                            std::to_string(ctx_.options->ss_max_cycles) +
                            " dosing cycles (raise ss_max_cycles or loosen ss_rtol)");
 }
@@ -122,7 +130,7 @@ Status SubjectRun::ConstantInfusionState(const ResolvedDose& d, int row, std::ve
     MEDTWIN_RETURN_IF_ERROR(RunWindow(row, kInfusionWindowH, x, &active));
     if (Converged(prev, *x, *ctx_.options)) return Status::Ok();
   }
-  return Status::Numerical("steady state of the constant infusion not reached after " +
+  return Status::Numerical(std::string(kNoSteadyState) + " for the constant infusion after " +
                            std::to_string(ctx_.options->ss_max_cycles) + " windows of " +
                            std::to_string(kInfusionWindowH) + " h");
 }

@@ -1,0 +1,130 @@
+// Internals of the dose search (OptimizeDose), shared by dose_search.cc (candidates, their
+// evaluation over the draws, refinement) and dose_bound.cc (the bounded search over nonlinear
+// schedules). Not a public API.
+#ifndef MEDTWIN_DECIDE_DOSE_SEARCH_H_
+#define MEDTWIN_DECIDE_DOSE_SEARCH_H_
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "medtwin/decide.h"
+
+namespace medtwin {
+namespace dose_internal {
+
+// One dosing schedule (interval, duration, with or without a loading dose): its window, output
+// grid and candidate amounts.
+struct Schedule {
+  double interval_h = 0, duration_h = 0;
+  bool loading = false;
+  double w0 = 0, w1 = 0;
+  std::vector<double> grid;
+  std::vector<double> amounts, loadings;  // candidate maintenance / loading amounts
+  bool linear = false;  // profiles combined by superposition (set by Search::Prepare)
+};
+
+// Candidates' amounts for a schedule: loading doses at least the maintenance amount.
+std::vector<std::pair<double, double>> Pairs(const Schedule& s);
+
+// Per draw k (the posterior mode last, k = draws), the metric of every target; +inf, and every
+// target missed, where the regimen reaches no steady state in that draw.
+struct Outcome {
+  std::vector<double> metric;  // (draws + 1) x targets
+  std::vector<char> no_steady_state;
+};
+
+// Side of a draw's miss, per draw: kLow some target below its range, kHigh some target above it
+// (or no steady state). Both may be set.
+constexpr uint8_t kLow = 1, kHigh = 2;
+// Not simulated (a candidate whose evaluation stopped early): implies nothing.
+constexpr uint8_t kUnknown = 4;
+
+struct Ranked {
+  CandidateResult result;
+  int count = 0;              // draws meeting every target
+  std::vector<uint8_t> side;  // per draw: kLow | kHigh, 0 when every target is met
+};
+
+// The ranking: joint PTA (count), preference, daily dose, infusion duration, loading, interval.
+bool Better(const Ranked& a, const Ranked& b);
+
+// Evaluates candidates over the draws (the last row of `etas` is the posterior mode, not counted
+// in the PTA). Owns one Simulator per thread of options.threads.
+class Search {
+ public:
+  Search(const Model& model, const Dataset& data, size_t subject, const IndividualPosterior& post,
+         const std::vector<Target>& targets, const DoseSearchSpace& space,
+         const DoseOptions& options, std::vector<double> etas);
+  ~Search();
+
+  int draws() const { return draws_; }
+  size_t num_targets() const { return targets_.size(); }
+
+  // Decides whether the schedule's profiles are affine in the amounts (checked at the mode with
+  // a third amount) and, if so, simulates its reference profiles for every draw: sets s->linear.
+  Status Prepare(Schedule* s, DoseSummary* summary);
+  // Row `draws` (the mode) of `o` for candidate (a, l).
+  Status EvaluateMode(const Schedule& s, double a, double l, Outcome* o, DoseSummary* summary);
+  // Rows begin..end-1 of `o` (end < 0: every draw).
+  Status EvaluateDraws(const Schedule& s, double a, double l, Outcome* o, DoseSummary* summary,
+                       int begin = 0, int end = -1);
+  // Draw k's side of its miss (kLow | kHigh; 0: every target met) from row k of `o`.
+  uint8_t Side(const Outcome& o, int k) const;
+  // The candidate's PTA, per-target PTA, point, median, preference and per-draw sides.
+  void Score(const Schedule& s, double a, double l, const Outcome& o, Ranked* r) const;
+  // The regimen, point prediction (the mode's row of `o`) and preference of candidate (a, l).
+  void Point(const Schedule& s, double a, double l, const Outcome& o, Ranked* r) const;
+  // Both evaluations and the score.
+  Status Evaluate(const Schedule& s, double a, double l, Ranked* r, DoseSummary* summary);
+  // The best maintenance amount in [lo, hi] for loading `loading` (0: none) by NLopt DIRECT-L,
+  // `evaluations` amounts; `best` is the best amount evaluated, by the ranking of Better.
+  Status Refine(Schedule* s, double lo, double hi, double loading, int evaluations, Ranked* best,
+                DoseSummary* summary);
+
+ private:
+  struct Worker;
+  // Levels (rows x observables) of `regimen` on the schedule's grid for draw k; a nonlinear
+  // schedule continues from the draw's state at the start (the shared past, simulated once).
+  Result<std::vector<double>> Levels(Worker& w, const Schedule& s, const Regimen& regimen, int k,
+                                     bool from_past);
+  // Metrics of draw k into o (row k); counts runs into w's counters.
+  Status DrawMetrics(Worker& w, const Schedule& s, const Regimen& regimen, int k, Outcome* o);
+  Status PastStates(DoseSummary* summary);
+  Status ReferenceOf(Worker& w, const Schedule& s, int k);
+  void Combine(int k, double a, double l, std::vector<double>* y) const;
+  void Metrics(const Schedule& s, const std::vector<double>& y, std::vector<double>& level,
+               double* m) const;
+
+  const Model& model_;
+  const Dataset& data_;
+  size_t subject_;
+  const IndividualPosterior& post_;
+  const std::vector<Target>& targets_;
+  const DoseSearchSpace& space_;
+  std::vector<double> etas_;
+  int draws_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  // The state of each draw (and the mode) at space.start_h from the past doses alone; empty:
+  // not computed yet, or every run starts from the beginning (steady state, no past, or a model
+  // that reads its past).
+  bool past_ready_ = false;
+  std::vector<double> past_;
+  double a1_ = 0, a2_ = 0, l1_ = 0, l2_ = 0;
+  // Per draw: the reference profile at (a1, l1) and the changes per unit amount.
+  std::vector<std::vector<double>> base_, per_amount_, per_loading_;
+};
+
+// The grid candidates of the nonlinear schedules `pending` points to, evaluated over every draw
+// only while they could still rank among the options.top best (or, with `per_schedule`, be the
+// best of their schedule), appended to `ranked` (which already holds the linear schedules'
+// candidates). See dose_bound.cc.
+Status BoundedSearch(Search& search, const std::vector<Schedule*>& pending,
+                     const DoseOptions& options, bool per_schedule, std::vector<Ranked>* ranked,
+                     DoseSummary* summary);
+
+}  // namespace dose_internal
+}  // namespace medtwin
+
+#endif  // MEDTWIN_DECIDE_DOSE_SEARCH_H_
