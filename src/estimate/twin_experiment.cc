@@ -140,12 +140,19 @@ std::function<TruePatient(int p, std::mt19937_64* rng)> VirtualPatients(
 }
 
 Dataset CvRegimen(const Model& m, double end_s, double bleed_ml, double bleed_start_s,
-                  double bleed_end_s) {
+                  double bleed_end_s, CvTiming timing) {
   std::ostringstream os;
   os.precision(12);
   os << "ID,TIME,EVID,CMT,AMT,RATE,DVID\n";
+  // The run starts at the first record: at 0 (an EVID 2 row without effect) for simultaneous
+  // readings, so that the first is a minute into the run.
+  if (timing == CvTiming::kSimultaneous) os << "1,0,2,.,.,.,.\n";
   for (int t = 30; t <= end_s; t += 30) {
-    os << "1," << t << ",0,.,.,.," << (t % 60 == 0 ? "MAP" : "HR") << "\n";
+    if (timing == CvTiming::kStaggered) {
+      os << "1," << t << ",0,.,.,.," << (t % 60 == 0 ? "MAP" : "HR") << "\n";
+    } else if (t % 60 == 0) {
+      os << "1," << t << ",0,.,.,.,MAP\n1," << t << ",0,.,.,.,HR\n";
+    }
     if (bleed_ml > 0.0 && t == bleed_start_s) {
       os << "1," << t << ",1,haemorrhage," << bleed_ml << ","
          << bleed_ml / (bleed_end_s - bleed_start_s) << ",.\n";
