@@ -131,6 +131,7 @@ void RunPrior(const Model& m, const TruePatient& truth, const SimOptions& sim_op
   std::vector<AssimilationStep> steps;
   std::vector<double> estimate;
   for (size_t k = 0; k < out->rows(); ++k) {
+    if (truth.data.subjects[0].records[out->record[k]].evid != Evid::kObservation) continue;
     AssimilationStep st;
     st.time = out->time_h[k];
     for (const std::string& name : m.spec().variability.parameters) {
