@@ -70,6 +70,11 @@ struct AssimilationOptions {
   // is shrunk and jittered the same way with its own a (docs/assimilation.md). 1: no jitter.
   double pf_eta_shrinkage = 0.9;
   double pf_state_shrinkage = 0.9;
+  // Ensemble filters and kMap: the reported median and 5 / 95 % limits of the m predictive draws.
+  // false: sample quantiles at positions q (m - 1) between order statistics, whose 90 % interval
+  // covers 0.9 (m - 1)/(m + 1) in expectation (0.872 for 64); true: plotting positions
+  // q (m + 1) (quantile type 6), 0.9 for any m (docs/assimilation.md).
+  bool plotting_positions = false;
   std::vector<double> theta;  // population typical values (spec order); empty = the spec's
   SimOptions sim;
   Status Validate() const;
