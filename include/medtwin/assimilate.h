@@ -9,7 +9,10 @@
 // distribution (reported before the value is used), then the augmented vector [state, eta] is
 // updated with perturbed observations and the Kalman gain estimated from the ensemble, after an
 // optional multiplicative inflation of the forecast anomalies. Observations at the same time are
-// assimilated one after another.
+// assimilated one after another from one forecast: the members carry the predictions of every
+// observable at the forecast time, updated with [state, eta], so a second observation at that
+// time (MAP and HR of one monitor reading) is weighed against the updated prediction instead of
+// a new run that would start at that instant.
 //
 // Square-root variant (kEnsrf, Whitaker & Hamill 2002, Mon Weather Rev 130:1913): the same
 // gain, but the mean is updated with the observation itself and the anomalies with a reduced
@@ -43,7 +46,8 @@ namespace medtwin {
 // kEnkf: the ensemble Kalman filter above. kMap: the comparator of refitting the MAP (with its
 // Laplace posterior) on all levels so far at every observation; its one-step-ahead prediction
 // samples the previous fit's Laplace posterior (the prior before the first level).
-// kPf: bootstrap particle filter with systematic resampling and a Liu-West kernel on eta.
+// kPf: particle filter with progressive correction of sharp likelihoods, systematic resampling
+// and a regularisation kernel (with Liu-West shrinkage) on [state, eta].
 // kUkf: unscented Kalman filter on the Gaussian of [state, eta] (reported parameters at the
 // mean of eta, i.e. the median of the log-normal).
 // kEnsrf: the square-root ensemble filter above.
@@ -60,6 +64,17 @@ struct AssimilationOptions {
   // then moves to the observation's time without using it: a mislabelled sample or a sensor
   // artefact does not drag the twin); 0 uses every observation.
   double gate_z = 0.0;
+  // Particle filter: Liu-West shrinkage a of the regularisation kernel applied after each
+  // resampling, in (0, 1]: eta moves to a eta + (1 - a) mean plus a normal jitter of covariance
+  // (1 - a^2) Cov(eta); the state moves with eta along its regression on it, and its residual
+  // is shrunk and jittered the same way with its own a (docs/assimilation.md). 1: no jitter.
+  double pf_eta_shrinkage = 0.9;
+  double pf_state_shrinkage = 0.9;
+  // Ensemble filters and kMap: the reported median and 5 / 95 % limits of the m predictive draws.
+  // false: sample quantiles at positions q (m - 1) between order statistics, whose 90 % interval
+  // covers 0.9 (m - 1)/(m + 1) in expectation (0.872 for 64); true: plotting positions
+  // q (m + 1) (quantile type 6), 0.9 for any m (docs/assimilation.md).
+  bool plotting_positions = false;
   std::vector<double> theta;  // population typical values (spec order); empty = the spec's
   SimOptions sim;
   Status Validate() const;
@@ -110,8 +125,10 @@ class SequentialFilter {
   // `subject_index`: forecasts from the last assimilated record to r under the subject's
   // records, reports the one-step-ahead prediction, updates. Records up to the last assimilated
   // one must be as they were; r must come after it. With update = false only the prediction is
-  // made and the filter is unchanged (how surprising would this value be?). On error the filter
-  // is unchanged.
+  // made and the filter is unchanged (how surprising would this value be?). When only
+  // observation records lie between the last assimilated record and r, all at its time, r is not
+  // forecast again: its prediction is the one made with the last forecast, updated by the
+  // observations since. On error the filter is unchanged.
   virtual Result<AssimilationStep> Assimilate(const Dataset& data, size_t subject_index, int r,
                                               bool update = true) = 0;
   // `count` samples of the current posterior, drawn with their own generator (seed), so

@@ -1,10 +1,12 @@
 #include "medtwin/assimilate.h"
 
+#include "estimate/particle_update.h"
 #include "medtwin/estimate.h"
 
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <numbers>
 #include <random>
@@ -14,9 +16,17 @@
 namespace medtwin {
 namespace {
 
-double Quantile(std::vector<double> v, double q) {
+// Quantile q of samples: linear interpolation between order statistics at positions q (m - 1)
+// (0-based), or, with plotting positions, at q (m + 1) (1-based; "type 6" of Hyndman & Fan
+// 1996), clamped to the smallest and largest sample. For m exact draws the 5-95 % interval of
+// the former covers 0.9 (m - 1)/(m + 1) in expectation, of the latter 0.9 (E F(x_(k)) =
+// k / (m + 1)).
+double Quantile(std::vector<double> v, double q, bool plotting_positions = false) {
   std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
+  const double last = static_cast<double>(v.size() - 1);
+  const double pos = plotting_positions
+                         ? std::clamp(q * static_cast<double>(v.size() + 1) - 1.0, 0.0, last)
+                         : q * last;
   const size_t lo = static_cast<size_t>(pos);
   const size_t hi = std::min(lo + 1, v.size() - 1);
   return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
@@ -67,10 +77,11 @@ double MixtureScore(const Eigen::VectorXd& h, const std::vector<double>& w,
 }
 
 // Median and 90 % interval from samples of the predictive distribution.
-void Summarize(const std::vector<double>& predictive, AssimilationStep* step) {
-  step->pred = Quantile(predictive, 0.5);
-  step->pred_lo = Quantile(predictive, 0.05);
-  step->pred_hi = Quantile(predictive, 0.95);
+void Summarize(const std::vector<double>& predictive, bool plotting_positions,
+               AssimilationStep* step) {
+  step->pred = Quantile(predictive, 0.5, plotting_positions);
+  step->pred_lo = Quantile(predictive, 0.05, plotting_positions);
+  step->pred_hi = Quantile(predictive, 0.95, plotting_positions);
 }
 
 // An assimilation step for observation record r, its prediction still to be filled in.
@@ -85,20 +96,22 @@ AssimilationStep StepFor(const Record& rec, int r) {
 
 // Forecasts every row of z ([state (n), eta]) to observation record r of the subject: from the
 // start of the run when `previous` < 0 (the state columns are then ignored), else from the row's
-// state right after record `previous`. Writes the state at r into z and the prediction into h
-// (log scale for an exponential error model). `what` names a row in messages ("member").
+// state right after record `previous`. Writes the state at r into z and the predictions of every
+// observable at r into obs (rows x observables, each on its assimilation scale: log for an
+// exponential error model; NaN where a log-scale observable other than r's is not positive).
+// `what` names a row in messages ("member").
 Status ForecastRows(Simulator* sim, const Dataset& data, size_t subject_index, int r, int previous,
                     const std::vector<double>& theta, int n, const char* what, Eigen::MatrixXd* z,
-                    Eigen::VectorXd* h) {
+                    Eigen::MatrixXd* obs) {
   const Subject& subject = data.subjects[subject_index];
   const Record& rec = subject.records[r];
   const Model& model = sim->model();
+  const ModelSpec& spec = model.spec();
   const int no = model.num_observables(), q = static_cast<int>(z->cols()) - n;
-  const bool log_scale =
-      model.spec().observables[rec.observable].error.model == ErrorModel::kExponential;
   OutputRequest request;
   request.last_record = r;
   std::vector<double> x(n), eta(q);
+  obs->resize(z->rows(), no);
   for (int i = 0; i < z->rows(); ++i) {
     for (int j = 0; j < q; ++j) eta[j] = (*z)(i, n + j);
     for (int j = 0; j < n; ++j) x[j] = (*z)(i, j);
@@ -112,15 +125,35 @@ Status ForecastRows(Simulator* sim, const Dataset& data, size_t subject_index, i
     }
     if (row == out->rows()) return Status::Internal(Line(subject, r) + ": no output row");
     for (int j = 0; j < n; ++j) (*z)(i, j) = out->states[row * n + j];
-    const double f = out->observables[row * no + rec.observable];
-    if (log_scale && !(f > 0.0)) {
-      return Status::Invalid(Line(subject, r) + ": " + what + " " + std::to_string(i) +
-                             " predicts " + std::to_string(f) +
-                             ", which a log-normal error model cannot use");
+    for (int k = 0; k < no; ++k) {
+      const double f = out->observables[row * no + k];
+      if (spec.observables[k].error.model != ErrorModel::kExponential) {
+        (*obs)(i, k) = f;
+      } else if (f > 0.0) {
+        (*obs)(i, k) = std::log(f);
+      } else if (k == rec.observable) {
+        return Status::Invalid(Line(subject, r) + ": " + what + " " + std::to_string(i) +
+                               " predicts " + std::to_string(f) +
+                               ", which a log-normal error model cannot use");
+      } else {
+        (*obs)(i, k) = std::numeric_limits<double>::quiet_NaN();
+      }
     }
-    (*h)(i) = log_scale ? std::log(f) : f;
   }
   return Status::Ok();
+}
+
+// The columns of `all` (predictions of every observable) that are finite for every row, and
+// their observable indices. The filters carry these predictions along with [state, eta] so that
+// further observations at the same time are updated from the same forecast.
+Eigen::MatrixXd UsableObservables(const Eigen::MatrixXd& all, std::vector<int>* which) {
+  which->clear();
+  for (int k = 0; k < all.cols(); ++k) {
+    if (all.col(k).allFinite()) which->push_back(k);
+  }
+  Eigen::MatrixXd out(all.rows(), static_cast<Eigen::Index>(which->size()));
+  for (size_t c = 0; c < which->size(); ++c) out.col(c) = all.col((*which)[c]);
+  return out;
 }
 
 // Quantile q of values with weights (summing to 1): the smallest value whose cumulative weight
@@ -156,65 +189,6 @@ Status Report(const Model& model, const std::vector<double>& theta, const Record
   step->state_mean.assign(n, 0.0);
   for (int i = 0; i < m; ++i) {
     for (int j = 0; j < n; ++j) step->state_mean[j] += weights[i] * z(i, j);
-  }
-  return Status::Ok();
-}
-
-// Bootstrap particle filter update (Gordon et al. 1993): weights times the likelihood of the
-// observation; systematic resampling when the effective sample size falls below half the
-// particles, then a Liu-West (2001) kernel on eta (shrinkage a = 0.98) so parameters do not
-// collapse onto a few values.
-Status ParticleUpdate(const Record& rec, const ResidualError& err, const Eigen::VectorXd& h, int n,
-                      Eigen::MatrixXd* z, std::vector<double>* w, std::mt19937_64* rng) {
-  const int m = static_cast<int>(z->rows()), q = static_cast<int>(z->cols()) - n;
-  const bool log_scale = err.model == ErrorModel::kExponential;
-  const double y = log_scale ? std::log(rec.dv) : rec.dv;
-  std::vector<double> loglik(m);
-  double best = -INFINITY;
-  for (int i = 0; i < m; ++i) {
-    const double f = log_scale ? std::exp(h(i)) : h(i);
-    const double sd = err.Sd(f);
-    if (!(sd > 0.0)) return Status::Invalid("the residual SD at a particle's prediction is 0");
-    const double r = (y - h(i)) / sd;
-    loglik[i] = -0.5 * r * r - std::log(sd);
-    best = std::max(best, loglik[i]);
-  }
-  double sum = 0.0;
-  for (int i = 0; i < m; ++i) sum += (*w)[i] *= std::exp(loglik[i] - best);
-  if (!(sum > 0.0) || !std::isfinite(sum)) {
-    return Status::Numerical("no particle explains the observation (all weights are 0)");
-  }
-  double sum2 = 0.0;
-  for (double& x : *w) {
-    x /= sum;
-    sum2 += x * x;
-  }
-  if (1.0 / sum2 >= 0.5 * m) return Status::Ok();
-  // Systematic resampling.
-  std::uniform_real_distribution<double> unif(0.0, 1.0 / m);
-  const double u0 = unif(*rng);
-  Eigen::MatrixXd resampled(m, z->cols());
-  double cum = (*w)[0];
-  for (int i = 0, k = 0; i < m; ++i) {
-    const double u = u0 + static_cast<double>(i) / m;
-    while (u > cum && k < m - 1) cum += (*w)[++k];
-    resampled.row(i) = z->row(k);
-  }
-  *z = resampled;
-  std::fill(w->begin(), w->end(), 1.0 / m);
-  constexpr double a = 0.98;
-  const Eigen::MatrixXd eta = z->rightCols(q);
-  const Eigen::RowVectorXd mean = eta.colwise().mean();
-  const Eigen::MatrixXd centred = eta.rowwise() - mean;
-  Eigen::MatrixXd cov = centred.transpose() * centred / (m - 1);
-  cov += 1e-12 * Eigen::MatrixXd::Identity(q, q);
-  const Eigen::MatrixXd l = cov.llt().matrixL();
-  std::normal_distribution<double> normal;
-  Eigen::VectorXd e(q);
-  for (int i = 0; i < m; ++i) {
-    for (int j = 0; j < q; ++j) e(j) = normal(*rng);
-    const Eigen::RowVectorXd kernel = (std::sqrt(1.0 - a * a) * (l * e)).transpose();
-    z->block(i, n, 1, q) = a * eta.row(i) + (1.0 - a) * mean + kernel;
   }
   return Status::Ok();
 }
@@ -318,11 +292,15 @@ class FilterBase : public SequentialFilter {
                         {"seed", options_.seed},
                         {"inflation", options_.inflation},
                         {"gate_z", options_.gate_z},
+                        {"pf_eta_shrinkage", options_.pf_eta_shrinkage},
+                        {"pf_state_shrinkage", options_.pf_state_shrinkage},
+                        {"plotting_positions", options_.plotting_positions},
                         {"theta", theta_},
                         {"sim", SaveSim(options_.sim)},
                         {"previous", previous_},
                         {"rng", StreamText(rng_)},
-                        {"normal", StreamText(normal_)}};
+                        {"normal", StreamText(normal_)},
+                        {"cache_observables", cache_observables_}};
     SaveState(&j);
     return j.dump();
   }
@@ -332,6 +310,13 @@ class FilterBase : public SequentialFilter {
     previous_ = j.at("previous").get<int>();
     MEDTWIN_RETURN_IF_ERROR(FromStreamText(j, "rng", &rng_));
     MEDTWIN_RETURN_IF_ERROR(FromStreamText(j, "normal", &normal_));
+    cache_observables_ = j.value("cache_observables", std::vector<int>{});
+    for (int k : cache_observables_) {
+      if (k < 0 || k >= model_.num_observables()) {
+        return Status::Invalid("snapshot: 'cache_observables' holds " + std::to_string(k) +
+                               ", not an observable of the model");
+      }
+    }
     return LoadState(j);
   }
 
@@ -345,6 +330,21 @@ class FilterBase : public SequentialFilter {
  protected:
   virtual void SaveState(nlohmann::json* j) const = 0;
   virtual Status LoadState(const nlohmann::json& j) = 0;
+
+  // The position of record r's observable among the predictions carried from the last forecast,
+  // or -1 when r must be forecast: it is not at the time of the last assimilated record, other
+  // records (doses, covariate changes) lie between them, or its observable is not carried.
+  int CachedColumn(const Subject& subject, int r) const {
+    if (previous_ < 0 || cache_observables_.empty()) return -1;
+    const double t = subject.records[previous_].time_h;
+    for (int k = previous_ + 1; k <= r; ++k) {
+      const Record& rec = subject.records[k];
+      if (rec.evid != Evid::kObservation || rec.time_h != t) return -1;
+    }
+    const auto it = std::find(cache_observables_.begin(), cache_observables_.end(),
+                              subject.records[r].observable);
+    return it == cache_observables_.end() ? -1 : static_cast<int>(it - cache_observables_.begin());
+  }
 
   // Checks that record r is an observation this filter can take next.
   Status CheckRecord(const Dataset& data, size_t subject_index, int r) const {
@@ -379,6 +379,9 @@ class FilterBase : public SequentialFilter {
   std::mt19937_64 rng_;
   std::normal_distribution<double> normal_;
   int previous_ = -1;
+  // Observables whose predictions at the time of record previous_ (from its forecast, updated
+  // by the observations since) the method carries; empty: none.
+  std::vector<int> cache_observables_;
 };
 
 // Ensemble filters: stochastic EnKF, square-root EnSRF, particle filter. Members are rows of
@@ -388,7 +391,8 @@ class EnsembleFilter : public FilterBase {
   EnsembleFilter(const Model& model, const AssimilationOptions& options, const Eigen::MatrixXd& l)
       : FilterBase(model, options),
         z_(Eigen::MatrixXd::Zero(options.members, n_ + q_)),
-        w_(options.members, 1.0 / options.members) {
+        w_(options.members, 1.0 / options.members),
+        cache_(options.members, 0) {
     for (int i = 0; i < options.members; ++i) {
       Eigen::VectorXd e(q_);
       for (int j = 0; j < q_; ++j) e(j) = normal_(rng_);
@@ -400,45 +404,61 @@ class EnsembleFilter : public FilterBase {
                                       bool update) override {
     MEDTWIN_RETURN_IF_ERROR(CheckRecord(data, subject_index, r));
     const Subject& subject = data.subjects[subject_index];
-    const std::string who = "subject " + subject.id;
-    const ModelSpec& spec = model_.spec();
-    const int m = options_.members;
+    const int m = options_.members, dim = n_ + q_;
     const Record& rec = subject.records[r];
-    const ResidualError& err = spec.observables[rec.observable].error;
+    const ResidualError& err = model_.spec().observables[rec.observable].error;
     const bool log_scale = err.model == ErrorModel::kExponential;
-    // Work on copies; commit only when everything succeeded.
-    Eigen::MatrixXd z = z_;
+    // Work on copies; commit only when everything succeeded. x = [state, eta, predictions of
+    // the carried observables].
+    Eigen::MatrixXd x;
+    std::vector<int> carried = cache_observables_;
+    int col = CachedColumn(subject, r);
+    if (col >= 0) {
+      x.resize(m, dim + cache_.cols());
+      x << z_, cache_;
+    } else {
+      // Forecast: every member from its analysed state to this observation.
+      Eigen::MatrixXd z = z_, all;
+      MEDTWIN_RETURN_IF_ERROR(ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_,
+                                           n_, "member", &z, &all)
+                                  .WithContext("subject " + subject.id));
+      const Eigen::MatrixXd usable = UsableObservables(all, &carried);
+      col = static_cast<int>(std::find(carried.begin(), carried.end(), rec.observable) -
+                             carried.begin());
+      x.resize(m, dim + usable.cols());
+      x << z, usable;
+    }
+    col += dim;
     std::vector<double> w = w_;
     std::mt19937_64 rng = rng_;
     std::normal_distribution<double> normal = normal_;
-    Eigen::VectorXd h(m);
-    // Forecast: every member from its analysed state to this observation.
-    MEDTWIN_RETURN_IF_ERROR(
-        ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_, "member", &z, &h)
-            .WithContext(who));
     // One-step-ahead predictive distribution of the observation, before it is used.
     AssimilationStep step = StepFor(rec, r);
     const bool particle = options_.method == FilterMethod::kPf;
+    const Eigen::VectorXd h = x.col(col);
     std::vector<double> predictive(m);
     std::discrete_distribution<int> pick(w.begin(), w.end());
     for (int i = 0; i < m; ++i) {
       const int k = particle ? pick(rng) : i;  // particles: draw by weight
       predictive[i] = err.Observation(log_scale ? std::exp(h(k)) : h(k), normal(rng));
     }
-    Summarize(predictive, &step);
+    Summarize(predictive, options_.plotting_positions, &step);
     step.z = MixtureScore(h, particle ? w : std::vector<double>{}, err, rec.dv);
     if (!update) return step;
     step.rejected = Gated(step);
+    const double y = log_scale ? std::log(rec.dv) : rec.dv;
     if (step.rejected) {
       // Forecast kept, analysis skipped.
     } else if (particle) {
-      MEDTWIN_RETURN_IF_ERROR(
-          ParticleUpdate(rec, err, h, n_, &z, &w, &rng).WithContext(Line(subject, r)));
+      MEDTWIN_RETURN_IF_ERROR(ParticleUpdate(err, y, col, options_, n_, q_, &x, &w, &rng)
+                                  .WithContext(Line(subject, r)));
     } else {
-      MEDTWIN_RETURN_IF_ERROR(KalmanUpdate(subject, r, err, &z, &h, &rng, &normal));
+      MEDTWIN_RETURN_IF_ERROR(KalmanUpdate(subject, r, err, col, &x, &rng, &normal));
     }
-    MEDTWIN_RETURN_IF_ERROR(Report(model_, theta_, rec, z, w, n_, &step));
-    z_ = std::move(z);
+    MEDTWIN_RETURN_IF_ERROR(Report(model_, theta_, rec, x.leftCols(dim), w, n_, &step));
+    z_ = x.leftCols(dim);
+    cache_ = x.rightCols(x.cols() - dim);
+    cache_observables_ = std::move(carried);
     w_ = std::move(w);
     rng_ = rng;
     normal_ = normal;
@@ -465,19 +485,20 @@ class EnsembleFilter : public FilterBase {
   }
 
  private:
-  // Stochastic EnKF (perturbed observations) or the square-root EnSRF, after inflation.
-  Status KalmanUpdate(const Subject& subject, int r, const ResidualError& err, Eigen::MatrixXd* z,
-                      Eigen::VectorXd* h, std::mt19937_64* rng,
+  // Stochastic EnKF (perturbed observations) or the square-root EnSRF, after inflation, of the
+  // augmented members x whose column `col` is the observation's prediction (a scalar update of
+  // [state, eta, predictions]: further observations at the same time see the updated ones).
+  Status KalmanUpdate(const Subject& subject, int r, const ResidualError& err, int col,
+                      Eigen::MatrixXd* x, std::mt19937_64* rng,
                       std::normal_distribution<double>* normal) const {
     const Record& rec = subject.records[r];
     const ModelSpec& spec = model_.spec();
     const int m = options_.members;
     const bool log_scale = err.model == ErrorModel::kExponential;
-    const Eigen::RowVectorXd z_mean = z->colwise().mean();
-    *z = (z->rowwise() - z_mean) * options_.inflation;
-    z->rowwise() += z_mean;
-    const double h_mean = h->mean();
-    *h = (h->array() - h_mean) * options_.inflation + h_mean;
+    const Eigen::RowVectorXd x_mean = x->colwise().mean();
+    *x = (x->rowwise() - x_mean) * options_.inflation;
+    x->rowwise() += x_mean;
+    const double h_mean = x_mean(col);
     const double f_mean = log_scale ? std::exp(h_mean) : h_mean;
     const double sd = err.Sd(f_mean);
     const double r_var = sd * sd;
@@ -486,24 +507,24 @@ class EnsembleFilter : public FilterBase {
                              spec.observables[rec.observable].name + " (" + std::to_string(f_mean) +
                              ") is 0; the update needs a positive one");
     }
-    const Eigen::MatrixXd za = z->rowwise() - z_mean;
-    const Eigen::VectorXd ha = h->array() - h_mean;
-    const Eigen::VectorXd c_zh = za.transpose() * ha / (m - 1);
+    const Eigen::MatrixXd xa = x->rowwise() - x_mean;
+    const Eigen::VectorXd ha = xa.col(col);
+    const Eigen::VectorXd c_xh = xa.transpose() * ha / (m - 1);
     const double c_hh = ha.squaredNorm() / (m - 1);
-    const Eigen::VectorXd gain = c_zh / (c_hh + r_var);
+    const Eigen::VectorXd gain = c_xh / (c_hh + r_var);
     const double y = log_scale ? std::log(rec.dv) : rec.dv;
     if (options_.method == FilterMethod::kEnsrf) {
       // Mean with the gain, anomalies with the reduced gain alpha K (Whitaker & Hamill eq. 13).
       const double alpha = 1.0 / (1.0 + std::sqrt(r_var / (c_hh + r_var)));
-      const Eigen::RowVectorXd mean = z_mean + (gain * (y - h_mean)).transpose();
+      const Eigen::RowVectorXd mean = x_mean + (gain * (y - h_mean)).transpose();
       for (int i = 0; i < m; ++i) {
-        z->row(i) = mean + za.row(i) - (alpha * gain * ha(i)).transpose();
+        x->row(i) = mean + xa.row(i) - (alpha * gain * ha(i)).transpose();
       }
       return Status::Ok();
     }
     for (int i = 0; i < m; ++i) {
-      const double innovation = y + std::sqrt(r_var) * (*normal)(*rng) - (*h)(i);
-      z->row(i) += (gain * innovation).transpose();
+      const double innovation = y + std::sqrt(r_var) * (*normal)(*rng) - (*x)(i, col);
+      x->row(i) += (gain * innovation).transpose();
     }
     return Status::Ok();
   }
@@ -511,6 +532,7 @@ class EnsembleFilter : public FilterBase {
   void SaveState(nlohmann::json* j) const override {
     (*j)["z"] = SaveMatrix(z_);
     (*j)["weights"] = w_;
+    (*j)["cache"] = SaveMatrix(cache_);
   }
   Status LoadState(const nlohmann::json& j) override {
     auto z = LoadMatrix(j, "z", options_.members, n_ + q_);
@@ -520,11 +542,21 @@ class EnsembleFilter : public FilterBase {
     if (w_.size() != static_cast<size_t>(options_.members)) {
       return Status::Invalid("snapshot: 'weights' should have one value per member");
     }
+    cache_.resize(options_.members, 0);
+    if (j.contains("cache") || !cache_observables_.empty()) {
+      auto cache = LoadMatrix(j, "cache", options_.members,
+                              static_cast<Eigen::Index>(cache_observables_.size()));
+      if (!cache.ok()) return cache.status();
+      cache_ = *cache;
+    }
     return Status::Ok();
   }
 
   Eigen::MatrixXd z_;
   std::vector<double> w_;
+  // Each member's predictions of the carried observables (cache_observables_) at the time of
+  // the last assimilated record.
+  Eigen::MatrixXd cache_;
 };
 
 // The Gaussian of [state, eta] drawn as `count` rows (state columns zero before the first level,
@@ -575,7 +607,73 @@ class UnscentedFilter : public FilterBase {
     const ResidualError& err = model_.spec().observables[rec.observable].error;
     const bool log_scale = err.model == ErrorModel::kExponential;
     const int dim = n_ + q_;
-    // Sigma points over eta only before the first level, over [state, eta] after.
+    // The Gaussian of [state, eta, predictions of the carried observables]: from the last
+    // forecast when r is at its time, else from a new one.
+    Eigen::VectorXd mean;
+    Eigen::MatrixXd cov;
+    std::vector<int> carried = cache_observables_;
+    int col = CachedColumn(subject, r);
+    if (col >= 0) {
+      mean = cache_mean_;
+      cov = cache_cov_;
+    } else {
+      MEDTWIN_RETURN_IF_ERROR(Forecast(data, subject_index, r, &mean, &cov, &carried));
+      col = static_cast<int>(std::find(carried.begin(), carried.end(), rec.observable) -
+                             carried.begin());
+    }
+    col += dim;
+    const double h_mean = mean(col);
+    const double f_mean = log_scale ? std::exp(h_mean) : h_mean;
+    const double sd = err.Sd(f_mean);
+    if (!(sd > 0.0)) {
+      return Status::Invalid(Line(subject, r) + ": the residual SD at the predicted level is 0");
+    }
+    const double s = cov(col, col) + sd * sd;
+    AssimilationStep step = StepFor(rec, r);
+    const double z90 = 1.6448536269514722, spread = std::sqrt(s);
+    auto back = [&](double v) { return log_scale ? std::exp(v) : v; };
+    step.pred = back(h_mean);
+    step.pred_lo = back(h_mean - z90 * spread);
+    step.pred_hi = back(h_mean + z90 * spread);
+    const double y = log_scale ? std::log(rec.dv) : rec.dv;
+    step.z = (y - h_mean) / spread;
+    if (!update) return step;
+    step.rejected = Gated(step);
+    if (!step.rejected) {
+      // The observation selects one component of the augmented Gaussian: an exact Kalman update.
+      const Eigen::VectorXd gain = cov.col(col) / s;
+      mean += gain * (y - h_mean);
+      cov -= gain * s * gain.transpose();
+      cov = 0.5 * (cov + cov.transpose());
+    }
+    std::vector<double> eta(mean.data() + n_, mean.data() + dim), p(model_.num_parameters());
+    MEDTWIN_RETURN_IF_ERROR(model_.Individualize(theta_, eta, rec.covariates, p));
+    const ModelSpec& spec = model_.spec();
+    for (int j = 0; j < q_; ++j) {
+      step.parameters.push_back(p[spec.ParameterIndex(spec.variability.parameters[j])]);
+    }
+    step.state_mean.assign(mean.data(), mean.data() + n_);
+    mean_ = mean.head(dim);
+    cov_ = cov.topLeftCorner(dim, dim);
+    cache_mean_ = std::move(mean);
+    cache_cov_ = std::move(cov);
+    cache_observables_ = std::move(carried);
+    previous_ = r;
+    return step;
+  }
+
+  Result<FilterSample> Sample(int count, uint64_t seed) const override {
+    return GaussianSample(mean_, cov_, n_, previous_, count, seed);
+  }
+
+ private:
+  // Sigma points of the current Gaussian (over eta only before the first level, over [state,
+  // eta] after), forecast to record r: the weighted mean and covariance of [state, eta,
+  // predictions of the observables that every point can use] and those observables.
+  Status Forecast(const Dataset& data, size_t subject_index, int r, Eigen::VectorXd* mean,
+                  Eigen::MatrixXd* cov, std::vector<int>* carried) {
+    const Subject& subject = data.subjects[subject_index];
+    const int dim = n_ + q_;
     const int first = previous_ < 0 ? n_ : 0, len = dim - first;
     const double alpha = 1.0, beta = 2.0, kappa = 0.0;
     const double lambda = alpha * alpha * (len + kappa) - len;
@@ -600,68 +698,28 @@ class UnscentedFilter : public FilterBase {
     std::vector<double> wm(points, 1.0 / (2.0 * (len + lambda))), wc = wm;
     wm[0] = lambda / (len + lambda);
     wc[0] = wm[0] + (1.0 - alpha * alpha + beta);
-    Eigen::VectorXd h(points);
+    Eigen::MatrixXd all;
     MEDTWIN_RETURN_IF_ERROR(ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_,
-                                         "sigma point", &z, &h)
+                                         "sigma point", &z, &all)
                                 .WithContext("subject " + subject.id));
-    Eigen::VectorXd mean = Eigen::VectorXd::Zero(dim);
-    double h_mean = 0.0;
+    const Eigen::MatrixXd usable = UsableObservables(all, carried);
+    Eigen::MatrixXd x(points, dim + usable.cols());
+    x << z, usable;
+    *mean = Eigen::VectorXd::Zero(x.cols());
+    for (int k = 0; k < points; ++k) *mean += wm[k] * x.row(k).transpose();
+    *cov = Eigen::MatrixXd::Zero(x.cols(), x.cols());
     for (int k = 0; k < points; ++k) {
-      mean += wm[k] * z.row(k).transpose();
-      h_mean += wm[k] * h(k);
+      const Eigen::VectorXd d = x.row(k).transpose() - *mean;
+      *cov += wc[k] * d * d.transpose();
     }
-    Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(dim, dim);
-    Eigen::VectorXd c_zh = Eigen::VectorXd::Zero(dim);
-    double s = 0.0;
-    for (int k = 0; k < points; ++k) {
-      const Eigen::VectorXd d = z.row(k).transpose() - mean;
-      cov += wc[k] * d * d.transpose();
-      c_zh += wc[k] * d * (h(k) - h_mean);
-      s += wc[k] * (h(k) - h_mean) * (h(k) - h_mean);
-    }
-    const double f_mean = log_scale ? std::exp(h_mean) : h_mean;
-    const double sd = err.Sd(f_mean);
-    if (!(sd > 0.0)) {
-      return Status::Invalid(Line(subject, r) + ": the residual SD at the predicted level is 0");
-    }
-    s += sd * sd;
-    AssimilationStep step = StepFor(rec, r);
-    const double z90 = 1.6448536269514722, spread = std::sqrt(s);
-    auto back = [&](double v) { return log_scale ? std::exp(v) : v; };
-    step.pred = back(h_mean);
-    step.pred_lo = back(h_mean - z90 * spread);
-    step.pred_hi = back(h_mean + z90 * spread);
-    const double y = log_scale ? std::log(rec.dv) : rec.dv;
-    step.z = (y - h_mean) / spread;
-    if (!update) return step;
-    step.rejected = Gated(step);
-    if (!step.rejected) {
-      const Eigen::VectorXd gain = c_zh / s;
-      mean += gain * (y - h_mean);
-      cov -= gain * s * gain.transpose();
-      cov = 0.5 * (cov + cov.transpose());
-    }
-    std::vector<double> eta(mean.data() + n_, mean.data() + dim), p(model_.num_parameters());
-    MEDTWIN_RETURN_IF_ERROR(model_.Individualize(theta_, eta, rec.covariates, p));
-    const ModelSpec& spec = model_.spec();
-    for (int j = 0; j < q_; ++j) {
-      step.parameters.push_back(p[spec.ParameterIndex(spec.variability.parameters[j])]);
-    }
-    step.state_mean.assign(mean.data(), mean.data() + n_);
-    mean_ = mean;
-    cov_ = cov;
-    previous_ = r;
-    return step;
+    return Status::Ok();
   }
 
-  Result<FilterSample> Sample(int count, uint64_t seed) const override {
-    return GaussianSample(mean_, cov_, n_, previous_, count, seed);
-  }
-
- private:
   void SaveState(nlohmann::json* j) const override {
     (*j)["mean"] = SaveMatrix(mean_);
     (*j)["cov"] = SaveMatrix(cov_);
+    (*j)["cache_mean"] = SaveMatrix(cache_mean_);
+    (*j)["cache_cov"] = SaveMatrix(cache_cov_);
   }
   Status LoadState(const nlohmann::json& j) override {
     auto mean = LoadMatrix(j, "mean", n_ + q_, 1);
@@ -670,11 +728,24 @@ class UnscentedFilter : public FilterBase {
     if (!cov.ok()) return cov.status();
     mean_ = *mean;
     cov_ = *cov;
+    if (cache_observables_.empty() && !j.contains("cache_mean")) return Status::Ok();
+    const Eigen::Index aug = n_ + q_ + static_cast<Eigen::Index>(cache_observables_.size());
+    auto cache_mean = LoadMatrix(j, "cache_mean", cache_observables_.empty() ? 0 : aug, 1);
+    if (!cache_mean.ok()) return cache_mean.status();
+    auto cache_cov = LoadMatrix(j, "cache_cov", cache_observables_.empty() ? 0 : aug,
+                                cache_observables_.empty() ? 0 : aug);
+    if (!cache_cov.ok()) return cache_cov.status();
+    cache_mean_ = *cache_mean;
+    cache_cov_ = *cache_cov;
     return Status::Ok();
   }
 
   Eigen::VectorXd mean_;
   Eigen::MatrixXd cov_;
+  // The Gaussian of [state, eta, carried predictions] after the last assimilated record (empty
+  // before the first).
+  Eigen::VectorXd cache_mean_;
+  Eigen::MatrixXd cache_cov_;
 };
 
 // The MAP comparator: refit on the levels so far at every observation.
@@ -709,16 +780,17 @@ class MapRefitFilter : public FilterBase {
       for (int j = 0; j < q_; ++j) e(j) = normal(rng);
       draws.row(i) = (mode_ + l * e).transpose();
     }
-    Eigen::VectorXd h(options_.members);  // no state columns: runs from the start
+    Eigen::MatrixXd all;  // no state columns: runs from the start
     MEDTWIN_RETURN_IF_ERROR(
-        ForecastRows(sim_.get(), seen, subject_index, r, -1, theta_, 0, "draw", &draws, &h));
+        ForecastRows(sim_.get(), seen, subject_index, r, -1, theta_, 0, "draw", &draws, &all));
+    const Eigen::VectorXd h = all.col(rec.observable);
     std::vector<double> predictive(options_.members);
     for (int i = 0; i < options_.members; ++i) {
       const double f = err.model == ErrorModel::kExponential ? std::exp(h(i)) : h(i);
       predictive[i] = err.Observation(f, normal(rng));
     }
     AssimilationStep step = StepFor(rec, r);
-    Summarize(predictive, &step);
+    Summarize(predictive, options_.plotting_positions, &step);
     step.z = MixtureScore(h, {}, err, rec.dv);
     if (!update) return step;
     step.rejected = Gated(step);
@@ -854,6 +926,12 @@ Status AssimilationOptions::Validate() const {
   if (members < 2) return Status::Invalid("members must be >= 2");
   if (!(inflation >= 1.0)) return Status::Invalid("inflation must be >= 1");
   if (!(gate_z >= 0.0)) return Status::Invalid("gate_z must be >= 0 (0: no gate)");
+  if (!(pf_eta_shrinkage > 0.0 && pf_eta_shrinkage <= 1.0)) {
+    return Status::Invalid("pf_eta_shrinkage must be in (0, 1] (1: no jitter of eta)");
+  }
+  if (!(pf_state_shrinkage > 0.0 && pf_state_shrinkage <= 1.0)) {
+    return Status::Invalid("pf_state_shrinkage must be in (0, 1] (1: no jitter of the state)");
+  }
   return Status::Ok();
 }
 
@@ -887,6 +965,9 @@ Result<std::unique_ptr<SequentialFilter>> SequentialFilter::Restore(const Model&
     o.seed = j.at("seed").get<uint64_t>();
     o.inflation = j.at("inflation").get<double>();
     o.gate_z = j.at("gate_z").get<double>();
+    o.pf_eta_shrinkage = j.value("pf_eta_shrinkage", AssimilationOptions{}.pf_eta_shrinkage);
+    o.pf_state_shrinkage = j.value("pf_state_shrinkage", AssimilationOptions{}.pf_state_shrinkage);
+    o.plotting_positions = j.value("plotting_positions", false);
     o.theta = j.at("theta").get<std::vector<double>>();
     auto sim = LoadSim(j.at("sim"));
     if (!sim.ok()) return sim.status().WithContext("filter snapshot");

@@ -48,11 +48,14 @@ TruePatient Truth(const Model& m, Dataset data, const std::vector<double>& eta,
   std::normal_distribution<double> normal;
   const int n = m.num_states(), no = m.num_observables();
   std::vector<double> times, values;
+  std::vector<int> observed;  // records of the observation rows, in output order
   for (size_t k = 0; k < out->rows(); ++k) {
     Record& rec = data.subjects[0].records[out->record[k]];
+    if (rec.evid != Evid::kObservation) continue;  // e.g. the start row of a CV regimen
     const double f = out->observables[k * no + rec.observable];
     rec.dv = m.spec().observables[rec.observable].error.Observation(f, normal(*rng));
     rec.mdv = false;
+    observed.push_back(out->record[k]);
     times.push_back(out->time_h[k]);
     values.push_back(f);
     truth.hidden.push_back(hidden(&out->states[k * n]));
@@ -62,8 +65,8 @@ TruePatient Truth(const Model& m, Dataset data, const std::vector<double>& eta,
     o.seed = (*rng)();
     auto readings = MeasureCgm(o, times, values);
     EXPECT_TRUE(readings.ok()) << readings.status().ToString();
-    for (size_t k = 0; k < out->rows() && readings.ok(); ++k) {
-      data.subjects[0].records[out->record[k]].dv = (*readings)[k];
+    for (size_t k = 0; k < observed.size() && readings.ok(); ++k) {
+      data.subjects[0].records[observed[k]].dv = (*readings)[k];
     }
   }
   truth.data = std::move(data);
@@ -140,12 +143,19 @@ std::function<TruePatient(int p, std::mt19937_64* rng)> VirtualPatients(
 }
 
 Dataset CvRegimen(const Model& m, double end_s, double bleed_ml, double bleed_start_s,
-                  double bleed_end_s) {
+                  double bleed_end_s, CvTiming timing) {
   std::ostringstream os;
   os.precision(12);
   os << "ID,TIME,EVID,CMT,AMT,RATE,DVID\n";
+  // The run starts at the first record: at 0 (an EVID 2 row without effect) for simultaneous
+  // readings, so that the first is a minute into the run.
+  if (timing == CvTiming::kSimultaneous) os << "1,0,2,.,.,.,.\n";
   for (int t = 30; t <= end_s; t += 30) {
-    os << "1," << t << ",0,.,.,.," << (t % 60 == 0 ? "MAP" : "HR") << "\n";
+    if (timing == CvTiming::kStaggered) {
+      os << "1," << t << ",0,.,.,.," << (t % 60 == 0 ? "MAP" : "HR") << "\n";
+    } else if (t % 60 == 0) {
+      os << "1," << t << ",0,.,.,.,MAP\n1," << t << ",0,.,.,.,HR\n";
+    }
     if (bleed_ml > 0.0 && t == bleed_start_s) {
       os << "1," << t << ",1,haemorrhage," << bleed_ml << ","
          << bleed_ml / (bleed_end_s - bleed_start_s) << ",.\n";

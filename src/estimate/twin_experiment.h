@@ -66,13 +66,17 @@ CgmSensorOptions CgmSensor(const char* name);
 std::function<TruePatient(int p, std::mt19937_64* rng)> VirtualPatients(
     const Model& m, int days, const SimOptions& sim, const CgmSensorOptions* sensor = nullptr);
 
-// Cardiovascular (cvs_ursino1998, seconds): MAP every minute from 1 min, HR every minute from
-// 30 s, up to `end_s`: staggered by 30 s because an observation at the time the filter
-// restarted from (the previous one) sees no completed beat in the restarted run
-// (docs/assimilation.md). A bleed of `bleed_ml` at a constant rate over
-// [bleed_start_s, bleed_end_s] (none if bleed_ml is 0); bleed_start_s must be a multiple of 30.
+// When a cardiovascular regimen observes MAP and HR: kStaggered, MAP every minute from 1 min and
+// HR every minute from 30 s (each observation at its own time; the run starts at the first, 30 s);
+// kSimultaneous, both every minute from 1 min, MAP first (one monitor reading; the filters update
+// both from one forecast, docs/assimilation.md), after a first record at 0 where the run starts.
+enum class CvTiming { kStaggered, kSimultaneous };
+
+// Cardiovascular (cvs_ursino1998, seconds): MAP and HR up to `end_s` as `timing` says. A bleed
+// of `bleed_ml` at a constant rate over [bleed_start_s, bleed_end_s] (none if bleed_ml is 0),
+// its record after the observations at bleed_start_s, which must be a multiple of 30.
 Dataset CvRegimen(const Model& m, double end_s, double bleed_ml = 0.0, double bleed_start_s = 0.0,
-                  double bleed_end_s = 0.0);
+                  double bleed_end_s = 0.0, CvTiming timing = CvTiming::kStaggered);
 
 }  // namespace medtwin::twin_experiment
 
