@@ -569,14 +569,18 @@ TEST(Cli, FitEstimatesTheParametersChosen) {
   EXPECT_THAT(unknown.err, HasSubstr("'Q' is not a parameter of pk1cmt"));
 }
 
+// Vancomycin 1 g over 1 h q12h with a trough and a peak on the first day: the fit behind the
+// forecast and dose tests.
+constexpr char kVancomycinLevels[] =
+    "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
+    "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
+    "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
+    "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n";
+
 // `medtwin forecast`: the CSV has one column per observable and percentile, the percentiles
 // increase, the chart marks levels and doses, and an ID without a fit is refused.
 TEST(Cli, ForecastFromAFitWithIntervalsAndAChart) {
-  const std::string levels =
-      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
-      "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
-      "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
-      "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n";
+  const std::string levels = kVancomycinLevels;
   const std::string fit = TempDir() + "/fc_fit.json";
   CliRun f = Medtwin("fit vancomycin_goti2018 --data " + WriteFile("fc_levels.csv", levels) +
                      " --out " + fit);
@@ -622,11 +626,7 @@ TEST(Cli, ForecastFromAFitWithIntervalsAndAChart) {
 // exposure over the posterior, even those that fail the targets. For this linear model the
 // median AUC24 is proportional to the amount.
 TEST(Cli, DoseComparesChosenRegimens) {
-  const std::string levels =
-      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
-      "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
-      "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
-      "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n";
+  const std::string levels = kVancomycinLevels;
   const std::string data = WriteFile("whatif_levels.csv", levels);
   const std::string fit = TempDir() + "/whatif_fit.json";
   CliRun f = Medtwin("fit vancomycin_goti2018 --data " + data + " --out " + fit);
@@ -651,11 +651,7 @@ TEST(Cli, DoseComparesChosenRegimens) {
 }
 
 TEST(Cli, DoseRecommendsARegimenWithItsPta) {
-  const std::string levels =
-      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
-      "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
-      "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
-      "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n";
+  const std::string levels = kVancomycinLevels;
   const std::string data = WriteFile("dose_levels.csv", levels);
   const std::string fit = TempDir() + "/dose_fit.json";
   CliRun f = Medtwin("fit vancomycin_goti2018 --data " + data + " --out " + fit);
