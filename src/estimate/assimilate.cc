@@ -470,15 +470,11 @@ class EnsembleFilter : public FilterBase {
     FilterSample out;
     out.count = count;
     out.after_record = previous_;
-    const int m = options_.members, cols = n_ + q_;
+    const int cols = n_ + q_;
     // Systematic resampling by weight (equal weights: each member in turn).
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> unif(0.0, 1.0 / count);
-    const double u0 = unif(rng);
-    double cum = w_[0];
-    for (int i = 0, k = 0; i < count; ++i) {
-      const double u = u0 + static_cast<double>(i) / count;
-      while (u > cum && k < m - 1) cum += w_[++k];
+    for (int k : SystematicIndices(w_, count, unif(rng))) {
       for (int j = 0; j < cols; ++j) out.rows.push_back(z_(k, j));
     }
     return out;

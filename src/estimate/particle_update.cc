@@ -117,14 +117,9 @@ class Kernel {
 void Resample(Eigen::MatrixXd* x, std::vector<double>* w, std::mt19937_64* rng) {
   const int m = static_cast<int>(x->rows());
   std::uniform_real_distribution<double> unif(0.0, 1.0 / m);
-  const double u0 = unif(*rng);
+  const std::vector<int> pick = SystematicIndices(*w, m, unif(*rng));
   Eigen::MatrixXd resampled(m, x->cols());
-  double cum = (*w)[0];
-  for (int i = 0, k = 0; i < m; ++i) {
-    const double u = u0 + static_cast<double>(i) / m;
-    while (u > cum && k < m - 1) cum += (*w)[++k];
-    resampled.row(i) = x->row(k);
-  }
+  for (int i = 0; i < m; ++i) resampled.row(i) = x->row(pick[i]);
   *x = std::move(resampled);
   std::fill(w->begin(), w->end(), 1.0 / m);
 }
@@ -188,6 +183,18 @@ Status ParticleUpdate(const ResidualError& err, double y, int col, const Assimil
     }
   }
   return Status::Ok();
+}
+
+std::vector<int> SystematicIndices(const std::vector<double>& w, int count, double u0) {
+  const int m = static_cast<int>(w.size());
+  std::vector<int> pick(count);
+  double cum = w[0];
+  for (int i = 0, k = 0; i < count; ++i) {
+    const double u = u0 + static_cast<double>(i) / count;
+    while (u > cum && k < m - 1) cum += w[++k];
+    pick[i] = k;
+  }
+  return pick;
 }
 
 }  // namespace medtwin

@@ -28,6 +28,10 @@ Status ParticleUpdate(const ResidualError& err, double y, int col, const Assimil
                       int n, int q, Eigen::MatrixXd* x, std::vector<double>* w,
                       std::mt19937_64* rng);
 
+// Systematic resampling (Kitagawa 1996): `count` indices into the weights w (summing to 1), the
+// k-th taken where the cumulative weight first reaches u0 + k / count, u0 in [0, 1 / count).
+std::vector<int> SystematicIndices(const std::vector<double>& w, int count, double u0);
+
 }  // namespace medtwin
 
 #endif  // MEDTWIN_ESTIMATE_PARTICLE_UPDATE_H_
