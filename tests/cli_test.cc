@@ -650,6 +650,72 @@ TEST(Cli, DoseComparesChosenRegimens) {
   EXPECT_NEAR(median_auc[2500] / median_auc[500], 5.0, 0.05);
 }
 
+// `medtwin whatif`: regimen files of any pattern compared over the same posterior draws. With
+// this linear model twice every dose gives twice each percentile of AUC24 in the window (only
+// common draws make that exact); the table names the regimens; bad input is a named error.
+TEST(Cli, WhatIfComparesRegimenFiles) {
+  const std::string levels = kVancomycinLevels;
+  const std::string fit = TempDir() + "/wi_fit.json";
+  CliRun f = Medtwin("fit vancomycin_goti2018 --data " + WriteFile("wi_levels.csv", levels) +
+                     " --out " + fit);
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  // The past doses were 0-60 h; from 72 h: 1000 mg q12h, or a held dose then 2000 mg q24h; and
+  // the first plan with every dose doubled, past ones included.
+  const std::string patient = ",80,60,0,1.1\n";
+  const std::string header = "ID,TIME,EVID,AMT,RATE,II,ADDL,WT,AGE,SEX,SCR\n";
+  const std::string past = header + "1,0,1,1000,1000,12,5" + patient;
+  const std::string q12 = WriteFile("wi_q12.csv", past + "1,72,1,1000,1000,12,5" + patient);
+  const std::string held = WriteFile("wi_held.csv", past + "1,84,1,2000,1000,24,2" + patient);
+  const std::string twice = WriteFile("wi_twice.csv", header + "1,0,1,2000,2000,12,5" + patient +
+                                                          "1,72,1,2000,2000,12,5" + patient);
+  CliRun r = Medtwin("whatif --fit " + fit + " --regimen q12=" + q12 + " --regimen " + held +
+                     " --regimen twice=" + twice +
+                     " --window 96..120 --metric auc24 --metric trough --draws 300 --format csv");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, std::vector<double>> auc;  // regimen -> dose in W, P5, P50, P95
+  std::istringstream lines(r.out);
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(line, "ID,REGIMEN,DOSE_IN_WINDOW,PTA,METRIC,METRIC_PTA,P5,P50,P95");
+  while (std::getline(lines, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+    ASSERT_EQ(cells.size(), 9u) << line;
+    if (cells[4] != "auc24") continue;
+    auc[cells[1]] = {std::stod(cells[2]), std::stod(cells[6]), std::stod(cells[7]),
+                     std::stod(cells[8])};
+  }
+  ASSERT_EQ(auc.size(), 3u) << r.out;
+  ASSERT_TRUE(auc.count("wi_held")) << r.out;  // named by the file's stem
+  EXPECT_EQ(auc["q12"][0], 2000);
+  EXPECT_EQ(auc["wi_held"][0], 2000);  // one dose of 2000 mg at 108 h
+  EXPECT_EQ(auc["twice"][0], 4000);
+  for (size_t i = 1; i < 4; ++i)
+    EXPECT_NEAR(auc["twice"][i], 2 * auc["q12"][i], 1e-5 * auc["twice"][i]);
+  EXPECT_LT(auc["wi_held"][2], auc["q12"][2]);  // a held dose in the window's first half
+  CliRun table =
+      Medtwin("whatif --fit " + fit + " --regimen q12=" + q12 + " --regimen held=" + held +
+              " --window 96..120 --target auc24=400..600 --draws 100");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("ID 1: 2 regimens, 100 posterior draws, window 96-120 h"));
+  EXPECT_THAT(table.out, HasSubstr("| auc24=400..600: PTA, median [5-95 %]"));
+  EXPECT_THAT(table.out, HasSubstr("\n  held "));
+  const std::string other =
+      WriteFile("wi_other.csv", "ID,TIME,AMT,WT,AGE,SEX,SCR\n2,0,1000,80,60,0,1.1\n");
+  CliRun missing = Medtwin("whatif --fit " + fit + " --regimen q12=" + q12 +
+                           " --regimen b=" + other + " --window 96..120");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("regimen 'b' has no ID 1"));
+  CliRun window = Medtwin("whatif --fit " + fit + " --regimen " + q12 + " --window 120..96");
+  EXPECT_EQ(window.exit_code, 2);
+  EXPECT_THAT(window.err, HasSubstr("window: needs 0 <= start < end (h), got 120..96"));
+  CliRun metric =
+      Medtwin("whatif --fit " + fit + " --regimen " + q12 + " --window 96..120 --metric 'cmax'");
+  EXPECT_EQ(metric.exit_code, 2);
+  EXPECT_THAT(metric.err, HasSubstr("--metric: target 'cmax': unknown metric 'cmax'"));
+}
+
 TEST(Cli, DoseRecommendsARegimenWithItsPta) {
   const std::string levels = kVancomycinLevels;
   const std::string data = WriteFile("dose_levels.csv", levels);

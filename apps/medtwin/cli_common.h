@@ -82,6 +82,7 @@ void SetupForecast(CLI::App& app, int* exit_code);
 void SetupAssimilate(CLI::App& app, int* exit_code);
 void SetupServe(CLI::App& app, int* exit_code);
 void SetupDose(CLI::App& app, int* exit_code);
+void SetupWhatIf(CLI::App& app, int* exit_code);
 
 }  // namespace medtwin::cli
 

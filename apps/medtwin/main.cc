@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   medtwin::cli::SetupAssimilate(app, &exit_code);
   medtwin::cli::SetupServe(app, &exit_code);
   medtwin::cli::SetupDose(app, &exit_code);
+  medtwin::cli::SetupWhatIf(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -102,6 +102,9 @@ struct Target {
 // "trough=10..20", "peak=20..40", "peak(1)=20..40" (1 h after the infusion end),
 // "time_above(10)>=0.6". Errors quote the text and say what was expected.
 Result<Target> TargetFromString(const std::string& text);
+// A metric without a range, for summaries ("auc24", "trough", "peak", "peak(1)",
+// "time_above(10)"): both bounds infinite, met by every value; ToString gives the text back.
+Result<Target> MetricFromString(const std::string& text);
 
 // The regimens searched. Every candidate starts at `start_h`: optionally a loading dose, then
 // maintenance doses of `amount` every `interval` h (the first one interval after a loading
@@ -227,6 +230,52 @@ Result<Dataset> RegimenDataset(const Model& model, const Dataset& data, size_t s
 double TargetMetric(const Target& target, const std::vector<double>& time_h,
                     const std::vector<double>& level, double window_start_h, double window_end_h,
                     double last_dose_end_h);
+
+// ---------------------------------------------------------------------------------------------
+// What-if: chosen regimens compared over one posterior. Each regimen is a whole dataset (past
+// and future doses, any pattern: a pause, a change of interval, different doses on different
+// days), simulated for the same posterior draws (common random numbers), and judged on a window
+// W = [window_start_h, window_end_h] the caller chooses, the same for every regimen:
+//   auc24      24 * AUC(W) / |W|
+//   trough     the lowest level in W (a window of whole dosing intervals at steady state:
+//              the level just before the next dose, as in the dose search; with regimens of
+//              different intervals, each one's lowest level)
+//   peak       the highest level in W; peak(h): h after the end of the last infusion in W
+//   time_above the fraction of W above the threshold
+// AUC by Simpson's rule on a grid of about 0.25 h with a segment end at every dose and
+// infusion end in W (the level just before a bolus ends the segment before it).
+struct WhatIfOptions {
+  double window_start_h = 0.0, window_end_h = 0.0;  // 0 <= start < end
+  int draws = 500;                                  // posterior draws, > 0
+  uint64_t seed = 1;
+  std::vector<double> percentiles = {5, 50, 95};  // of each metric, each in [0, 100], increasing
+  SimOptions sim;
+  Status Validate() const;
+};
+
+struct WhatIfRegimen {
+  std::string name;
+  const Dataset* data = nullptr;  // the regimen; the subject is found by ID
+};
+
+struct RegimenExposure {
+  std::string name;
+  double dose_in_window = 0.0;  // amount given in W (doses starting in [start, end))
+  double pta = 0.0;             // every target met, fraction of draws
+  // Per target: the fraction of draws meeting it, and the percentiles of its metric
+  // (quantiles[target * num_percentiles + q]).
+  std::vector<double> target_pta;
+  std::vector<double> quantiles;
+};
+
+// The exposure of patient `id` under each regimen over `posterior`. A target with both bounds
+// infinite only summarises its metric (it is met in every draw). Errors name the regimen and,
+// for a failed simulation, the draw. Targets are read in hours: the model's time unit must be h.
+Result<std::vector<RegimenExposure>> CompareRegimens(const Model& model, const std::string& id,
+                                                     const std::vector<WhatIfRegimen>& regimens,
+                                                     const IndividualPosterior& posterior,
+                                                     const std::vector<Target>& targets,
+                                                     const WhatIfOptions& options);
 
 }  // namespace medtwin
 

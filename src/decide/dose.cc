@@ -92,7 +92,9 @@ std::string Target::ToString() const {
   if (kind == TargetKind::kPeak && peak_offset_h >= 0) {
     s.append("(").append(Num(peak_offset_h)).append(")");
   }
-  if (std::isinf(low)) {
+  if (std::isinf(low) && std::isinf(high)) {
+    // a metric only (MetricFromString), no range
+  } else if (std::isinf(low)) {
     s.append("<=").append(Num(high));
   } else if (std::isinf(high)) {
     s.append(">=").append(Num(low));
@@ -122,6 +124,55 @@ Status Target::Validate() const {
   return Status::Ok();
 }
 
+namespace {
+
+// The metric named by `head` (auc24, trough, peak, peak(H), time_above(L)) into t; `text` is the
+// whole target for messages.
+Status ParseMetric(const std::string& head, const std::string& text, const std::string& expected,
+                   Target* t) {
+  std::string name, arg;
+  if (!SplitCall(head, &name, &arg)) {
+    return Status::Invalid("target '" + text + "': unbalanced parentheses" + expected);
+  }
+  if (name == "auc24") {
+    t->kind = TargetKind::kAuc24;
+  } else if (name == "trough") {
+    t->kind = TargetKind::kTrough;
+  } else if (name == "peak") {
+    t->kind = TargetKind::kPeak;
+  } else if (name == "time_above") {
+    t->kind = TargetKind::kTimeAbove;
+  } else {
+    return Status::Invalid("target '" + text + "': unknown metric '" + name + "'" + expected);
+  }
+  if (!arg.empty()) {
+    if (t->kind != TargetKind::kPeak && t->kind != TargetKind::kTimeAbove) {
+      return Status::Invalid("target '" + text + "': " + name + " takes no argument");
+    }
+    auto v = ParseNumber(arg, text);
+    if (!v.ok()) return v.status();
+    (t->kind == TargetKind::kPeak ? t->peak_offset_h : t->threshold) = *v;
+    if (t->kind == TargetKind::kPeak && *v < 0) {
+      return Status::Invalid("target '" + text + "': the peak offset must be >= 0 h");
+    }
+    if (t->kind == TargetKind::kTimeAbove && !(*v > 0)) {
+      return Status::Invalid("target '" + text + "': the threshold must be > 0");
+    }
+  } else if (t->kind == TargetKind::kTimeAbove) {
+    return Status::Invalid("target '" + text + "': time_above needs a level, time_above(10)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Target> MetricFromString(const std::string& text) {
+  Target t;
+  MEDTWIN_RETURN_IF_ERROR(
+      ParseMetric(text, text, " (expected auc24, trough, peak, peak(1) or time_above(10))", &t));
+  return t;
+}
+
 Result<Target> TargetFromString(const std::string& text) {
   const std::string expected =
       " (expected e.g. auc24=400..600, trough<=20, peak(1)=20..40, time_above(10)>=0.6)";
@@ -130,34 +181,7 @@ Result<Target> TargetFromString(const std::string& text) {
   if (op == std::string::npos || op == 0) {
     return Status::Invalid("target '" + text + "': no comparison" + expected);
   }
-  std::string name, arg;
-  if (!SplitCall(text.substr(0, op), &name, &arg)) {
-    return Status::Invalid("target '" + text + "': unbalanced parentheses" + expected);
-  }
-  if (name == "auc24") {
-    t.kind = TargetKind::kAuc24;
-  } else if (name == "trough") {
-    t.kind = TargetKind::kTrough;
-  } else if (name == "peak") {
-    t.kind = TargetKind::kPeak;
-  } else if (name == "time_above") {
-    t.kind = TargetKind::kTimeAbove;
-  } else {
-    return Status::Invalid("target '" + text + "': unknown metric '" + name + "'" + expected);
-  }
-  if (!arg.empty()) {
-    if (t.kind != TargetKind::kPeak && t.kind != TargetKind::kTimeAbove) {
-      return Status::Invalid("target '" + text + "': " + name + " takes no argument");
-    }
-    auto v = ParseNumber(arg, text);
-    if (!v.ok()) return v.status();
-    (t.kind == TargetKind::kPeak ? t.peak_offset_h : t.threshold) = *v;
-    if (t.kind == TargetKind::kPeak && *v < 0) {
-      return Status::Invalid("target '" + text + "': the peak offset must be >= 0 h");
-    }
-  } else if (t.kind == TargetKind::kTimeAbove) {
-    return Status::Invalid("target '" + text + "': time_above needs a level, time_above(10)");
-  }
+  MEDTWIN_RETURN_IF_ERROR(ParseMetric(text.substr(0, op), text, expected, &t));
   std::string rest = text.substr(op);
   std::string value = rest.substr(rest.size() > 1 && rest[1] == '=' ? 2 : 1);
   const size_t at = value.find('@');

@@ -13,15 +13,7 @@
 
 namespace medtwin {
 namespace dose_internal {
-namespace {
 
-// Grid spacing inside a window (h): fine enough that Simpson's rule integrates the levels of
-// the PK library to better than 1e-5 relative (distribution half-lives of an hour or more).
-constexpr double kGridStepH = 0.25;
-
-// Sorted, distinct breakpoints, each segment between two of them cut into an even number of
-// equal steps of about `step_h`, so Simpson pairs never straddle a breakpoint (a kink of the
-// level at an infusion's start or end).
 std::vector<double> WindowGrid(std::vector<double> breaks, double step_h) {
   std::sort(breaks.begin(), breaks.end());
   breaks.erase(std::unique(breaks.begin(), breaks.end(),
@@ -35,6 +27,8 @@ std::vector<double> WindowGrid(std::vector<double> breaks, double step_h) {
   }
   return grid;
 }
+
+namespace {
 
 // A dose record of the new regimen with the covariates of `like`.
 Record NewDose(const Record& like, int state, double time_h, double amount, double duration_h,

@@ -14,6 +14,15 @@
 namespace medtwin {
 namespace dose_internal {
 
+// Grid spacing inside a window (h): fine enough that Simpson's rule integrates the levels of
+// the PK library to better than 1e-5 relative (distribution half-lives of an hour or more).
+inline constexpr double kGridStepH = 0.25;
+
+// Sorted, distinct breakpoints, each segment between two of them cut into an even number of
+// equal steps of about `step_h`, so Simpson pairs never straddle a breakpoint (a kink of the
+// level at an infusion's start or end).
+std::vector<double> WindowGrid(std::vector<double> breaks, double step_h);
+
 // One dosing schedule (interval, duration, with or without a loading dose): its window, output
 // grid and candidate amounts.
 struct Schedule {

@@ -1,15 +1,17 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
+#include <span>
 #include <string>
 
+#include "decide/posterior_runs.h"
 #include "medtwin/decide.h"
 
 namespace medtwin {
-namespace {
+namespace decide_internal {
 
-// Percentile q (0..100) of sorted values, linear between order statistics (type 7).
 double Percentile(const std::vector<double>& sorted, double q) {
   const double pos = q / 100.0 * static_cast<double>(sorted.size() - 1);
   const size_t lo = static_cast<size_t>(std::floor(pos));
@@ -17,7 +19,7 @@ double Percentile(const std::vector<double>& sorted, double q) {
   return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
 
-}  // namespace
+}  // namespace decide_internal
 
 IndividualPosterior IndividualPosterior::FromFit(const SubjectFit& fit, std::vector<double> theta,
                                                  std::vector<ResidualError> error) {
@@ -82,6 +84,49 @@ Result<std::vector<double>> PosteriorDraws(const IndividualPosterior& posterior,
   return out;
 }
 
+namespace decide_internal {
+
+Status ForEachDraw(const Model& model, const Dataset& regimen, size_t subject_index,
+                   const IndividualPosterior& posterior, const std::vector<double>& etas, int m,
+                   const SimOptions& sim_options, const OutputRequest& request,
+                   const std::string& who,
+                   const std::function<Status(int k, const SimOutput& out)>& each) {
+  if (subject_index >= regimen.subjects.size()) {
+    return Status::Invalid("subject index " + std::to_string(subject_index) + " out of range");
+  }
+  const Subject& subject = regimen.subjects[subject_index];
+  const size_t n = posterior.mode.size();
+  const size_t ns = static_cast<size_t>(model.num_states());
+  const bool from_state = posterior.start_record >= 0;
+  if (from_state) {
+    const size_t available = posterior.draws.size() / std::max<size_t>(n, 1);
+    if (posterior.draws.empty() || posterior.states.size() != available * ns) {
+      return Status::Invalid(who + ": a forecast from a state needs one state per draw");
+    }
+    if (static_cast<size_t>(posterior.start_record) >= subject.records.size()) {
+      return Status::Invalid(who + ": the start record is not in the regimen");
+    }
+  }
+  Simulator sim(model, sim_options);
+  MEDTWIN_RETURN_IF_ERROR(sim.Init());
+  for (int k = 0; k < m; ++k) {
+    const std::vector<double> eta(etas.begin() + k * n, etas.begin() + (k + 1) * n);
+    // PosteriorDraws cycles the filter's draws in order: draw k is row k mod available.
+    const size_t j = from_state ? static_cast<size_t>(k) % (posterior.draws.size() / n) : 0;
+    const RunStart start{from_state ? subject.records[posterior.start_record].time_h : 0.0,
+                         from_state ? std::span<const double>(posterior.states.data() + j * ns, ns)
+                                    : std::span<const double>(),
+                         posterior.start_record};
+    auto out = sim.Run(regimen, subject_index, request, IndividualInput{posterior.theta, eta},
+                       from_state ? &start : nullptr);
+    if (!out.ok()) return out.status().WithContext(who + ", posterior draw " + std::to_string(k));
+    MEDTWIN_RETURN_IF_ERROR(each(k, *out));
+  }
+  return Status::Ok();
+}
+
+}  // namespace decide_internal
+
 Result<SubjectForecast> ForecastSubject(const Model& model, const Dataset& regimen,
                                         size_t subject_index, const IndividualPosterior& posterior,
                                         const ForecastOptions& options) {
@@ -94,59 +139,37 @@ Result<SubjectForecast> ForecastSubject(const Model& model, const Dataset& regim
   if (posterior.error.size() != static_cast<size_t>(no)) {
     return Status::Invalid(who + ": expected a residual error model per observable");
   }
-  const size_t n = posterior.mode.size();
   auto draws = PosteriorDraws(posterior, options.draws, options.seed);
   if (!draws.ok()) return draws.status().WithContext(who);
-  const Subject& subject = regimen.subjects[subject_index];
-  const size_t ns = static_cast<size_t>(model.num_states());
-  const bool from_state = posterior.start_record >= 0;
-  if (from_state) {
-    const size_t available = posterior.draws.size() / std::max<size_t>(n, 1);
-    if (posterior.draws.empty() || posterior.states.size() != available * ns) {
-      return Status::Invalid(who + ": a forecast from a state needs one state per draw");
-    }
-    if (static_cast<size_t>(posterior.start_record) >= subject.records.size()) {
-      return Status::Invalid(who + ": the start record is not in the regimen");
-    }
-  }
-  Simulator sim(model, options.sim);
-  MEDTWIN_RETURN_IF_ERROR(sim.Init());
   std::mt19937_64 rng(options.seed ^ 0x9E3779B97F4A7C15ULL);
   std::normal_distribution<double> normal;
   SubjectForecast fc;
   fc.id = regimen.subjects[subject_index].id;
   fc.num_percentiles = static_cast<int>(options.percentiles.size());
   std::vector<std::vector<double>> samples;  // per (row, observable): one value per draw
-  for (int k = 0; k < options.draws; ++k) {
-    const std::vector<double> eta(draws->begin() + k * n, draws->begin() + (k + 1) * n);
-    // PosteriorDraws cycles the filter's draws in order: draw k is row k mod available.
-    const size_t j = from_state ? static_cast<size_t>(k) % (posterior.draws.size() / n) : 0;
-    const RunStart start{from_state ? subject.records[posterior.start_record].time_h : 0.0,
-                         from_state ? std::span<const double>(posterior.states.data() + j * ns, ns)
-                                    : std::span<const double>(),
-                         posterior.start_record};
-    auto out = sim.Run(regimen, subject_index, options.request,
-                       IndividualInput{posterior.theta, eta}, from_state ? &start : nullptr);
-    if (!out.ok()) return out.status().WithContext(who + ", posterior draw " + std::to_string(k));
-    if (k == 0) {
-      fc.time = out->time_h;
-      fc.record = out->record;
-      samples.assign(out->rows() * no, std::vector<double>(options.draws));
-    }
-    for (size_t r = 0; r < out->rows(); ++r) {
-      for (int j = 0; j < no; ++j) {
-        double y = out->observables[r * no + j];
-        if (options.interval == IntervalKind::kObservation) {
-          y = posterior.error[j].Observation(y, normal(rng));
+  MEDTWIN_RETURN_IF_ERROR(decide_internal::ForEachDraw(
+      model, regimen, subject_index, posterior, *draws, options.draws, options.sim, options.request,
+      who, [&](int k, const SimOutput& out) {
+        if (k == 0) {
+          fc.time = out.time_h;
+          fc.record = out.record;
+          samples.assign(out.rows() * no, std::vector<double>(options.draws));
         }
-        samples[r * no + j][k] = y;
-      }
-    }
-  }
+        for (size_t r = 0; r < out.rows(); ++r) {
+          for (int j = 0; j < no; ++j) {
+            double y = out.observables[r * no + j];
+            if (options.interval == IntervalKind::kObservation) {
+              y = posterior.error[j].Observation(y, normal(rng));
+            }
+            samples[r * no + j][k] = y;
+          }
+        }
+        return Status::Ok();
+      }));
   fc.quantiles.reserve(samples.size() * options.percentiles.size());
   for (auto& s : samples) {
     std::sort(s.begin(), s.end());
-    for (double q : options.percentiles) fc.quantiles.push_back(Percentile(s, q));
+    for (double q : options.percentiles) fc.quantiles.push_back(decide_internal::Percentile(s, q));
   }
   return fc;
 }
