@@ -78,6 +78,12 @@ class Twin {
   Result<SubjectForecast> Forecast(double horizon, double step,
                                    const std::vector<TwinEvent>& regimen,
                                    const ForecastOptions& options) const;
+  // What-if: each named regimen (future events, at or after now) added to the record and judged
+  // on the window [now + options.window_start_h, now + options.window_end_h] (window relative to
+  // now) over the same draws of the filter's posterior (medtwin::CompareRegimens).
+  Result<std::vector<RegimenExposure>> CompareRegimens(
+      const std::vector<std::pair<std::string, std::vector<TwinEvent>>>& regimens,
+      const std::vector<Target>& targets, WhatIfOptions options) const;
   std::string Snapshot() const;
   // The filter's posterior as `draws` equally weighted samples (own generator, `seed`), in the
   // form the decide layer reads: forecasts continue from the sampled states after the last
@@ -96,6 +102,8 @@ class Twin {
   Twin(const Model& model, TwinOptions options);
   // Validates one event row (CSV fields after ID) against the model and appends it.
   Status Append(const std::string& row, double time, const char* what);
+  // The record plus `regimen`, validated as the twin's own events would be.
+  Result<Dataset> WithRegimen(const std::vector<TwinEvent>& regimen) const;
   Result<std::string> ObservationRow(const TwinObservation& o) const;
   std::string Header() const;
   std::string CovariateFields() const;

@@ -507,6 +507,48 @@ Result<ForecastRequest> ForecastRequestFrom(const Json& j, const LiveTwin& live)
   return r;
 }
 
+// "targets": ["auc24=400..600", "trough<=20"] (a range each) and "metrics": ["auc24", "peak(1)"]
+// (summaries without a range) of a request, in that order.
+Result<std::vector<Target>> TargetsFrom(const Json& j) {
+  std::vector<Target> out;
+  for (const char* key : {"targets", "metrics"}) {
+    if (!j.contains(key)) continue;
+    const std::string k = key;
+    if (!j[key].is_array() || j[key].empty()) {
+      return Status::Invalid(k +
+                             ": must be a non-empty array of strings, e.g. [\"auc24=400..600\"]");
+    }
+    for (const Json& t : j[key]) {
+      if (!t.is_string()) return Status::Invalid(k + ": each must be a string");
+      auto parsed = k == "targets" ? TargetFromString(t.get<std::string>())
+                                   : MetricFromString(t.get<std::string>());
+      if (!parsed.ok()) return Status::Invalid(k + ": " + parsed.status().message());
+      out.push_back(*parsed);
+    }
+  }
+  return out;
+}
+
+// A regimen's exposure on the what-if window: dose in the window, joint PTA when a target has a
+// range, and per metric its PTA (ranged ones) and percentiles 5, 50, 95.
+Json ExposureJson(const RegimenExposure& e, const std::vector<Target>& targets) {
+  Json metrics = Json::array();
+  bool ranged = false;
+  for (size_t j = 0; j < targets.size(); ++j) {
+    const bool has_range = !(std::isinf(targets[j].low) && std::isinf(targets[j].high));
+    ranged = ranged || has_range;
+    Json m = {{"metric", targets[j].ToString()},
+              {"p5", e.quantiles[3 * j]},
+              {"p50", e.quantiles[3 * j + 1]},
+              {"p95", e.quantiles[3 * j + 2]}};
+    if (has_range) m["pta"] = e.target_pta[j];
+    metrics.push_back(m);
+  }
+  Json out = {{"dose_in_window", e.dose_in_window}, {"metrics", metrics}};
+  if (ranged) out["pta"] = e.pta;
+  return out;
+}
+
 Result<Json> ForecastJson(const LiveTwin& live, const ForecastRequest& r,
                           const std::vector<medtwin::TwinEvent>& regimen) {
   auto fc = live.twin->Forecast(r.horizon, r.step, regimen, r.options);
@@ -686,7 +728,8 @@ class Service : public TwinService {
 
   Result<std::string> WhatIf(const std::string& patient, const std::string& model,
                              std::string_view request) override {
-    auto call = PrepareForecast(patient, model, request, "regimens");
+    auto call =
+        PrepareForecast(patient, model, request, "regimens", {"window_h", "targets", "metrics"});
     if (!call.ok()) return call.status();
     const Json* j = &call->request;
     const auto* found = &call->twin;
@@ -698,10 +741,44 @@ class Service : public TwinService {
           "{\"current\": [], \"q8h\": [{\"after_h\": 0, \"amount\": 1000}]}");
     }
     if ((*j)["regimens"].size() > 20) return Status::Invalid("regimens: at most 20");
-    Json out = Json::array();
+    // Optional exposure over a window [a, b] h from now, with targets and metrics.
+    auto metrics = TargetsFrom(*j);
+    if (!metrics.ok()) return metrics.status();
+    WhatIfOptions wo;
+    const bool exposure = j->contains("window_h");
+    if (!exposure && !metrics->empty()) {
+      return Status::Invalid(
+          "window_h: required with targets or metrics, e.g. [24, 48] (h from now)");
+    }
+    if (exposure) {
+      auto w = Numbers(*j, "window_h", {});
+      if (!w.ok()) return w.status();
+      if (w->size() != 2) return Status::Invalid("window_h: expected [start, end] in h from now");
+      wo.window_start_h = (*w)[0];
+      wo.window_end_h = (*w)[1];
+      wo.draws = r->options.draws;
+      wo.seed = r->options.seed;
+      wo.sim = r->options.sim;
+      if (metrics->empty()) {
+        for (const char* m : {"auc24", "trough", "peak"}) metrics->push_back(*MetricFromString(m));
+      }
+    }
+    std::vector<std::pair<std::string, std::vector<TwinEvent>>> regimens;
     for (const auto& [name, events] : (*j)["regimens"].items()) {
       auto regimen = RegimenFrom(events, live, "regimens." + name);
       if (!regimen.ok()) return regimen.status();
+      regimens.emplace_back(name, std::move(regimen).value());
+    }
+    std::vector<RegimenExposure> exposures;
+    if (exposure) {
+      auto e = live.twin->CompareRegimens(regimens, *metrics, wo);
+      if (!e.ok()) return e.status();
+      exposures = std::move(e).value();
+    }
+    Json out = Json::array();
+    for (size_t i = 0; i < regimens.size(); ++i) {
+      const std::string& name = regimens[i].first;
+      const auto* regimen = &regimens[i].second;
       auto fc = ForecastJson(live, *r, *regimen);
       if (!fc.ok()) return fc.status().WithContext("regimen " + name);
       // Per observable: the median's lowest, highest and last value over the horizon.
@@ -714,13 +791,20 @@ class Service : public TwinService {
                         {"median_max", *std::max_element(m.begin(), m.end())},
                         {"median_last", m.back()}};
       }
-      out.push_back({{"name", name}, {"summary", summary}, {"forecast", *fc}});
+      Json item = {{"name", name}, {"summary", summary}, {"forecast", *fc}};
+      if (exposure) item["exposure"] = ExposureJson(exposures[i], *metrics);
+      out.push_back(item);
     }
-    return Json{{"patient", live.doc.config.patient},
-                {"model", live.doc.config.model},
-                {"revision", found->first.revision},
-                {"regimens", out}}
-        .dump();
+    Json reply = {{"patient", live.doc.config.patient},
+                  {"model", live.doc.config.model},
+                  {"revision", found->first.revision},
+                  {"regimens", out}};
+    if (exposure) {
+      const double now = live.twin->last_time();
+      reply["window"] = {{"start", live.IsoAt(now + wo.window_start_h)},
+                         {"end", live.IsoAt(now + wo.window_end_h)}};
+    }
+    return reply.dump();
   }
 
   Result<std::string> Dose(const std::string& patient, const std::string& model,
@@ -736,16 +820,12 @@ class Service : public TwinService {
       return Status::Unsupported("dose recommendations are made for models timed in hours; " +
                                  model + " is timed in " + live.model->spec().time_unit);
     }
-    std::vector<Target> targets;
-    if (!j->contains("targets") || !(*j)["targets"].is_array() || (*j)["targets"].empty()) {
+    if (!j->contains("targets")) {
       return Status::Invalid("targets: required, e.g. [\"auc24=400..600\", \"trough<=20\"]");
     }
-    for (const Json& t : (*j)["targets"]) {
-      if (!t.is_string()) return Status::Invalid("targets: each must be a string");
-      auto target = TargetFromString(t.get<std::string>());
-      if (!target.ok()) return Status::Invalid("targets: " + target.status().message());
-      targets.push_back(*target);
-    }
+    auto parsed_targets = TargetsFrom(*j);
+    if (!parsed_targets.ok()) return parsed_targets.status();
+    const std::vector<Target>& targets = *parsed_targets;
     DoseSearchSpace space;
     auto amounts = Numbers(*j, "amounts", {});
     if (!amounts.ok()) return amounts.status();
@@ -910,9 +990,11 @@ class Service : public TwinService {
     ForecastRequest options;
   };
   Result<ForecastCall> PrepareForecast(const std::string& patient, const std::string& model,
-                                       std::string_view request, const char* regimen_key) {
-    auto j = ParseRequest(
-        request, {"horizon_h", "step_h", regimen_key, "percentiles", "draws", "seed", "interval"});
+                                       std::string_view request, const char* regimen_key,
+                                       std::vector<std::string> extra_keys = {}) {
+    extra_keys.insert(extra_keys.end(), {"horizon_h", "step_h", regimen_key, "percentiles", "draws",
+                                         "seed", "interval"});
+    auto j = ParseRequest(request, extra_keys);
     if (!j.ok()) return j.status();
     auto found = Find(patient, model);
     if (!found.ok()) return found.status();

@@ -5,8 +5,10 @@
 // with it bit for bit, so the mapping of codes, units, clock times and covariates is exact.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <httplib.h>
 #include <unistd.h>
+#include <map>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -292,6 +294,40 @@ TEST_F(TwinServerTest, WhatIfAndDoseRecommendation) {
             stop["summary"]["CP"]["median_max"].get<double>());
   EXPECT_GT(cont["summary"]["CP"]["median_last"].get<double>(),
             2 * stop["summary"]["CP"]["median_last"].get<double>());
+  // Exposure on a window of the next 24 h, over the same draws of the twin's posterior.
+  Json ask = {{"horizon_h", 24},
+              {"draws", 100},
+              {"window_h", {0, 24}},
+              {"targets", {"auc24=400..600"}},
+              {"metrics", {"trough"}},
+              {"regimens",
+               {{"stop", Json::array()},
+                {"continue",
+                 {{{"after_h", 10}, {"amount", 1000}, {"duration_h", 1}},
+                  {{"after_h", 22}, {"amount", 1000}, {"duration_h", 1}}}}}}};
+  auto e = PostJson(base + "/whatif", ask);
+  ASSERT_TRUE(e);
+  ASSERT_EQ(e->status, 200) << e->body;
+  const Json ex = Json::parse(e->body);
+  EXPECT_TRUE(ex.contains("window")) << e->body;
+  std::map<std::string, Json> by_name;
+  for (const Json& reg : ex["regimens"]) by_name[reg["name"]] = reg["exposure"];
+  ASSERT_EQ(by_name.size(), 2u) << e->body;
+  EXPECT_EQ(by_name["continue"]["dose_in_window"].get<double>(), 2000.0);
+  EXPECT_EQ(by_name["stop"]["dose_in_window"].get<double>(), 0.0);
+  const Json& auc_cont = by_name["continue"]["metrics"][0];
+  const Json& auc_stop = by_name["stop"]["metrics"][0];
+  EXPECT_EQ(auc_cont["metric"], "auc24=400..600");
+  EXPECT_GT(auc_cont["p50"].get<double>(), auc_stop["p50"].get<double>());
+  EXPECT_LE(auc_cont["p5"].get<double>(), auc_cont["p50"].get<double>());
+  EXPECT_LE(auc_cont["p50"].get<double>(), auc_cont["p95"].get<double>());
+  EXPECT_EQ(by_name["continue"]["pta"], auc_cont["pta"]);  // the trough has no range
+  EXPECT_FALSE(by_name["continue"]["metrics"][1].contains("pta"));
+  ask.erase("window_h");
+  auto no_window = PostJson(base + "/whatif", ask);
+  ASSERT_TRUE(no_window);
+  EXPECT_EQ(no_window->status, 400);
+  EXPECT_THAT(no_window->body, HasSubstr("window_h: required with targets or metrics"));
 
   auto dose = PostJson(base + "/dose", {{"targets", {"auc24=400..600"}},
                                         {"amounts", {500, 750, 1000, 1250, 1500, 1750, 2000}},

@@ -187,12 +187,8 @@ Result<SubjectForecast> Twin::Forecast(double horizon, double step,
   if (!(step > 0.0) || !Finite(step)) return Status::Invalid("step: must be > 0");
   if (horizon / step > 1e6) return Status::Invalid("horizon / step: more than 10^6 output times");
   MEDTWIN_RETURN_IF_ERROR(options.Validate());
-  // The record plus the future events, validated as the twin's own events would be.
-  Twin future(model_, options_);
-  future.covariates_ = covariates_;
-  future.rows_ = rows_;
-  future.record_ = record_;
-  for (const TwinEvent& e : regimen) MEDTWIN_RETURN_IF_ERROR(future.Apply(e));
+  auto future = WithRegimen(regimen);
+  if (!future.ok()) return future.status();
   const double now = last_time();
   ForecastOptions fo = options;
   fo.request = OutputRequest{};
@@ -202,9 +198,41 @@ Result<SubjectForecast> Twin::Forecast(double horizon, double step,
   }
   auto post = Posterior(options.draws, options.seed);
   if (!post.ok()) return post.status();
-  auto fc = ForecastSubject(model_, future.record_, 0, *post, fo);
+  auto fc = ForecastSubject(model_, *future, 0, *post, fo);
   if (!fc.ok()) return fc.status().WithContext("patient " + options_.patient_id);
   return fc;
+}
+
+Result<Dataset> Twin::WithRegimen(const std::vector<TwinEvent>& regimen) const {
+  Twin future(model_, options_);
+  future.covariates_ = covariates_;
+  future.rows_ = rows_;
+  future.record_ = record_;
+  for (const TwinEvent& e : regimen) MEDTWIN_RETURN_IF_ERROR(future.Apply(e));
+  return std::move(future.record_);
+}
+
+Result<std::vector<RegimenExposure>> Twin::CompareRegimens(
+    const std::vector<std::pair<std::string, std::vector<TwinEvent>>>& regimens,
+    const std::vector<Target>& targets, WhatIfOptions options) const {
+  MEDTWIN_RETURN_IF_ERROR(options.Validate());
+  std::vector<Dataset> futures;
+  futures.reserve(regimens.size());
+  for (const auto& [name, events] : regimens) {
+    auto future = WithRegimen(events);
+    if (!future.ok()) return future.status().WithContext("regimen '" + name + "'");
+    futures.push_back(std::move(future).value());
+  }
+  std::vector<WhatIfRegimen> named;
+  for (size_t i = 0; i < regimens.size(); ++i) named.push_back({regimens[i].first, &futures[i]});
+  const double now = last_time();
+  options.window_start_h += now;
+  options.window_end_h += now;
+  auto post = Posterior(options.draws, options.seed);
+  if (!post.ok()) return post.status();
+  auto r = medtwin::CompareRegimens(model_, record_.subjects[0].id, named, *post, targets, options);
+  if (!r.ok()) return r.status().WithContext("patient " + options_.patient_id);
+  return r;
 }
 
 Result<IndividualPosterior> Twin::Posterior(int draws, uint64_t seed) const {
