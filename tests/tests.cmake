@@ -24,6 +24,7 @@ medtwin_test(population_test src/sim/population_test.cc)
 medtwin_test(state_history_test src/sim/state_history_test.cc)
 medtwin_test(sensitivity_test src/sim/sensitivity_test.cc)
 medtwin_test(closed_form_test src/sim/closed_form_test.cc)
+medtwin_test(cgm_sensor_test src/sim/cgm_sensor_test.cc)
 
 # --- cross-module: conformance and CLI
 medtwin_test(nmtests_conformance_test tests/nmtests_conformance_test.cc)
