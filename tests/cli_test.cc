@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -807,20 +808,15 @@ TEST(Cli, AssimilateTakesCorrelatedResidualError) {
   ASSERT_EQ(ou.exit_code, 0) << ou.err;
   EXPECT_EQ(std::count(ou.out.begin(), ou.out.end(), '\n'), 4);
   EXPECT_NE(ou.out, white.out);
-  CliRun malformed = Medtwin(base + " --correlated-error CP:0.8");
-  EXPECT_EQ(malformed.exit_code, 2);
-  EXPECT_THAT(malformed.err,
-              HasSubstr("--correlated-error CP:0.8: expected OBSERVABLE:FRACTION:TAU"));
-  CliRun number = Medtwin(base + " --correlated-error CP:0.8:x");
-  EXPECT_EQ(number.exit_code, 2);
-  EXPECT_THAT(number.err, HasSubstr("TAU: 'x' is not a finite number"));
-  CliRun range = Medtwin(base + " --correlated-error CP:1.5:4");
-  EXPECT_EQ(range.exit_code, 2);
-  EXPECT_THAT(range.err, HasSubstr("correlated_errors[0].fraction = 1.5"));
-  CliRun unknown = Medtwin(base + " --correlated-error CGM:0.5:4");
-  EXPECT_EQ(unknown.exit_code, 2);
-  EXPECT_THAT(unknown.err, HasSubstr("has no observable 'CGM'"));
-  CliRun map = Medtwin(base + " --method map --correlated-error CP:0.5:4");
-  EXPECT_EQ(map.exit_code, 2);
-  EXPECT_THAT(map.err, HasSubstr("the map filter"));
+  const std::pair<const char*, const char*> refused[] = {
+      {" --correlated-error CP:0.8", "--correlated-error CP:0.8: expected OBSERVABLE:FRACTION:TAU"},
+      {" --correlated-error CP:0.8:x", "TAU: 'x' is not a finite number"},
+      {" --correlated-error CP:1.5:4", "correlated_errors[0].fraction = 1.5"},
+      {" --correlated-error CGM:0.5:4", "has no observable 'CGM'"},
+      {" --method map --correlated-error CP:0.5:4", "the map filter"}};
+  for (const auto& [flags, message] : refused) {
+    CliRun r = Medtwin(base + flags);
+    EXPECT_EQ(r.exit_code, 2) << flags;
+    EXPECT_THAT(r.err, HasSubstr(message));
+  }
 }
