@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -853,4 +854,35 @@ TEST(Cli, AssimilatePrintsOneStepAheadPredictionsAndParameters) {
   CliRun gate = Medtwin("assimilate vancomycin_goti2018 --data " + data + " --gate -1");
   EXPECT_EQ(gate.exit_code, 2);
   EXPECT_THAT(gate.err, HasSubstr("gate_z must be >= 0"));
+}
+
+// `--correlated-error OBS:FRACTION:TAU` carries an OU share of the residual error in the filter:
+// the predictions change (the first interval only through the split's random draws, the later
+// ones through the error carried from the levels before); malformed or invalid values are
+// refused naming the flag or the option.
+TEST(Cli, AssimilateTakesCorrelatedResidualError) {
+  const std::string data = WriteFile("assim_ou.csv",
+                                     "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
+                                     "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
+                                     "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
+                                     "1,12,0,0,0,0,0,30.9,0,80,60,0,1.1\n"
+                                     "1,13,0,0,0,0,0,28.4,0,80,60,0,1.1\n");
+  const std::string base = "assimilate vancomycin_goti2018 --data " + data + " --members 100";
+  CliRun white = Medtwin(base);
+  CliRun ou = Medtwin(base + " --correlated-error CP:0.8:4");
+  ASSERT_EQ(white.exit_code, 0) << white.err;
+  ASSERT_EQ(ou.exit_code, 0) << ou.err;
+  EXPECT_EQ(std::count(ou.out.begin(), ou.out.end(), '\n'), 4);
+  EXPECT_NE(ou.out, white.out);
+  const std::pair<const char*, const char*> refused[] = {
+      {" --correlated-error CP:0.8", "--correlated-error CP:0.8: expected OBSERVABLE:FRACTION:TAU"},
+      {" --correlated-error CP:0.8:x", "TAU: 'x' is not a finite number"},
+      {" --correlated-error CP:1.5:4", "correlated_errors[0].fraction = 1.5"},
+      {" --correlated-error CGM:0.5:4", "has no observable 'CGM'"},
+      {" --method map --correlated-error CP:0.5:4", "the map filter"}};
+  for (const auto& [flags, message] : refused) {
+    CliRun r = Medtwin(base + flags);
+    EXPECT_EQ(r.exit_code, 2) << flags;
+    EXPECT_THAT(r.err, HasSubstr(message));
+  }
 }

@@ -17,7 +17,25 @@ struct AssimilateArgs {
   uint64_t seed = 1;
   double inflation = 1.0;
   double gate = 0.0;
+  std::vector<std::string> correlated;  // OBSERVABLE:FRACTION:TAU
 };
+
+// --correlated-error OBSERVABLE:FRACTION:TAU (AssimilationOptions::correlated_errors).
+Result<CorrelatedError> ParseCorrelated(const std::string& spec) {
+  const std::string flag = "--correlated-error " + spec;
+  const size_t a = spec.find(':'), b = a == std::string::npos ? a : spec.find(':', a + 1);
+  if (a == 0 || b == std::string::npos || spec.find(':', b + 1) != std::string::npos) {
+    return Status::Invalid(flag + ": expected OBSERVABLE:FRACTION:TAU (e.g. CGM:0.95:42)");
+  }
+  auto fraction = ParseNumberList(spec.substr(a + 1, b - a - 1), flag + " FRACTION");
+  if (!fraction.ok()) return fraction.status();
+  auto tau = ParseNumberList(spec.substr(b + 1), flag + " TAU");
+  if (!tau.ok()) return tau.status();
+  if (fraction->size() != 1 || tau->size() != 1) {
+    return Status::Invalid(flag + ": FRACTION and TAU are single numbers");
+  }
+  return CorrelatedError{spec.substr(0, a), fraction->front(), tau->front()};
+}
 
 std::string Num(double v) {
   char b[32];
@@ -38,6 +56,11 @@ int Run(const AssimilateArgs& a) {
   o.seed = a.seed;
   o.inflation = a.inflation;
   o.gate_z = a.gate;
+  for (const std::string& spec : a.correlated) {
+    auto c = ParseCorrelated(spec);
+    if (!c.ok()) return Fail(c.status());
+    o.correlated_errors.push_back(*c);
+  }
   o.theta = in->theta;
   o.sim = in->sim;
   std::vector<std::vector<AssimilationStep>> all;
@@ -84,6 +107,11 @@ void SetupAssimilate(CLI::App& app, int* exit_code) {
                   "skip observations whose normal score |z| under the prediction exceeds this "
                   "(0: use all)")
       ->capture_default_str();
+  cmd->add_option("--correlated-error", a->correlated,
+                  "OBSERVABLE:FRACTION:TAU, repeatable: that share of the observable's residual "
+                  "variance is an Ornstein-Uhlenbeck error of correlation time TAU (model time "
+                  "unit) carried by the filter (e.g. CGM:0.95:42 for the Dexcom sensor model; "
+                  "not with map)");
   cmd->add_option("--out", a->out, "write the CSV here (default: stdout)");
   cmd->callback([a, exit_code] { *exit_code = Run(*a); });
 }

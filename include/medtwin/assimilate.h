@@ -55,6 +55,25 @@ enum class FilterMethod { kEnkf, kMap, kPf, kUkf, kEnsrf };
 const char* ToString(FilterMethod m);
 Result<FilterMethod> FilterMethodFromString(const std::string& s);
 
+// Correlated (coloured) residual error of one observable, by state augmentation (Bryson &
+// Henrikson 1968, J Spacecraft Rockets 5(6); Gelb, Applied Optimal Estimation, 1974; Simon,
+// Optimal State Estimation, 2006, sec. 7.2). The observable's residual error of SD s(f) (its
+// model's error at the prediction f, on the assimilation scale: log for exponential error) is
+// split with its total variance kept:
+//   y = f + sqrt(fraction) s(f) u + sqrt(1 - fraction) s(f) w,   w ~ N(0, 1) white,
+// u a stationary Ornstein-Uhlenbeck process of unit variance and correlation time tau, carried
+// as an extra component of every member (EnKF, EnSRF: updated like a state; PF: carried and
+// weighed) or of the UKF's Gaussian, and propagated exactly over any gap dt:
+//   u' = u exp(-dt / tau) + sqrt(1 - exp(-2 dt / tau)) xi,   xi ~ N(0, 1).
+// For an additive error model this is an OU error of SD sigma_c = sqrt(fraction) additive_sd
+// plus a white error of SD sqrt(1 - fraction) additive_sd. docs/assimilation.md gives the values
+// for the Dexcom CGM noise model (fraction 0.95, tau 42 min).
+struct CorrelatedError {
+  std::string observable;  // name of a model observable with a residual error
+  double fraction = 0.0;   // share of the residual variance that is correlated, in (0, 1)
+  double tau = 0.0;        // correlation time, model time unit, > 0
+};
+
 struct AssimilationOptions {
   FilterMethod method = FilterMethod::kEnkf;
   int members = 64;  // > 1
@@ -75,6 +94,9 @@ struct AssimilationOptions {
   // covers 0.9 (m - 1)/(m + 1) in expectation (0.872 for 64); true: plotting positions
   // q (m + 1) (quantile type 6), 0.9 for any m (docs/assimilation.md).
   bool plotting_positions = false;
+  // Observables whose residual error is partly correlated in time (at most one entry each); empty
+  // (default): white residual error. Not with kMap (kUnsupported).
+  std::vector<CorrelatedError> correlated_errors;
   std::vector<double> theta;  // population typical values (spec order); empty = the spec's
   SimOptions sim;
   Status Validate() const;

@@ -278,8 +278,13 @@ class FilterBase : public SequentialFilter {
         theta_(options.theta.empty() ? model.spec().TypicalValues() : options.theta),
         n_(model.num_states()),
         q_(static_cast<int>(model.spec().variability.parameters.size())),
+        k_(static_cast<int>(options.correlated_errors.size())),
         sim_(std::make_unique<Simulator>(model, options.sim)),
-        rng_(options.seed) {}
+        rng_(options.seed) {
+    for (const CorrelatedError& c : options.correlated_errors) {
+      correlated_.push_back(model.spec().ObservableIndex(c.observable));
+    }
+  }
 
   int last_record() const override { return previous_; }
   const AssimilationOptions& options() const override { return options_; }
@@ -301,6 +306,10 @@ class FilterBase : public SequentialFilter {
                         {"rng", StreamText(rng_)},
                         {"normal", StreamText(normal_)},
                         {"cache_observables", cache_observables_}};
+    for (const CorrelatedError& c : options_.correlated_errors) {
+      j["correlated_errors"].push_back(
+          {{"observable", c.observable}, {"fraction", c.fraction}, {"tau", c.tau}});
+    }
     SaveState(&j);
     return j.dump();
   }
@@ -371,10 +380,63 @@ class FilterBase : public SequentialFilter {
     return Status::Ok();
   }
 
+  // Correlated residual errors (AssimilationOptions::correlated_errors): the unit OU components
+  // u are the columns [n_ + q_, n_ + q_ + k_) of the members (of the UKF's Gaussian).
+
+  // The residual error left white for observable k: the model's, its SDs scaled by
+  // sqrt(1 - fraction) when part of it is correlated (Sd(f) scales with them).
+  ResidualError WhiteError(int k) const {
+    ResidualError e = model_.spec().observables[k].error;
+    for (int j = 0; j < k_; ++j) {
+      if (correlated_[j] != k) continue;
+      const double scale = std::sqrt(1.0 - options_.correlated_errors[j].fraction);
+      e.additive_sd *= scale;
+      e.proportional_sd *= scale;
+      e.exponential_sd *= scale;
+    }
+    return e;
+  }
+
+  // exp(-dt / tau) of correlated error j over the gap from the last assimilated record (from
+  // time 0 before it) to record r.
+  double Persistence(const Subject& subject, int r, int j) const {
+    const double t0 = previous_ >= 0 ? subject.records[previous_].time_h : 0.0;
+    return std::exp(-(subject.records[r].time_h - t0) / options_.correlated_errors[j].tau);
+  }
+
+  // Forecasts rows z = [state, eta, u] to record r (ForecastRows on [state, eta]) and adds each
+  // row's correlated error sqrt(fraction) s(f) u to its prediction of the observable.
+  Status ForecastMembers(const Dataset& data, size_t subject_index, int r, const char* what,
+                         Eigen::MatrixXd* z, Eigen::MatrixXd* all) const {
+    const std::string context = "subject " + data.subjects[subject_index].id;
+    if (k_ == 0) {
+      return ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_, what, z, all)
+          .WithContext(context);
+    }
+    Eigen::MatrixXd zs = z->leftCols(n_ + q_);
+    MEDTWIN_RETURN_IF_ERROR(
+        ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_, what, &zs, all)
+            .WithContext(context));
+    z->leftCols(n_ + q_) = zs;
+    for (int j = 0; j < k_; ++j) {
+      const int k = correlated_[j];
+      const ResidualError& err = model_.spec().observables[k].error;
+      const double share = std::sqrt(options_.correlated_errors[j].fraction);
+      for (Eigen::Index i = 0; i < all->rows(); ++i) {
+        const double h = (*all)(i, k);
+        const double f = err.model == ErrorModel::kExponential ? std::exp(h) : h;
+        if (std::isfinite(h)) (*all)(i, k) += share * err.Sd(f) * (*z)(i, n_ + q_ + j);
+      }
+    }
+    return Status::Ok();
+  }
+
   const Model& model_;
   AssimilationOptions options_;
   std::vector<double> theta_;
   int n_, q_;
+  int k_;                        // correlated residual errors
+  std::vector<int> correlated_;  // their observables
   std::unique_ptr<Simulator> sim_;
   std::mt19937_64 rng_;
   std::normal_distribution<double> normal_;
@@ -390,7 +452,7 @@ class EnsembleFilter : public FilterBase {
  public:
   EnsembleFilter(const Model& model, const AssimilationOptions& options, const Eigen::MatrixXd& l)
       : FilterBase(model, options),
-        z_(Eigen::MatrixXd::Zero(options.members, n_ + q_)),
+        z_(Eigen::MatrixXd::Zero(options.members, n_ + q_ + k_)),
         w_(options.members, 1.0 / options.members),
         cache_(options.members, 0) {
     for (int i = 0; i < options.members; ++i) {
@@ -398,30 +460,40 @@ class EnsembleFilter : public FilterBase {
       for (int j = 0; j < q_; ++j) e(j) = normal_(rng_);
       z_.block(i, n_, 1, q_) = (l * e).transpose();
     }
+    // Correlated errors start from their stationary law N(0, 1) (no draws without them).
+    for (int i = 0; i < options.members; ++i) {
+      for (int j = 0; j < k_; ++j) z_(i, n_ + q_ + j) = normal_(rng_);
+    }
   }
 
   Result<AssimilationStep> Assimilate(const Dataset& data, size_t subject_index, int r,
                                       bool update) override {
     MEDTWIN_RETURN_IF_ERROR(CheckRecord(data, subject_index, r));
     const Subject& subject = data.subjects[subject_index];
-    const int m = options_.members, dim = n_ + q_;
+    const int m = options_.members, dim = n_ + q_ + k_;
     const Record& rec = subject.records[r];
-    const ResidualError& err = model_.spec().observables[rec.observable].error;
+    const ResidualError err = WhiteError(rec.observable);
     const bool log_scale = err.model == ErrorModel::kExponential;
-    // Work on copies; commit only when everything succeeded. x = [state, eta, predictions of
+    // Work on copies; commit only when everything succeeded. x = [state, eta, u, predictions of
     // the carried observables].
     Eigen::MatrixXd x;
     std::vector<int> carried = cache_observables_;
+    std::vector<double> w = w_;
+    std::mt19937_64 rng = rng_;
+    std::normal_distribution<double> normal = normal_;
     int col = CachedColumn(subject, r);
     if (col >= 0) {
       x.resize(m, dim + cache_.cols());
       x << z_, cache_;
     } else {
-      // Forecast: every member from its analysed state to this observation.
+      // Forecast: every member from its analysed state to this observation, its correlated
+      // errors by their exact OU transition.
       Eigen::MatrixXd z = z_, all;
-      MEDTWIN_RETURN_IF_ERROR(ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_,
-                                           n_, "member", &z, &all)
-                                  .WithContext("subject " + subject.id));
+      for (int j = 0; j < k_; ++j) {
+        const double a = Persistence(subject, r, j), b = std::sqrt(1.0 - a * a);
+        for (int i = 0; i < m; ++i) z(i, n_ + q_ + j) = a * z(i, n_ + q_ + j) + b * normal(rng);
+      }
+      MEDTWIN_RETURN_IF_ERROR(ForecastMembers(data, subject_index, r, "member", &z, &all));
       const Eigen::MatrixXd usable = UsableObservables(all, &carried);
       col = static_cast<int>(std::find(carried.begin(), carried.end(), rec.observable) -
                              carried.begin());
@@ -429,9 +501,6 @@ class EnsembleFilter : public FilterBase {
       x << z, usable;
     }
     col += dim;
-    std::vector<double> w = w_;
-    std::mt19937_64 rng = rng_;
-    std::normal_distribution<double> normal = normal_;
     // One-step-ahead predictive distribution of the observation, before it is used.
     AssimilationStep step = StepFor(rec, r);
     const bool particle = options_.method == FilterMethod::kPf;
@@ -455,7 +524,7 @@ class EnsembleFilter : public FilterBase {
     } else {
       MEDTWIN_RETURN_IF_ERROR(KalmanUpdate(subject, r, err, col, &x, &rng, &normal));
     }
-    MEDTWIN_RETURN_IF_ERROR(Report(model_, theta_, rec, x.leftCols(dim), w, n_, &step));
+    MEDTWIN_RETURN_IF_ERROR(Report(model_, theta_, rec, x.leftCols(n_ + q_), w, n_, &step));
     z_ = x.leftCols(dim);
     cache_ = x.rightCols(x.cols() - dim);
     cache_observables_ = std::move(carried);
@@ -531,7 +600,7 @@ class EnsembleFilter : public FilterBase {
     (*j)["cache"] = SaveMatrix(cache_);
   }
   Status LoadState(const nlohmann::json& j) override {
-    auto z = LoadMatrix(j, "z", options_.members, n_ + q_);
+    auto z = LoadMatrix(j, "z", options_.members, n_ + q_ + k_);
     if (!z.ok()) return z.status();
     z_ = *z;
     w_ = j.at("weights").get<std::vector<double>>();
@@ -589,10 +658,11 @@ class UnscentedFilter : public FilterBase {
  public:
   UnscentedFilter(const Model& model, const AssimilationOptions& options)
       : FilterBase(model, options),
-        mean_(Eigen::VectorXd::Zero(n_ + q_)),
-        cov_(Eigen::MatrixXd::Zero(n_ + q_, n_ + q_)) {
-    cov_.bottomRightCorner(q_, q_) =
+        mean_(Eigen::VectorXd::Zero(n_ + q_ + k_)),
+        cov_(Eigen::MatrixXd::Zero(n_ + q_ + k_, n_ + q_ + k_)) {
+    cov_.block(n_, n_, q_, q_) =
         Eigen::Map<const Eigen::MatrixXd>(model.spec().variability.omega.data(), q_, q_);
+    cov_.bottomRightCorner(k_, k_).setIdentity();  // correlated errors: stationary N(0, 1)
   }
 
   Result<AssimilationStep> Assimilate(const Dataset& data, size_t subject_index, int r,
@@ -600,10 +670,10 @@ class UnscentedFilter : public FilterBase {
     MEDTWIN_RETURN_IF_ERROR(CheckRecord(data, subject_index, r));
     const Subject& subject = data.subjects[subject_index];
     const Record& rec = subject.records[r];
-    const ResidualError& err = model_.spec().observables[rec.observable].error;
+    const ResidualError err = WhiteError(rec.observable);
     const bool log_scale = err.model == ErrorModel::kExponential;
-    const int dim = n_ + q_;
-    // The Gaussian of [state, eta, predictions of the carried observables]: from the last
+    const int dim = n_ + q_ + k_;
+    // The Gaussian of [state, eta, u, predictions of the carried observables]: from the last
     // forecast when r is at its time, else from a new one.
     Eigen::VectorXd mean;
     Eigen::MatrixXd cov;
@@ -642,7 +712,7 @@ class UnscentedFilter : public FilterBase {
       cov -= gain * s * gain.transpose();
       cov = 0.5 * (cov + cov.transpose());
     }
-    std::vector<double> eta(mean.data() + n_, mean.data() + dim), p(model_.num_parameters());
+    std::vector<double> eta(mean.data() + n_, mean.data() + n_ + q_), p(model_.num_parameters());
     MEDTWIN_RETURN_IF_ERROR(model_.Individualize(theta_, eta, rec.covariates, p));
     const ModelSpec& spec = model_.spec();
     for (int j = 0; j < q_; ++j) {
@@ -659,21 +729,34 @@ class UnscentedFilter : public FilterBase {
   }
 
   Result<FilterSample> Sample(int count, uint64_t seed) const override {
-    return GaussianSample(mean_, cov_, n_, previous_, count, seed);
+    return GaussianSample(mean_.head(n_ + q_), cov_.topLeftCorner(n_ + q_, n_ + q_), n_, previous_,
+                          count, seed);
   }
 
  private:
-  // Sigma points of the current Gaussian (over eta only before the first level, over [state,
-  // eta] after), forecast to record r: the weighted mean and covariance of [state, eta,
-  // predictions of the observables that every point can use] and those observables.
+  // Sigma points of the current Gaussian (over [eta, u] only before the first level, over
+  // [state, eta, u] after), forecast to record r: the weighted mean and covariance of [state,
+  // eta, u, predictions of the observables that every point can use] and those observables.
+  // The correlated errors u evolve independently of the rest and linearly, so their OU
+  // transition is applied to the Gaussian exactly before the sigma points are drawn.
   Status Forecast(const Dataset& data, size_t subject_index, int r, Eigen::VectorXd* mean,
                   Eigen::MatrixXd* cov, std::vector<int>* carried) {
     const Subject& subject = data.subjects[subject_index];
-    const int dim = n_ + q_;
+    const int dim = n_ + q_ + k_;
     const int first = previous_ < 0 ? n_ : 0, len = dim - first;
     const double alpha = 1.0, beta = 2.0, kappa = 0.0;
     const double lambda = alpha * alpha * (len + kappa) - len;
-    Eigen::MatrixXd c = (len + lambda) * cov_.bottomRightCorner(len, len);
+    Eigen::VectorXd prior_mean = mean_;
+    Eigen::MatrixXd prior_cov = cov_;
+    for (int j = 0; j < k_; ++j) {
+      const int u = n_ + q_ + j;
+      const double a = Persistence(subject, r, j);
+      prior_mean(u) *= a;
+      prior_cov.row(u) *= a;
+      prior_cov.col(u) *= a;
+      prior_cov(u, u) += 1.0 - a * a;
+    }
+    Eigen::MatrixXd c = (len + lambda) * prior_cov.bottomRightCorner(len, len);
     c += 1e-12 * (1.0 + c.trace() / len) * Eigen::MatrixXd::Identity(len, len);
     Eigen::LLT<Eigen::MatrixXd> llt(c);
     if (llt.info() != Eigen::Success) {
@@ -684,7 +767,7 @@ class UnscentedFilter : public FilterBase {
     const int points = 2 * len + 1;
     Eigen::MatrixXd z(points, dim);
     for (int k = 0; k < points; ++k) {
-      Eigen::VectorXd sigma = mean_;
+      Eigen::VectorXd sigma = prior_mean;
       if (k > 0) {
         const int col = (k - 1) % len;
         sigma.tail(len) += (k <= len ? 1.0 : -1.0) * root.col(col);
@@ -695,9 +778,7 @@ class UnscentedFilter : public FilterBase {
     wm[0] = lambda / (len + lambda);
     wc[0] = wm[0] + (1.0 - alpha * alpha + beta);
     Eigen::MatrixXd all;
-    MEDTWIN_RETURN_IF_ERROR(ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_,
-                                         "sigma point", &z, &all)
-                                .WithContext("subject " + subject.id));
+    MEDTWIN_RETURN_IF_ERROR(ForecastMembers(data, subject_index, r, "sigma point", &z, &all));
     const Eigen::MatrixXd usable = UsableObservables(all, carried);
     Eigen::MatrixXd x(points, dim + usable.cols());
     x << z, usable;
@@ -718,14 +799,14 @@ class UnscentedFilter : public FilterBase {
     (*j)["cache_cov"] = SaveMatrix(cache_cov_);
   }
   Status LoadState(const nlohmann::json& j) override {
-    auto mean = LoadMatrix(j, "mean", n_ + q_, 1);
+    auto mean = LoadMatrix(j, "mean", n_ + q_ + k_, 1);
     if (!mean.ok()) return mean.status();
-    auto cov = LoadMatrix(j, "cov", n_ + q_, n_ + q_);
+    auto cov = LoadMatrix(j, "cov", n_ + q_ + k_, n_ + q_ + k_);
     if (!cov.ok()) return cov.status();
     mean_ = *mean;
     cov_ = *cov;
     if (cache_observables_.empty() && !j.contains("cache_mean")) return Status::Ok();
-    const Eigen::Index aug = n_ + q_ + static_cast<Eigen::Index>(cache_observables_.size());
+    const Eigen::Index aug = n_ + q_ + k_ + static_cast<Eigen::Index>(cache_observables_.size());
     auto cache_mean = LoadMatrix(j, "cache_mean", cache_observables_.empty() ? 0 : aug, 1);
     if (!cache_mean.ok()) return cache_mean.status();
     auto cache_cov = LoadMatrix(j, "cache_cov", cache_observables_.empty() ? 0 : aug,
@@ -864,6 +945,25 @@ Result<Eigen::MatrixXd> PriorFactor(const Model& model, const AssimilationOption
     return Status::Invalid("theta: expected " + std::to_string(spec.parameters.size()) +
                            " typical values, got " + std::to_string(options.theta.size()));
   }
+  for (size_t j = 0; j < options.correlated_errors.size(); ++j) {
+    const CorrelatedError& c = options.correlated_errors[j];
+    const std::string field = "correlated_errors[" + std::to_string(j) + "]";
+    const int k = spec.ObservableIndex(c.observable);
+    if (k < 0) {
+      return Status::Invalid(field + ".observable: model '" + spec.name + "' has no observable '" +
+                             c.observable + "'");
+    }
+    const ResidualError& e = spec.observables[k].error;
+    if (!(e.additive_sd > 0.0 || e.proportional_sd > 0.0 || e.exponential_sd > 0.0)) {
+      return Status::Invalid(field + ".observable: '" + c.observable +
+                             "' has no residual error to split");
+    }
+    if (options.method == FilterMethod::kMap) {
+      return Status::Unsupported(field +
+                                 ": the map filter refits with white residual error; "
+                                 "use enkf, ensrf, ukf or pf");
+    }
+  }
   const Eigen::Map<const Eigen::MatrixXd> omega(spec.variability.omega.data(), q, q);
   Eigen::LLT<Eigen::MatrixXd> llt(omega);
   if (llt.info() != Eigen::Success) {
@@ -928,6 +1028,25 @@ Status AssimilationOptions::Validate() const {
   if (!(pf_state_shrinkage > 0.0 && pf_state_shrinkage <= 1.0)) {
     return Status::Invalid("pf_state_shrinkage must be in (0, 1] (1: no jitter of the state)");
   }
+  for (size_t j = 0; j < correlated_errors.size(); ++j) {
+    const CorrelatedError& c = correlated_errors[j];
+    const std::string field = "correlated_errors[" + std::to_string(j) + "]";
+    if (!(c.fraction > 0.0 && c.fraction < 1.0)) {
+      return Status::Invalid(field + ".fraction = " + StreamText(c.fraction) +
+                             ": must be in (0, 1) (the white part keeps a positive SD)");
+    }
+    if (!(c.tau > 0.0 && std::isfinite(c.tau))) {
+      return Status::Invalid(field + ".tau = " + StreamText(c.tau) +
+                             ": must be a finite correlation time > 0 (model time unit)");
+    }
+    for (size_t i = 0; i < j; ++i) {
+      if (correlated_errors[i].observable == c.observable) {
+        return Status::Invalid(field + ".observable: '" + c.observable +
+                               "' already has a correlated error (correlated_errors[" +
+                               std::to_string(i) + "])");
+      }
+    }
+  }
   return Status::Ok();
 }
 
@@ -964,6 +1083,10 @@ Result<std::unique_ptr<SequentialFilter>> SequentialFilter::Restore(const Model&
     o.pf_eta_shrinkage = j.value("pf_eta_shrinkage", AssimilationOptions{}.pf_eta_shrinkage);
     o.pf_state_shrinkage = j.value("pf_state_shrinkage", AssimilationOptions{}.pf_state_shrinkage);
     o.plotting_positions = j.value("plotting_positions", false);
+    for (const nlohmann::json& c : j.value("correlated_errors", nlohmann::json::array())) {
+      o.correlated_errors.push_back({c.at("observable").get<std::string>(),
+                                     c.at("fraction").get<double>(), c.at("tau").get<double>()});
+    }
     o.theta = j.at("theta").get<std::vector<double>>();
     auto sim = LoadSim(j.at("sim"));
     if (!sim.ok()) return sim.status().WithContext("filter snapshot");

@@ -9,7 +9,8 @@
 // The CI run is small (each test well under a minute on a shared 2-core VM). For the numbers of
 // docs/assimilation.md the environment scales it up: MEDTWIN_TWIN_PATIENTS (patients per
 // experiment), MEDTWIN_TWIN_METHODS (e.g. "enkf:64,ukf,pf:256,map:360"); and for the
-// robustness runs MEDTWIN_TWIN_CGM_SENSOR (observe T1D through a sensor noise model) and
+// robustness runs MEDTWIN_TWIN_CGM_SENSOR (observe T1D through a sensor noise model),
+// MEDTWIN_TWIN_CGM_CORRELATED=FRACTION:TAU (the filters' correlated CGM error) and
 // MEDTWIN_TWIN_TRUTH=vpatients (the virtual patients as truth), under which the calibration
 // assertions are expected to fail (docs). The assertions are the same in every configuration.
 #include <gtest/gtest.h>
@@ -64,12 +65,13 @@ struct Score {
   bool predictive = true;  // false: no predictive distribution (the prior's typical patient)
   int covered = 0, total = 0;
   int refits = 0, failed_refits = 0;  // MAP comparator only
-  double sum_z2 = 0.0, seconds = 0.0;
+  double sum_z2 = 0.0, sum_z_lag1 = 0.0, seconds = 0.0;
   std::vector<double> sq_hidden, n_hidden;
   std::vector<std::vector<double>> sq_param;
   std::vector<double> n_param;
   double coverage() const { return static_cast<double>(covered) / total; }
   double mean_z2() const { return sum_z2 / total; }
+  double z_lag1() const { return sum_z_lag1 / sum_z2; }  // lag-1 autocorrelation within runs
   double rmse_hidden(int b) const { return std::sqrt(sq_hidden[b] / n_hidden[b]); }
   double rmse_param(int b, int j) const { return std::sqrt(sq_param[b][j] / n_param[b]); }
 };
@@ -90,6 +92,7 @@ void AddSteps(const ModelSpec& spec, const TruePatient& truth,
       s->covered += st.dv >= st.pred_lo && st.dv <= st.pred_hi;
       ++s->total;
       s->sum_z2 += st.z * st.z;
+      if (i > 0) s->sum_z_lag1 += st.z * steps[i - 1].z;
     }
     const int bin = bin_of(st.time);
     const double e = hidden_estimate[i] - truth.hidden[i];
@@ -285,8 +288,8 @@ void Print(const char* experiment, const ModelSpec& spec, const std::vector<Scor
   for (const Score& s : scores) {
     std::printf("  %-10s", s.label.c_str());
     if (s.total > 0) {
-      std::printf(" coverage %.3f of %d, mean z^2 %.2f, %.1f s", s.coverage(), s.total, s.mean_z2(),
-                  s.seconds);
+      std::printf(" coverage %.3f of %d, mean z^2 %.2f, z lag-1 autocorrelation %.2f, %.1f s",
+                  s.coverage(), s.total, s.mean_z2(), s.z_lag1(), s.seconds);
     }
     if (s.refits > 0) std::printf(", %d of %d refits failed", s.failed_refits, s.refits);
     std::printf("\n");
@@ -347,7 +350,8 @@ struct Experiment {
   std::function<int(double)> bin_of;
   std::vector<std::string> bins;
   SimOptions sim, fit_sim;
-  std::optional<CgmSensorOptions> sensor;  // T1D: observe through a CGM sensor model
+  std::optional<CgmSensorOptions> sensor;   // T1D: observe through a CGM sensor model
+  std::vector<CorrelatedError> correlated;  // the filters' correlated residual errors
   // If set, true patient p instead of a draw from the prior (T1D: the virtual patients).
   std::function<TruePatient(int p, std::mt19937_64* rng)> truth_of;
   int q() const { return static_cast<int>(m->spec().variability.parameters.size()); }
@@ -385,6 +389,7 @@ std::vector<Score> Compare(const Experiment& x, const std::vector<Method>& metho
       if (method.members > 0) o.members = method.members;
       o.seed = run_seed;
       o.sim = x.sim;
+      o.correlated_errors = x.correlated;
       RunFilter(*x.m, truth, o, x.hidden, x.bin_of, &scores[k + 1]);
     }
   }
@@ -439,6 +444,8 @@ Experiment T1d() {
     x.sensor = CgmSensor(sensor);
     x.name = "T1D twin experiment, CGM sensor noise";
   }
+  // MEDTWIN_TWIN_CGM_CORRELATED=FRACTION:TAU: the filters carry an OU share of the CGM error.
+  x.correlated = CgmCorrelatedError();
   // MEDTWIN_TWIN_TRUTH=vpatients: the true patients are the 30 virtual patients of
   // vpatient_params.csv; the filters' prior is then misspecified.
   if (const char* truth = std::getenv("MEDTWIN_TWIN_TRUTH");

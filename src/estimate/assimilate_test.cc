@@ -265,17 +265,26 @@ TEST(Assimilate, RefittingTheMapEndsAtTheBatchFit) {
 }
 
 // A filter restored from a snapshot continues bit-for-bit as the one that never stopped, for
-// every method; a prediction without update leaves the filter as it was.
+// every method, with white and with correlated residual error (its OU components carried by the
+// members or the UKF's Gaussian); a prediction without update leaves the filter as it was.
 TEST(Assimilate, SnapshotsRestoreExactly) {
   auto m = Vancomycin();
   std::mt19937_64 rng(21);
   const Dataset d = Patient(*m, {0.2, -0.1, 0.3}, {2, 11.5, 26, 47.5, 71.5}, &rng);
   auto obs = AssimilationRecords(d, 0);
   ASSERT_TRUE(obs.ok());
+  std::vector<AssimilationOptions> runs;
   for (FilterMethod method : {FilterMethod::kEnkf, FilterMethod::kEnsrf, FilterMethod::kPf,
                               FilterMethod::kUkf, FilterMethod::kMap}) {
-    SCOPED_TRACE(ToString(method));
-    auto a = SequentialFilter::Make(*m, Options(method, 40, 5));
+    runs.push_back(Options(method, 40, 5));
+    if (method == FilterMethod::kMap) continue;
+    runs.push_back(runs.back());
+    runs.back().correlated_errors = {{"CP", 0.6, 20.0}};
+  }
+  for (const AssimilationOptions& o : runs) {
+    const FilterMethod method = o.method;
+    SCOPED_TRACE(std::string(ToString(method)) + (o.correlated_errors.empty() ? "" : " OU"));
+    auto a = SequentialFilter::Make(*m, o);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     // A filter that has seen nothing yet restores too (a twin created before its first level;
     // the ensemble's state columns were once left uninitialised and saved as null).

@@ -5,6 +5,7 @@
 #include <Eigen/Dense>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -111,6 +112,17 @@ CgmSensorOptions CgmSensor(const char* name) {
   auto o = CgmSensorOptionsFromTable(*table, name);
   EXPECT_TRUE(o.ok()) << o.status().ToString();
   return o.ok() ? *o : CgmSensorOptions{};
+}
+
+std::vector<CorrelatedError> CgmCorrelatedError() {
+  const char* env = std::getenv("MEDTWIN_TWIN_CGM_CORRELATED");
+  if (env == nullptr) return {};
+  const std::string v(env);
+  const size_t colon = v.find(':');
+  EXPECT_NE(colon, std::string::npos)
+      << "MEDTWIN_TWIN_CGM_CORRELATED=" << v << ": expected FRACTION:TAU";
+  if (colon == std::string::npos) return {};
+  return {{"CGM", std::stod(v.substr(0, colon)), std::stod(v.substr(colon + 1))}};
 }
 
 std::function<TruePatient(int p, std::mt19937_64* rng)> VirtualPatients(

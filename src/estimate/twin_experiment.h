@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "medtwin/assimilate.h"
 #include "medtwin/cgm_sensor.h"
 #include "medtwin/dataset.h"
 #include "medtwin/model.h"
@@ -57,6 +58,10 @@ Dataset T1dRegimen(const Model& m, int days, double basal_u_per_min = 0.0,
 
 // A sensor of ../shared/data/t1d/sensor_params.csv by name (e.g. "Dexcom").
 CgmSensorOptions CgmSensor(const char* name);
+
+// The filters' correlated CGM error from MEDTWIN_TWIN_CGM_CORRELATED=FRACTION:TAU (tau in
+// min; docs/assimilation.md derives 0.95:42 for the Dexcom noise model); none if unset.
+std::vector<CorrelatedError> CgmCorrelatedError();
 
 // The 30 virtual patients of ../shared/data/t1d/vpatient_params.csv (adults, adolescents,
 // children, in that order) as true T1D patients over T1dRegimen(days) on their own basal rate

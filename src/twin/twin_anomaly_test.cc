@@ -12,7 +12,9 @@
 // The CI run is small (docs/twin.md); the environment scales it for the docs' numbers:
 // MEDTWIN_ANOMALY_PATIENTS (patients per experiment); for T1D, MEDTWIN_TWIN_TRUTH=vpatients
 // (the virtual patients as truth, adults first) and MEDTWIN_TWIN_CGM_SENSOR=Dexcom (readings
-// through that sensor's noise model), under which the assertions are not expected to hold.
+// through that sensor's noise model), under which the assertions are not expected to hold, and
+// MEDTWIN_TWIN_CGM_CORRELATED=FRACTION:TAU (the twin's filter carries that share of the CGM
+// error as an OU process of correlation time TAU min; docs/twin.md).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -227,6 +229,7 @@ std::vector<Branches> CgmDriftRuns(int patients, uint64_t seed) {
     o.filter.members = 64;  // EnKF, as the T1D twin experiment
     o.filter.seed = seed + p;
     o.filter.sim = sim;
+    o.filter.correlated_errors = CgmCorrelatedError();
     auto twin = Twin::Create(*m, o);
     EXPECT_TRUE(twin.ok()) << twin.status().ToString();
     if (!twin.ok()) return {};
