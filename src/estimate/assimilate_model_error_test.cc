@@ -177,15 +177,16 @@ TEST(AssimilateModelError, UnscentedFilterAddsTheMatchingCovariance) {
 // level starts at B exp(0.3 e) instead of B, a bolus of 50 at 0, levels at 0.5-24 h. Without
 // an initial-state spread every member starts at B and the early levels fall outside the
 // 90 % interval; with initial_state_sd 0.3 (the truth's own spread) the filters are the exact
-// Bayesian model of the truth and calibrated (coverage near the nominal, 0.872 for 64
-// members' sample quantiles, 0.9 for the UKF; binomial SD about 0.02 on 240 levels).
+// Bayesian model of the truth and calibrated: coverage near the nominal (0.872 for 64 members'
+// sample quantiles, 0.886 for 128 particles, 0.9 for the UKF; binomial SD about 0.023 on 210
+// levels), mean z^2 near 1.
 TEST(AssimilateModelError, InitialStateSpreadCalibratesATruthThatStartsElsewhere) {
   const Relaxation m;
   const std::vector<double> times = {0.5, 1, 2, 4, 8, 12, 24};
   std::mt19937_64 rng(2026);
   std::normal_distribution<double> normal;
   Simulator sim(m, {});
-  const int patients = 40, methods = 3;
+  const int patients = 30, methods = 3;
   int covered[methods][2] = {}, total = 0;
   double z2[methods][2] = {};
   const FilterMethod method_of[methods] = {FilterMethod::kEnkf, FilterMethod::kUkf,
@@ -205,7 +206,7 @@ TEST(AssimilateModelError, InitialStateSpreadCalibratesATruthThatStartsElsewhere
       for (int spread = 0; spread < 2; ++spread) {
         AssimilationOptions o;
         o.method = method_of[k];
-        o.members = method_of[k] == FilterMethod::kPf ? 256 : 64;
+        o.members = method_of[k] == FilterMethod::kPf ? 128 : 64;
         o.seed = 100 + p;
         if (spread == 1) o.initial_state_sd = {0.3};
         auto steps = AssimilateSubject(m, d, 0, o);
@@ -223,7 +224,9 @@ TEST(AssimilateModelError, InitialStateSpreadCalibratesATruthThatStartsElsewhere
     const double with = static_cast<double>(covered[k][1]) / total;
     std::printf("%s: coverage %.3f without the spread (z^2 %.2f), %.3f with it (z^2 %.2f)\n",
                 ToString(method_of[k]), without, z2[k][0] / total, with, z2[k][1] / total);
-    const double nominal = method_of[k] == FilterMethod::kUkf ? 0.9 : 0.872;
+    const double nominal = method_of[k] == FilterMethod::kUkf  ? 0.9
+                           : method_of[k] == FilterMethod::kPf ? 0.886
+                                                               : 0.872;
     EXPECT_NEAR(with, nominal, 0.05);
     EXPECT_NEAR(z2[k][1] / total, 1.0, 0.3);
     EXPECT_LT(without, nominal - 0.15);
