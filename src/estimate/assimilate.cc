@@ -218,8 +218,9 @@ Status Report(const Model& model, const std::vector<double>& theta, const Record
 // starting rows [state, eta]: a random walk of each log state (of its log factor while
 // `factors`, before the first observation) and of each eta, variance sd^2 dt, applied at the
 // start of the forecast so that the observation at its end sees it through the dynamics
-// (x_k = M(x_{k-1} exp(w_k)), Evensen 2009, "Data Assimilation: The Ensemble Kalman Filter",
-// ch. 4, with the noise in log space so positive states stay positive). Draws only for
+// (x_k = M(x_{k-1} exp(w_k)): the stochastic model error of the ensemble forecast, Evensen
+// 2003, Ocean Dynamics 53:343, here in log space so positive states stay positive; eta's walk
+// is the artificial parameter evolution of Kitagawa 1998 and Liu & West 2001). Draws only for
 // positive SDs.
 void AddProcessNoise(const AssimilationOptions& o, int n, double dt, bool factors,
                      Eigen::MatrixXd* z, std::mt19937_64* rng,
