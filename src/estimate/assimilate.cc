@@ -111,10 +111,10 @@ Status FactoredInitialState(const Model& model, const std::vector<double>& theta
 // Forecasts every row of z ([state (n), eta]) to observation record r of the subject: from the
 // start of the run when `previous` < 0 (the state columns are then ignored, or with `factors`
 // are log factors on the initial state), else from the row's state right after record
-// `previous`. Writes the state at r into z and the predictions of every
-// observable at r into obs (rows x observables, each on its assimilation scale: log for an
-// exponential error model; NaN where a log-scale observable other than r's is not positive).
-// `what` names a row in messages ("member").
+// `previous`. Writes the state at r into z and the predictions of every observable at r into
+// obs (rows x observables, each on its assimilation scale: log for an exponential error model;
+// NaN where a log-scale observable other than r's is not positive). `what` names a row in
+// messages ("member").
 Status ForecastRows(Simulator* sim, const Dataset& data, size_t subject_index, int r, int previous,
                     const std::vector<double>& theta, int n, const char* what, Eigen::MatrixXd* z,
                     Eigen::MatrixXd* obs, bool factors = false) {
