@@ -886,3 +886,37 @@ TEST(Cli, AssimilateTakesCorrelatedResidualError) {
     EXPECT_THAT(r.err, HasSubstr(message));
   }
 }
+
+// `medtwin assimilate` with model error (--initial-state-sd, --state-noise, --eta-noise): the
+// process noise widens the one-step-ahead interval of a later level; names are checked.
+TEST(Cli, AssimilateTakesModelErrorOptions) {
+  const std::string data = WriteFile("assim_noise.csv",
+                                     "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
+                                     "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
+                                     "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
+                                     "1,47.5,0,0,0,0,0,15.2,0,80,60,0,1.1\n");
+  // The width PRED_HI - PRED_LO of the last row.
+  auto last_width = [&](const std::string& flags) {
+    CliRun r = Medtwin("assimilate vancomycin_goti2018 --data " + data + " --members 200 " + flags);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const std::string row = r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1);
+    std::vector<std::string> cells;
+    std::stringstream ss(row);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) cells.push_back(cell);
+    EXPECT_EQ(cells.size(), 10u) << row;
+    return cells.size() == 10u ? std::stod(cells[6]) - std::stod(cells[5]) : 0.0;
+  };
+  const double plain = last_width("");
+  const double noisy =
+      last_width("--initial-state-sd 0.1 --state-noise central=0.1,periph=0.1 --eta-noise CL=0.05");
+  EXPECT_GT(noisy, 1.2 * plain);
+  CliRun bad =
+      Medtwin("assimilate vancomycin_goti2018 --data " + data + " --state-noise blood=0.1");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--state-noise: 'blood' is not one of central, periph"));
+  CliRun map =
+      Medtwin("assimilate vancomycin_goti2018 --data " + data + " --method map --eta-noise 0.1");
+  EXPECT_EQ(map.exit_code, 2);
+  EXPECT_THAT(map.err, HasSubstr("eta_noise_sd: method map carries no state"));
+}

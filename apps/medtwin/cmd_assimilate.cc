@@ -18,6 +18,8 @@ struct AssimilateArgs {
   double inflation = 1.0;
   double gate = 0.0;
   std::vector<std::string> correlated;  // OBSERVABLE:FRACTION:TAU
+  // Model error: "SD" for every state (random effect) or "NAME=SD,..."; empty: none.
+  std::string initial_state_sd, state_noise, eta_noise;
 };
 
 // --correlated-error OBSERVABLE:FRACTION:TAU (AssimilationOptions::correlated_errors).
@@ -61,6 +63,20 @@ int Run(const AssimilateArgs& a) {
     if (!c.ok()) return Fail(c.status());
     o.correlated_errors.push_back(*c);
   }
+  std::vector<std::string> states;
+  for (const StateSpec& s : spec.states) states.push_back(s.name);
+  auto named = [](const char* flag, const std::string& text, const std::vector<std::string>& names,
+                  std::vector<double>* list) {
+    if (text.empty()) return Status::Ok();
+    auto values = NamedValues(names, text, flag);
+    if (!values.ok()) return values.status();
+    *list = std::move(values).value();
+    return Status::Ok();
+  };
+  Status st = named("--initial-state-sd", a.initial_state_sd, states, &o.initial_state_sd);
+  if (st.ok()) st = named("--state-noise", a.state_noise, states, &o.state_noise_sd);
+  if (st.ok()) st = named("--eta-noise", a.eta_noise, spec.variability.parameters, &o.eta_noise_sd);
+  if (!st.ok()) return Fail(st);
   o.theta = in->theta;
   o.sim = in->sim;
   std::vector<std::vector<AssimilationStep>> all;
@@ -112,6 +128,15 @@ void SetupAssimilate(CLI::App& app, int* exit_code) {
                   "variance is an Ornstein-Uhlenbeck error of correlation time TAU (model time "
                   "unit) carried by the filter (e.g. CGM:0.95:42 for the Dexcom sensor model; "
                   "not with map)");
+  cmd->add_option("--initial-state-sd", a->initial_state_sd,
+                  "spread of the members' initial state: SD of a log-normal factor, one number "
+                  "for every state or STATE=SD,... (docs/assimilation.md, Model error)");
+  cmd->add_option("--state-noise", a->state_noise,
+                  "process noise: SD of a random walk of the log state per sqrt(model time "
+                  "unit), one number for every state or STATE=SD,...");
+  cmd->add_option("--eta-noise", a->eta_noise,
+                  "parameter drift: SD of a random walk of each random effect per sqrt(model "
+                  "time unit), one number for all or NAME=SD,...");
   cmd->add_option("--out", a->out, "write the CSV here (default: stdout)");
   cmd->callback([a, exit_code] { *exit_code = Run(*a); });
 }

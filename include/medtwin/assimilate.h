@@ -97,6 +97,21 @@ struct AssimilationOptions {
   // Observables whose residual error is partly correlated in time (at most one entry each); empty
   // (default): white residual error. Not with kMap (kUnsupported).
   std::vector<CorrelatedError> correlated_errors;
+  // Model error (docs/assimilation.md, "Model error"): none by default, the filters then
+  // trust the model's initial state and dynamics exactly (a perfect-model experiment). Each
+  // list is empty (none) or has one value >= 0 per state (model order) or per random effect
+  // (variability order); NamedValues reads them from text. Not for kMap (no state).
+  // Initial-state spread: each member's initial state is x0 exp(u), u ~ N(0, sd^2) per state
+  // (a log-normal factor: 0.1 is about 10 %; a state starting at 0 stays 0). The UKF spans
+  // u with its sigma points until the first observation.
+  std::vector<double> initial_state_sd;
+  // Process noise: a random walk of the log of each state, SD per sqrt(model time unit)
+  // (variance proportional to the elapsed time dt): before each forecast over dt every
+  // member's starting state is multiplied by exp(sd sqrt(dt) e), e ~ N(0, 1). The UKF adds
+  // the matching covariance (mean^2 (exp(sd^2 dt) - 1) on the diagonal) before its sigma points.
+  std::vector<double> state_noise_sd;
+  // Parameter drift: a random walk of each eta, SD per sqrt(model time unit), added likewise.
+  std::vector<double> eta_noise_sd;
   std::vector<double> theta;  // population typical values (spec order); empty = the spec's
   SimOptions sim;
   Status Validate() const;
@@ -162,6 +177,13 @@ class SequentialFilter {
   virtual std::string Snapshot() const = 0;
   virtual const AssimilationOptions& options() const = 0;
 };
+
+// Per-state or per-random-effect values (AssimilationOptions::initial_state_sd and the
+// noise levels) from text: one number for every name, or NAME=VALUE pairs separated by commas
+// (names not listed get 0). `names`: the model's states or random effects. Errors name
+// `field`, the item and what was expected.
+Result<std::vector<double>> NamedValues(const std::vector<std::string>& names,
+                                        std::string_view text, std::string_view field);
 
 // The observations AssimilateSubject uses: EVID 0 records with a DV. A censored one is
 // kUnsupported; none is kInvalidArgument.

@@ -5,6 +5,7 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -94,15 +95,29 @@ AssimilationStep StepFor(const Record& rec, int r) {
   return step;
 }
 
+// The initial state of a row whose state columns hold log factors u (model error before the
+// first observation): the model's initial state at the first record's covariates (as the
+// simulator computes it) times exp(u), in place.
+Status FactoredInitialState(const Model& model, const std::vector<double>& theta,
+                            const std::vector<double>& eta, const Subject& subject,
+                            std::vector<double>* x) {
+  std::vector<double> p(model.num_parameters()), x0(model.num_states());
+  MEDTWIN_RETURN_IF_ERROR(model.Individualize(theta, eta, subject.records.front().covariates, p));
+  model.InitialState(p.data(), x0.data());
+  for (size_t j = 0; j < x0.size(); ++j) (*x)[j] = x0[j] * std::exp((*x)[j]);
+  return Status::Ok();
+}
+
 // Forecasts every row of z ([state (n), eta]) to observation record r of the subject: from the
-// start of the run when `previous` < 0 (the state columns are then ignored), else from the row's
-// state right after record `previous`. Writes the state at r into z and the predictions of every
-// observable at r into obs (rows x observables, each on its assimilation scale: log for an
-// exponential error model; NaN where a log-scale observable other than r's is not positive).
-// `what` names a row in messages ("member").
+// start of the run when `previous` < 0 (the state columns are then ignored, or with `factors`
+// are log factors on the initial state), else from the row's state right after record
+// `previous`. Writes the state at r into z and the predictions of every observable at r into
+// obs (rows x observables, each on its assimilation scale: log for an exponential error model;
+// NaN where a log-scale observable other than r's is not positive). `what` names a row in
+// messages ("member").
 Status ForecastRows(Simulator* sim, const Dataset& data, size_t subject_index, int r, int previous,
                     const std::vector<double>& theta, int n, const char* what, Eigen::MatrixXd* z,
-                    Eigen::MatrixXd* obs) {
+                    Eigen::MatrixXd* obs, bool factors = false) {
   const Subject& subject = data.subjects[subject_index];
   const Record& rec = subject.records[r];
   const Model& model = sim->model();
@@ -116,8 +131,13 @@ Status ForecastRows(Simulator* sim, const Dataset& data, size_t subject_index, i
     for (int j = 0; j < q; ++j) eta[j] = (*z)(i, n + j);
     for (int j = 0; j < n; ++j) x[j] = (*z)(i, j);
     RunStart start{previous >= 0 ? subject.records[previous].time_h : 0.0, x, previous};
+    const bool factored = previous < 0 && factors;
+    if (factored) {
+      MEDTWIN_RETURN_IF_ERROR(FactoredInitialState(model, theta, eta, subject, &x));
+      start.time = subject.records.front().time_h;
+    }
     auto out = sim->Run(data, subject_index, request, IndividualInput{theta, eta},
-                        previous >= 0 ? &start : nullptr);
+                        previous >= 0 || factored ? &start : nullptr);
     if (!out.ok()) return out.status().WithContext(std::string(what) + " " + std::to_string(i));
     size_t row = out->rows();
     for (size_t k = 0; k < out->rows(); ++k) {
@@ -193,6 +213,49 @@ Status Report(const Model& model, const std::vector<double>& theta, const Record
   return Status::Ok();
 }
 
+// Model error (AssimilationOptions::state_noise_sd, eta_noise_sd) over dt on the ensemble's
+// starting rows [state, eta]: a random walk of each log state (of its log factor while
+// `factors`, before the first observation) and of each eta, variance sd^2 dt, applied at the
+// start of the forecast so that the observation at its end sees it through the dynamics
+// (x_k = M(x_{k-1} exp(w_k)): the stochastic model error of the ensemble forecast, Evensen
+// 2003, Ocean Dynamics 53:343, here in log space so positive states stay positive; eta's walk
+// is the artificial parameter evolution of Kitagawa 1998 and Liu & West 2001). Draws only for
+// positive SDs.
+void AddProcessNoise(const AssimilationOptions& o, int n, double dt, bool factors,
+                     Eigen::MatrixXd* z, std::mt19937_64* rng,
+                     std::normal_distribution<double>* normal) {
+  if (!(dt > 0.0)) return;
+  for (Eigen::Index i = 0; i < z->rows(); ++i) {
+    for (size_t j = 0; j < o.state_noise_sd.size(); ++j) {
+      if (o.state_noise_sd[j] == 0.0) continue;
+      const double w = o.state_noise_sd[j] * std::sqrt(dt) * (*normal)(*rng);
+      (*z)(i, j) = factors ? (*z)(i, j) + w : (*z)(i, j) * std::exp(w);
+    }
+    for (size_t k = 0; k < o.eta_noise_sd.size(); ++k) {
+      if (o.eta_noise_sd[k] > 0.0)
+        (*z)(i, n + k) += o.eta_noise_sd[k] * std::sqrt(dt) * (*normal)(*rng);
+    }
+  }
+}
+
+// The UKF's counterpart on the covariance of [state, eta] with mean `mean`: eta and log
+// factors gain sd^2 dt; a state gains the variance of mean exp(w), mean^2 (exp(sd^2 dt) - 1).
+void AddProcessCovariance(const AssimilationOptions& o, int n, double dt, bool factors,
+                          const Eigen::VectorXd& mean, Eigen::MatrixXd* cov) {
+  if (!(dt > 0.0)) return;
+  for (size_t j = 0; j < o.state_noise_sd.size(); ++j) {
+    const double v = o.state_noise_sd[j] * o.state_noise_sd[j] * dt;
+    (*cov)(j, j) += factors ? v : mean(j) * mean(j) * std::expm1(v);
+  }
+  for (size_t k = 0; k < o.eta_noise_sd.size(); ++k) {
+    (*cov)(n + k, n + k) += o.eta_noise_sd[k] * o.eta_noise_sd[k] * dt;
+  }
+}
+
+bool AnyPositive(const std::vector<double>& v) {
+  return std::any_of(v.begin(), v.end(), [](double x) { return x > 0.0; });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Snapshots: JSON with every double written as its shortest round-trip decimal (nlohmann), the
 // random generators as their standard stream representation.
@@ -213,6 +276,15 @@ Status FromStreamText(const nlohmann::json& j, const char* key, T* v) {
   is >> *v;
   if (is.fail()) return Status::Invalid(std::string("snapshot: '") + key + "' is malformed");
   return Status::Ok();
+}
+
+// The model-error lists of AssimilationOptions (const or not) by field name.
+template <typename Options>
+auto ModelErrorOptions(Options& o) {
+  using List = decltype(&o.initial_state_sd);
+  return std::array<std::pair<const char*, List>, 3>{{{"initial_state_sd", &o.initial_state_sd},
+                                                      {"state_noise_sd", &o.state_noise_sd},
+                                                      {"eta_noise_sd", &o.eta_noise_sd}}};
 }
 
 nlohmann::json SaveSim(const SimOptions& o) {
@@ -310,6 +382,9 @@ class FilterBase : public SequentialFilter {
       j["correlated_errors"].push_back(
           {{"observable", c.observable}, {"fraction", c.fraction}, {"tau", c.tau}});
     }
+    for (const auto& [key, v] : ModelErrorOptions(options_)) {
+      if (!v->empty()) j[key] = *v;  // absent when off: snapshots as before
+    }
     SaveState(&j);
     return j.dump();
   }
@@ -330,6 +405,12 @@ class FilterBase : public SequentialFilter {
   }
 
   Status Init() { return sim_->Init(); }
+
+  // The model time from the start of the forecast to record r (from the first record before
+  // the first observation).
+  double Elapsed(const Subject& subject, int r) const {
+    return subject.records[r].time_h - subject.records[std::max(previous_, 0)].time_h;
+  }
 
   // Whether the innovation gate rejects the observation of `step`.
   bool Gated(const AssimilationStep& step) const {
@@ -410,13 +491,14 @@ class FilterBase : public SequentialFilter {
                          Eigen::MatrixXd* z, Eigen::MatrixXd* all) const {
     const std::string context = "subject " + data.subjects[subject_index].id;
     if (k_ == 0) {
-      return ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_, what, z, all)
+      return ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_, what, z, all,
+                          factors_)
           .WithContext(context);
     }
     Eigen::MatrixXd zs = z->leftCols(n_ + q_);
-    MEDTWIN_RETURN_IF_ERROR(
-        ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_, what, &zs, all)
-            .WithContext(context));
+    MEDTWIN_RETURN_IF_ERROR(ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_,
+                                         what, &zs, all, factors_)
+                                .WithContext(context));
     z->leftCols(n_ + q_) = zs;
     for (int j = 0; j < k_; ++j) {
       const int k = correlated_[j];
@@ -444,6 +526,9 @@ class FilterBase : public SequentialFilter {
   // Observables whose predictions at the time of record previous_ (from its forecast, updated
   // by the observations since) the method carries; empty: none.
   std::vector<int> cache_observables_;
+  // Before the first observation the state columns hold log factors on the initial state
+  // (initial-state spread or process noise), else they are unused.
+  bool factors_ = AnyPositive(options_.initial_state_sd) || AnyPositive(options_.state_noise_sd);
 };
 
 // Ensemble filters: stochastic EnKF, square-root EnSRF, particle filter. Members are rows of
@@ -459,6 +544,14 @@ class EnsembleFilter : public FilterBase {
       Eigen::VectorXd e(q_);
       for (int j = 0; j < q_; ++j) e(j) = normal_(rng_);
       z_.block(i, n_, 1, q_) = (l * e).transpose();
+    }
+    // Initial-state spread: log factors in the state columns (drawn after eta, so a filter
+    // without it draws as before).
+    for (int i = 0; i < options.members; ++i) {
+      for (size_t j = 0; j < options.initial_state_sd.size(); ++j) {
+        if (options.initial_state_sd[j] > 0.0)
+          z_(i, j) = options.initial_state_sd[j] * normal_(rng_);
+      }
     }
     // Correlated errors start from their stationary law N(0, 1) (no draws without them).
     for (int i = 0; i < options.members; ++i) {
@@ -486,9 +579,10 @@ class EnsembleFilter : public FilterBase {
       x.resize(m, dim + cache_.cols());
       x << z_, cache_;
     } else {
-      // Forecast: every member from its analysed state to this observation, its correlated
-      // errors by their exact OU transition.
+      // Forecast: every member from its analysed state (with process noise) to this observation,
+      // its correlated errors by their exact OU transition.
       Eigen::MatrixXd z = z_, all;
+      AddProcessNoise(options_, n_, Elapsed(subject, r), previous_ < 0, &z, &rng, &normal);
       for (int j = 0; j < k_; ++j) {
         const double a = Persistence(subject, r, j), b = std::sqrt(1.0 - a * a);
         for (int i = 0; i < m; ++i) z(i, n_ + q_ + j) = a * z(i, n_ + q_ + j) + b * normal(rng);
@@ -663,6 +757,10 @@ class UnscentedFilter : public FilterBase {
     cov_.block(n_, n_, q_, q_) =
         Eigen::Map<const Eigen::MatrixXd>(model.spec().variability.omega.data(), q_, q_);
     cov_.bottomRightCorner(k_, k_).setIdentity();  // correlated errors: stationary N(0, 1)
+    // Initial-state spread: the variance of each state's log factor.
+    for (size_t j = 0; j < options.initial_state_sd.size(); ++j) {
+      cov_(j, j) = options.initial_state_sd[j] * options.initial_state_sd[j];
+    }
   }
 
   Result<AssimilationStep> Assimilate(const Dataset& data, size_t subject_index, int r,
@@ -743,11 +841,12 @@ class UnscentedFilter : public FilterBase {
                   Eigen::MatrixXd* cov, std::vector<int>* carried) {
     const Subject& subject = data.subjects[subject_index];
     const int dim = n_ + q_ + k_;
-    const int first = previous_ < 0 ? n_ : 0, len = dim - first;
+    const int first = previous_ < 0 && !factors_ ? n_ : 0, len = dim - first;
     const double alpha = 1.0, beta = 2.0, kappa = 0.0;
     const double lambda = alpha * alpha * (len + kappa) - len;
     Eigen::VectorXd prior_mean = mean_;
     Eigen::MatrixXd prior_cov = cov_;
+    AddProcessCovariance(options_, n_, Elapsed(subject, r), previous_ < 0, mean_, &prior_cov);
     for (int j = 0; j < k_; ++j) {
       const int u = n_ + q_ + j;
       const double a = Persistence(subject, r, j);
@@ -964,6 +1063,19 @@ Result<Eigen::MatrixXd> PriorFactor(const Model& model, const AssimilationOption
                                  "use enkf, ensrf, ukf or pf");
     }
   }
+  for (const auto& [field, list] : ModelErrorOptions(options)) {
+    const size_t want = list == &options.eta_noise_sd ? static_cast<size_t>(q) : spec.states.size();
+    if (list->empty()) continue;
+    if (options.method == FilterMethod::kMap) {
+      return Status::Invalid(std::string(field) + ": method map carries no state to perturb");
+    }
+    if (list->size() != want) {
+      return Status::Invalid(std::string(field) + ": expected " + std::to_string(want) +
+                             (list == &options.eta_noise_sd ? " values (one per random effect"
+                                                            : " values (one per state") +
+                             " of model '" + spec.name + "'), got " + std::to_string(list->size()));
+    }
+  }
   const Eigen::Map<const Eigen::MatrixXd> omega(spec.variability.omega.data(), q, q);
   Eigen::LLT<Eigen::MatrixXd> llt(omega);
   if (llt.info() != Eigen::Success) {
@@ -1047,6 +1159,14 @@ Status AssimilationOptions::Validate() const {
       }
     }
   }
+  for (const auto& [field, list] : ModelErrorOptions(*this)) {
+    for (size_t j = 0; j < list->size(); ++j) {
+      if (!((*list)[j] >= 0.0 && std::isfinite((*list)[j]))) {
+        return Status::Invalid(std::string(field) + "[" + std::to_string(j) + "] is " +
+                               std::to_string((*list)[j]) + "; it must be finite and >= 0");
+      }
+    }
+  }
   return Status::Ok();
 }
 
@@ -1086,6 +1206,9 @@ Result<std::unique_ptr<SequentialFilter>> SequentialFilter::Restore(const Model&
     for (const nlohmann::json& c : j.value("correlated_errors", nlohmann::json::array())) {
       o.correlated_errors.push_back({c.at("observable").get<std::string>(),
                                      c.at("fraction").get<double>(), c.at("tau").get<double>()});
+    }
+    for (const auto& [key, list] : ModelErrorOptions(o)) {
+      *list = j.value(key, std::vector<double>{});
     }
     o.theta = j.at("theta").get<std::vector<double>>();
     auto sim = LoadSim(j.at("sim"));

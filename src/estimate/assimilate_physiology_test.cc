@@ -11,8 +11,11 @@
 // experiment), MEDTWIN_TWIN_METHODS (e.g. "enkf:64,ukf,pf:256,map:360"); and for the
 // robustness runs MEDTWIN_TWIN_CGM_SENSOR (observe T1D through a sensor noise model),
 // MEDTWIN_TWIN_CGM_CORRELATED=FRACTION:TAU (the filters' correlated CGM error) and
-// MEDTWIN_TWIN_TRUTH=vpatients (the virtual patients as truth), under which the calibration
-// assertions are expected to fail (docs). The assertions are the same in every configuration.
+// MEDTWIN_TWIN_TRUTH=vpatients (the virtual patients as truth, from patient
+// MEDTWIN_TWIN_FIRST_PATIENT, default 0), under which the calibration assertions are expected
+// to fail (docs); the filters' model error from MEDTWIN_TWIN_INITIAL_STATE_SD,
+// MEDTWIN_TWIN_STATE_NOISE and MEDTWIN_TWIN_ETA_NOISE (NamedValues text, e.g. "Gp=0.01,Gt=0.01").
+// The assertions are the same in every configuration.
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
@@ -27,6 +30,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "estimate/twin_experiment.h"
@@ -49,6 +53,23 @@ int Patients(int ci_default) {
 
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+// AssimilationOptions' model error from the environment (see the top of the file); none if unset.
+void ModelErrorFromEnvironment(const ModelSpec& spec, AssimilationOptions* o) {
+  std::vector<std::string> state_names;
+  for (const StateSpec& s : spec.states) state_names.push_back(s.name);
+  const std::vector<std::string>& states = state_names;  // const, as the random effects' names
+  for (const auto& [var, names, list] :
+       {std::tuple{"MEDTWIN_TWIN_INITIAL_STATE_SD", &states, &o->initial_state_sd},
+        std::tuple{"MEDTWIN_TWIN_STATE_NOISE", &states, &o->state_noise_sd},
+        std::tuple{"MEDTWIN_TWIN_ETA_NOISE", &spec.variability.parameters, &o->eta_noise_sd}}) {
+    if (const char* text = std::getenv(var)) {
+      auto values = NamedValues(*names, text, var);
+      ASSERT_TRUE(values.ok()) << values.status().ToString();
+      *list = *values;
+    }
+  }
 }
 
 // Scores of one method over all patients: coverage of the 90 % interval and mean z^2 over all
@@ -365,9 +386,11 @@ std::vector<Score> Compare(const Experiment& x, const std::vector<Method>& metho
   std::vector<Score> scores = {Score("prior", bins, x.q())};
   for (const Method& method : methods) scores.emplace_back(method.label, bins, x.q());
   std::mt19937_64 rng(seed);
+  const char* first = std::getenv("MEDTWIN_TWIN_FIRST_PATIENT");
+  const int offset = first != nullptr ? std::atoi(first) : 0;
   for (int p = 0; p < patients; ++p) {
     const std::vector<double> eta = DrawEta(x.m->spec(), &rng);
-    const TruePatient truth = x.truth_of ? x.truth_of(p, &rng)
+    const TruePatient truth = x.truth_of ? x.truth_of(offset + p, &rng)
                                          : Truth(*x.m, x.regimen, eta, x.sim, x.hidden, &rng,
                                                  x.sensor ? &*x.sensor : nullptr);
     RunPrior(*x.m, truth, x.sim, x.hidden, x.bin_of, &scores[0]);
@@ -390,6 +413,7 @@ std::vector<Score> Compare(const Experiment& x, const std::vector<Method>& metho
       o.seed = run_seed;
       o.sim = x.sim;
       o.correlated_errors = x.correlated;
+      ModelErrorFromEnvironment(x.m->spec(), &o);
       RunFilter(*x.m, truth, o, x.hidden, x.bin_of, &scores[k + 1]);
     }
   }

@@ -280,10 +280,17 @@ TEST(Assimilate, SnapshotsRestoreExactly) {
     if (method == FilterMethod::kMap) continue;
     runs.push_back(runs.back());
     runs.back().correlated_errors = {{"CP", 0.6, 20.0}};
+    // Both augmentations at once: correlated error and model error (state spread, process
+    // noise, parameter drift).
+    runs.push_back(runs.back());
+    runs.back().initial_state_sd = {0.1, 0.1};
+    runs.back().state_noise_sd = {0.05, 0.05};
+    runs.back().eta_noise_sd = {0.01, 0.01, 0.01};
   }
   for (const AssimilationOptions& o : runs) {
     const FilterMethod method = o.method;
-    SCOPED_TRACE(std::string(ToString(method)) + (o.correlated_errors.empty() ? "" : " OU"));
+    SCOPED_TRACE(std::string(ToString(method)) + (o.correlated_errors.empty() ? "" : " OU") +
+                 (o.state_noise_sd.empty() ? "" : " model error"));
     auto a = SequentialFilter::Make(*m, o);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     // A filter that has seen nothing yet restores too (a twin created before its first level;
