@@ -85,6 +85,8 @@ void Search(benchmark::State& state, const Patient& p, const DoseSearchSpace& sp
     state.counters["simulations"] = static_cast<double>(r->simulations);
     state.counters["refine_evals"] = static_cast<double>(r->refine_evaluations);
     state.counters["pruned"] = static_cast<double>(r->pruned);
+    state.counters["screened"] = static_cast<double>(r->screened);
+    state.counters["rerun"] = static_cast<double>(r->rerun);
     benchmark::DoNotOptimize(r->best.front().pta);
   }
 }
