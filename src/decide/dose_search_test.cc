@@ -306,50 +306,79 @@ TEST(DoseSearch, BoundedSearchEqualsExhaustive) {
   }
 }
 
-// The screen decides a draw only far from every target bound: with each bound placed exactly on
-// the metric of a draw at the user's tolerance (the median of a candidate, from an exhaustive
-// search), those draws are simulated again and the answer is still the exhaustive one, every
-// candidate listed. A screen run's metric differs from the user's tolerance's in the last few
-// digits, so a draw on a bound decided by the screen would land on either side of it.
+// The screen decides a draw only far from every target bound (AUC24, trough, time above): with
+// each bound placed a relative
+// 1e-12 above or below the metric of one draw at the user's tolerance (found by searching that
+// draw alone), that draw is simulated again and the answer is still the exhaustive one, every
+// candidate listed. A screen run's metric differs from the user's tolerance's by about 1e-7, far
+// more than 1e-12 and either way: a draw so near a bound that the screen decided would be on the
+// wrong side of it in one of the two placements. The draws are not the candidates' medians
+// (whose draws are simulated again anyway).
 TEST(DoseSearch, ScreenDecidesOnlyFarFromEveryBound) {
   auto m = Make("pk1cmt_mm");
   const Dataset data = Read("ID,TIME,EVID,AMT,II,ADDL\n1,0,1,300,12,5\n", *m);
-  const IndividualPosterior post = Posterior(*m, {0.1, -0.1}, 0.09);
+  IndividualPosterior post = Posterior(*m, {0.1, -0.1}, 0.09);
+  auto etas = PosteriorDraws(post, 41, 3);
+  ASSERT_TRUE(etas.ok());
+  post.draws = *etas;
   DoseSearchSpace space;
   for (double a = 100; a <= 800; a += 100) space.amounts.push_back(a);
   space.intervals_h = {12, 24};
   space.start_h = 24;
   space.day = 2;
   DoseOptions o;
-  o.draws = 61;
+  o.draws = 41;
   o.top = 16;
   o.min_pta = 0;
-  o.exhaustive = true;
-  const std::vector<Target> probe = {*TargetFromString("auc24=60..120"),
-                                     *TargetFromString("trough<=4")};
-  auto first = OptimizeDose(*m, data, 0, post, probe, space, o);
-  ASSERT_TRUE(first.ok()) << first.status().ToString();
-  auto median = [&](double amount, double tau, int target) {
-    for (const CandidateResult& c : first->best) {
-      if (c.regimen.amount == amount && c.regimen.interval_h == tau) return c.median[target];
-    }
-    ADD_FAILURE() << amount << " mg q" << tau << "h not listed";
-    return 0.0;
+  // Met by every draw (a search fails when none meets its targets).
+  const std::vector<Target> probe = {*TargetFromString("auc24=1e-3..1e9"),
+                                     *TargetFromString("trough=1e-6..1e9"),
+                                     *TargetFromString("time_above(3)>=0")};
+  // Draw k's metric for `amount` mg q`tau`h at the user's tolerance.
+  auto metric = [&](int k, double amount, double tau, int target) {
+    IndividualPosterior one = post;
+    one.draws.assign(etas->begin() + 2 * k, etas->begin() + 2 * k + 2);
+    DoseSearchSpace alone = space;
+    alone.amounts = {amount};
+    alone.intervals_h = {tau};
+    DoseOptions q = o;
+    q.draws = 1;
+    q.exhaustive = true;
+    auto r = OptimizeDose(*m, data, 0, one, probe, alone, q);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->best.front().median[target] : 0.0;
   };
-  Target auc = probe[0], trough = probe[1];
-  auc.low = median(200, 12, 0);
-  auc.high = median(400, 12, 0);
-  auc.preferred = std::sqrt(auc.low * auc.high);
-  trough.high = median(600, 24, 1);
-  const std::vector<Target> targets = {auc, trough};
-  auto full = OptimizeDose(*m, data, 0, post, targets, space, o);
-  ASSERT_TRUE(full.ok()) << full.status().ToString();
-  o.exhaustive = false;
-  auto screened = OptimizeDose(*m, data, 0, post, targets, space, o);
-  ASSERT_TRUE(screened.ok()) << screened.status().ToString();
-  EXPECT_GT(screened->screened, 0);
-  EXPECT_GE(screened->rerun, 3);  // at least the three draws on a bound
-  ExpectSameBest(*full, *screened);
+  const double auc_low = metric(5, 200, 12, 0), auc_high = metric(11, 400, 12, 0);
+  const double trough_high = metric(23, 600, 24, 1), above_low = metric(31, 300, 12, 2);
+  ASSERT_GT(above_low, 0.1);
+  ASSERT_LT(above_low, 0.9);
+  for (double side : {-1.0, 1.0}) {
+    SCOPED_TRACE(side);
+    const double f = 1 + side * 1e-12;
+    Target auc = *TargetFromString("auc24=60..120"), trough = *TargetFromString("trough<=4");
+    auc.low = f * auc_low;
+    auc.high = f * auc_high;
+    auc.preferred = std::sqrt(auc.low * auc.high);
+    trough.high = f * trough_high;
+    Target above = probe[2];
+    above.low = f * above_low;
+    const std::vector<Target> targets = {auc, trough, above};
+    o.exhaustive = true;
+    auto full = OptimizeDose(*m, data, 0, post, targets, space, o);
+    ASSERT_TRUE(full.ok()) << full.status().ToString();
+    for (const CandidateResult& c : full->best) {
+      EXPECT_NE(c.median[0], auc_low);
+      EXPECT_NE(c.median[0], auc_high);
+      EXPECT_NE(c.median[1], trough_high);
+      EXPECT_NE(c.median[2], above_low);
+    }
+    o.exhaustive = false;
+    auto screened = OptimizeDose(*m, data, 0, post, targets, space, o);
+    ASSERT_TRUE(screened.ok()) << screened.status().ToString();
+    EXPECT_GT(screened->screened, 0);
+    EXPECT_GE(screened->rerun, 4);  // at least the four draws next to a bound
+    ExpectSameBest(*full, *screened);
+  }
 }
 
 // What the screen assumes, measured: a screen run's levels differ from those at the user's
