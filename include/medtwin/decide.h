@@ -153,11 +153,12 @@ struct DoseOptions {
   // solver tolerance of `sim` (no screen). The answer is the same whenever the metrics are
   // monotone in the amounts (checked, see OptimizeDose).
   bool exhaustive = false;
-  // Nonlinear schedules on a day (space.day >= 1), sim.rtol <= 1e-5: each draw is first
-  // simulated at rtol 1e-4 (atol scaled alike) and simulated again at `sim`'s tolerance only
-  // when that screen cannot tell on which side of every target bound the draw lies, or when it
-  // could hold a reported median (see OptimizeDose). The answer is that of `sim`'s tolerance.
-  // Ignored when `exhaustive`.
+  // Nonlinear schedules on a day (space.day >= 1), sim.rtol <= 1e-6: each draw is first
+  // simulated by an explicit Dormand-Prince method at rtol 1e-5 (atol scaled alike) and again at
+  // `sim`'s tolerance only when that screen cannot tell on which side of every target bound the
+  // draw lies, or when it could hold a reported median (see OptimizeDose). The answer is that of
+  // `sim`'s tolerance. Left off when a screen run at the first candidate's mode takes more than
+  // a quarter of the steps of `sim`'s (a stiff model). Ignored when `exhaustive`.
   bool screen = true;
   // The caller's thread budget, >= 1: the draws are simulated on this many std::threads (the
   // calling one included), each with its own Simulator. Results do not depend on it.

@@ -135,8 +135,9 @@ Search::Search(const Model& model, const Dataset& data, size_t subject,
       etas_(std::move(etas)),
       draws_(options.draws) {
   const SimOptions loose = ScreenOptions(options.sim);
-  screen_ =
-      options.screen && !options.exhaustive && options.sim.rtol * kScreenMinGain <= kScreenRtol;
+  // rtol <= 1e-6 (up to rounding).
+  screen_ = options.screen && !options.exhaustive &&
+            options.sim.rtol <= kScreenRtol / kScreenMinGain * (1 + 1e-9);
   for (int i = 0; i < options.threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(model, options.sim, screen_ ? &loose : nullptr));
   }
