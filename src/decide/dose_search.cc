@@ -325,11 +325,8 @@ Status Search::DrawMetrics(Worker& w, const Schedule& s, const Regimen& regimen,
     const size_t nt = targets_.size();
     double* m = o->metric.data() + static_cast<size_t>(k) * nt;
     o->no_steady_state[k] = 0;
-    o->screened[k] = 0;
     Combine(k, regimen.amount, regimen.loading, &w.y);
     Metrics(s, w.y, w.level, m);
-    std::copy(m, m + nt, o->lo.begin() + k * nt);
-    std::copy(m, m + nt, o->hi.begin() + k * nt);
     return Status::Ok();
   }
   if (Screens(s, k) && ScreenMetrics(w, s, regimen, k, o)) return Status::Ok();
@@ -480,7 +477,8 @@ Status Search::EvaluateDraws(const Schedule& s, double a, double l, Outcome* o,
 Status Search::SettleMedians(const Schedule& s, double a, double l, Outcome* o,
                              DoseSummary* summary) {
   const size_t nt = targets_.size();
-  if (std::none_of(o->screened.begin(), o->screened.begin() + draws_, [](char c) { return c; })) {
+  if (s.linear ||
+      std::none_of(o->screened.begin(), o->screened.begin() + draws_, [](char c) { return c; })) {
     return Status::Ok();
   }
   std::vector<char> again(draws_, 0);

@@ -61,9 +61,10 @@ std::vector<std::pair<double, double>> Pairs(const Schedule& s);
 struct Outcome {
   std::vector<double> metric;  // (draws + 1) x targets
   std::vector<char> no_steady_state;
-  // Draws decided by the screen run (Search, below): `metric` is the screen's, and [lo, hi]
-  // holds the metric at the user's tolerance; on no side of any target bound. Rows simulated at
-  // the user's tolerance have lo = hi = metric.
+  // Draws decided by the screen run (Search, below): `metric` is the screen's, [lo, hi] holds
+  // the metric at the user's tolerance, and no target bound lies inside it. Rows of nonlinear
+  // schedules simulated at the user's tolerance have lo = hi = metric (linear schedules: unset,
+  // never screened).
   std::vector<double> lo, hi;  // (draws + 1) x targets
   std::vector<char> screened;  // per draw
 };
