@@ -815,6 +815,36 @@ TEST(Cli, DoseCountsDrawsWithoutSteadyState) {
   EXPECT_THAT(r.out, HasSubstr("| no steady state in 10 draws"));
 }
 
+// --threads and --exhaustive do not change the answer: a nonlinear search on day 2 (bounded,
+// screened) prints the same table on 1 and 2 threads and when every regimen is simulated in
+// every draw at the solver tolerance. --threads 0 is refused by name.
+TEST(Cli, DoseThreadsAndExhaustiveGiveTheSameAnswer) {
+  const std::string data = WriteFile("dose_mm_threads.csv",
+                                     "ID,TIME,EVID,AMT,II,ADDL,DV,MDV\n"
+                                     "1,0,1,300,12,5,.,1\n"
+                                     "1,11.5,0,0,0,0,2.1,0\n"
+                                     "1,14,0,0,0,0,6.3,0\n");
+  const std::string fit = TempDir() + "/dose_mm_threads_fit.json";
+  CliRun f = Medtwin("fit pk1cmt_mm --data " + data + " --out " + fit);
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  const std::string search = "dose --fit " + fit + " --data " + data +
+                             " --target auc24=60..120 --target 'trough<=4' --interval 12,24"
+                             " --amounts 100:100:800 --start 24 --day 2 --draws 40 --top 3"
+                             " --min-pta 0";
+  CliRun one = Medtwin(search + " --threads 1");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_THAT(one.out, HasSubstr("ID 1: 16 regimens, 40 posterior draws, on day 2"));
+  CliRun two = Medtwin(search + " --threads 2");
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(two.out, one.out);
+  CliRun all = Medtwin(search + " --exhaustive");
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(all.out, one.out);
+  CliRun zero = Medtwin(search + " --threads 0");
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_THAT(zero.err, HasSubstr("--threads: threads must be >= 1 (got 0)"));
+}
+
 // `medtwin assimilate`: one row per observation, the interval made before the level was seen
 // brackets its median, the parameters follow; an unknown method is refused by name.
 TEST(Cli, AssimilatePrintsOneStepAheadPredictionsAndParameters) {

@@ -17,7 +17,8 @@ struct DoseArgs {
   std::vector<std::string> targets;
   bool loading = false;
   double start = -1, min_pta = 0.1, max_rate = kInf;
-  int day = 0, draws = 500, top = 5, refine = 3;
+  int day = 0, draws = 500, top = 5, refine = 3, threads = 1;
+  bool exhaustive = false;
   uint64_t seed = 1;
   SolverFlags solver;
 };
@@ -211,6 +212,12 @@ int Run(const DoseArgs& a) {
   o.min_pta = a.min_pta;
   o.top = a.top;
   o.refine_top = a.refine;
+  o.exhaustive = a.exhaustive;
+  if (a.threads < 1) {
+    return Fail(
+        Status::Invalid("--threads: threads must be >= 1 (got " + std::to_string(a.threads) + ")"));
+  }
+  o.threads = a.threads;
   auto sim = a.solver.ToOptions();
   if (!sim.ok()) return Fail(sim.status());
   o.sim = *sim;
@@ -290,6 +297,12 @@ void SetupDose(CLI::App& app, int* exit_code) {
                   "fail when no regimen reaches the targets in this fraction of draws")
       ->capture_default_str();
   cmd->add_option("--top", a->top, "candidates listed per ID")->capture_default_str();
+  cmd->add_option("--threads", a->threads,
+                  "threads simulating the posterior draws (>= 1); the answer does not depend on it")
+      ->capture_default_str();
+  cmd->add_flag("--exhaustive", a->exhaustive,
+                "nonlinear models: simulate every regimen in every draw at the solver tolerance "
+                "(no bounded search, no screen; same answer, slower)");
   cmd->add_option("--plot", a->plot, "write an SVG chart of the recommended regimen here");
   cmd->add_option("--out", a->out, "write the table here (default: stdout)");
   a->solver.Add(cmd);

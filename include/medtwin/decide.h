@@ -149,9 +149,17 @@ struct DoseOptions {
   int refine_top = 3;
   int refine_evaluations = 30;  // objective evaluations per refined schedule, > 0
   // Nonlinear schedules: false evaluates only the candidates that could still rank among the
-  // `top` best (see OptimizeDose); true evaluates every candidate over every draw. The answer
-  // is the same whenever the metrics are monotone in the amounts (checked, see OptimizeDose).
+  // `top` best (see OptimizeDose); true evaluates every candidate over every draw, each at the
+  // solver tolerance of `sim` (no screen). The answer is the same whenever the metrics are
+  // monotone in the amounts (checked, see OptimizeDose).
   bool exhaustive = false;
+  // Nonlinear schedules on a day (space.day >= 1), sim.rtol <= 1e-6: each draw is first
+  // simulated by an explicit Dormand-Prince method at rtol 1e-5 (atol scaled alike) and again at
+  // `sim`'s tolerance only when that screen cannot tell on which side of every target bound the
+  // draw lies, or when it could hold a reported median (see OptimizeDose). The answer is that of
+  // `sim`'s tolerance. Left off when a screen run at the first candidate's mode takes more than
+  // a quarter of the steps of `sim`'s (a stiff model). Ignored when `exhaustive`.
+  bool screen = true;
   // The caller's thread budget, >= 1: the draws are simulated on this many std::threads (the
   // calling one included), each with its own Simulator. Results do not depend on it.
   int threads = 1;
@@ -191,7 +199,9 @@ struct DoseSummary {
   size_t pruned = 0;                  // grid regimens of nonlinear schedules ruled out by the
                                       // bound without simulating every draw
   long simulations = 0;               // simulator runs
-  long no_steady_state = 0;           // of those, steady-state runs that found none
+  long screened = 0;         // of those, screen runs at the loose tolerance (DoseOptions::screen)
+  long rerun = 0;            // draws simulated again at the user's tolerance after their screen run
+  long no_steady_state = 0;  // of those, steady-state runs that found none
   bool superposition = false;   // every schedule's profiles combined (linear), not re-simulated
   double window_start_h = 0.0;  // W of the best regimen
   double window_end_h = 0.0;
@@ -213,7 +223,13 @@ struct DoseSummary {
 // on every draw evaluated, and a schedule failing either check is searched exhaustively. Days
 // >= 1: the past doses are simulated once per draw and each candidate continues from there
 // (not for models that read their past). At steady state a draw with no steady state (a daily
-// input above a saturable elimination's capacity) counts as a miss of every target.
+// input above a saturable elimination's capacity) counts as a miss of every target. Nonlinear
+// schedules on a day screen each draw at a loose tolerance first (DoseOptions::screen): a draw
+// is decided by the screen only when the screen's levels, widened by a margin ten times the
+// largest difference measured against the user's tolerance, leave every target's metric on one
+// side of each of its bounds; the draws that could hold a reported median are simulated again
+// at the user's tolerance, so PTAs, medians and point predictions are those of the user's
+// tolerance.
 Result<DoseSummary> OptimizeDose(const Model& model, const Dataset& data, size_t subject_index,
                                  const IndividualPosterior& posterior,
                                  const std::vector<Target>& targets, const DoseSearchSpace& space,

@@ -167,6 +167,10 @@ Status BoundedSearch(Search& search, const std::vector<Schedule*>& pending,
       next->abandoned = false;
       MEDTWIN_RETURN_IF_ERROR(search.EvaluateDraws(s, next->a, next->l, &next->outcome, summary));
     }
+    // An abandoned candidate cannot be reported: its median is not needed.
+    if (!next->abandoned) {
+      MEDTWIN_RETURN_IF_ERROR(search.SettleMedians(s, next->a, next->l, &next->outcome, summary));
+    }
     Ranked r;
     search.Score(s, next->a, next->l, next->outcome, &r);
     next->side = r.side;

@@ -75,6 +75,14 @@ Status ForDraws(std::vector<std::unique_ptr<W>>& workers, int begin, int end, F 
 
 }  // namespace
 
+SimOptions ScreenOptions(const SimOptions& user) {
+  SimOptions loose = user;
+  loose.method = OdeMethod::kExplicitRk;
+  loose.rtol = kScreenRtol;
+  loose.atol = user.atol * kScreenRtol / user.rtol;
+  return loose;
+}
+
 std::vector<std::pair<double, double>> Pairs(const Schedule& s) {
   std::vector<std::pair<double, double>> out;
   for (double a : s.amounts) {
@@ -103,10 +111,15 @@ bool Better(const Ranked& a, const Ranked& b) {
 
 // A thread's simulator and its counters (summed into the summary after each parallel loop).
 struct Search::Worker {
-  Worker(const Model& model, const SimOptions& options) : sim(model, options) {}
+  Worker(const Model& model, const SimOptions& options, const SimOptions* screen_options)
+      : sim(model, options) {
+    if (screen_options != nullptr) screen = std::make_unique<Simulator>(model, *screen_options);
+  }
   Simulator sim;
+  std::unique_ptr<Simulator> screen;  // at the screen's tolerance; null: no screen
   long simulations = 0;
   long no_steady_state = 0;
+  long screened = 0, rerun = 0;
   std::vector<double> y, level;  // buffers of DrawMetrics, reused across candidates
 };
 
@@ -121,8 +134,12 @@ Search::Search(const Model& model, const Dataset& data, size_t subject,
       space_(space),
       etas_(std::move(etas)),
       draws_(options.draws) {
+  const SimOptions loose = ScreenOptions(options.sim);
+  // rtol <= 1e-6 (up to rounding).
+  screen_ = options.screen && !options.exhaustive &&
+            options.sim.rtol <= kScreenRtol / kScreenMinGain * (1 + 1e-9);
   for (int i = 0; i < options.threads; ++i) {
-    workers_.push_back(std::make_unique<Worker>(model, options.sim));
+    workers_.push_back(std::make_unique<Worker>(model, options.sim, screen_ ? &loose : nullptr));
   }
 }
 
@@ -136,14 +153,17 @@ void Collect(std::vector<std::unique_ptr<W>>& workers, DoseSummary* summary) {
   for (auto& w : workers) {
     summary->simulations += w->simulations;
     summary->no_steady_state += w->no_steady_state;
-    w->simulations = w->no_steady_state = 0;
+    summary->screened += w->screened;
+    summary->rerun += w->rerun;
+    w->simulations = w->no_steady_state = w->screened = w->rerun = 0;
   }
 }
 
 }  // namespace
 
-Result<std::vector<double>> Search::Levels(Worker& w, const Schedule& s, const Regimen& regimen,
-                                           int k, bool from_past) {
+Result<std::vector<double>> Search::Levels(Worker& w, Simulator& sim, const Schedule& s,
+                                           const Regimen& regimen, int k, bool from_past,
+                                           SimSummary* run) {
   double w0 = 0, w1 = 0;
   auto ds = RegimenDataset(model_, data_, subject_, regimen, space_, &w0, &w1);
   if (!ds.ok()) return ds.status();
@@ -157,10 +177,11 @@ Result<std::vector<double>> Search::Levels(Worker& w, const Schedule& s, const R
   const bool use_past = from_past && !past_.empty();
   if (use_past) start.state = std::span<const double>(past_.data() + k * ns, ns);
   ++w.simulations;
-  auto out = w.sim.Run(*ds, 0, req, IndividualInput{post_.theta, eta}, use_past ? &start : nullptr);
+  auto out = sim.Run(*ds, 0, req, IndividualInput{post_.theta, eta}, use_past ? &start : nullptr);
   if (!out.ok()) {
     return out.status().WithContext(regimen.ToString() + ", posterior draw " + std::to_string(k));
   }
+  if (run != nullptr) *run = out->summary;
   if (out->rows() != s.grid.size()) {
     return Status::Internal("dose search: " + std::to_string(out->rows()) + " rows for a grid of " +
                             std::to_string(s.grid.size()));
@@ -236,7 +257,8 @@ Status Search::Prepare(Schedule* sp, DoseSummary* summary) {
   Collect(workers_, summary);
   if (!ref.ok()) return Status::Ok();
   const double am = 0.37 * a1_ + 0.63 * a2_, lm = s.loading ? 0.41 * l1_ + 0.59 * l2_ : 0.0;
-  auto direct = Levels(*workers_[0], s, {am, s.interval_h, s.duration_h, lm}, draws_, false);
+  auto direct = Levels(*workers_[0], workers_[0]->sim, s, {am, s.interval_h, s.duration_h, lm},
+                       draws_, false);
   Collect(workers_, summary);
   if (!direct.ok()) return Status::Ok();
   std::vector<double> combined;
@@ -256,14 +278,14 @@ Status Search::Prepare(Schedule* sp, DoseSummary* summary) {
 
 // Draw k's reference profile at (a1, l1) and its changes per unit maintenance / loading amount.
 Status Search::ReferenceOf(Worker& w, const Schedule& s, int k) {
-  auto y1 = Levels(w, s, {a1_, s.interval_h, s.duration_h, l1_}, k, false);
+  auto y1 = Levels(w, w.sim, s, {a1_, s.interval_h, s.duration_h, l1_}, k, false);
   if (!y1.ok()) return y1.status();
-  auto y2 = Levels(w, s, {a2_, s.interval_h, s.duration_h, l1_}, k, false);
+  auto y2 = Levels(w, w.sim, s, {a2_, s.interval_h, s.duration_h, l1_}, k, false);
   if (!y2.ok()) return y2.status();
   per_amount_[k].resize(y1->size());
   for (size_t i = 0; i < y1->size(); ++i) per_amount_[k][i] = ((*y2)[i] - (*y1)[i]) / (a2_ - a1_);
   if (s.loading) {
-    auto y3 = Levels(w, s, {a1_, s.interval_h, s.duration_h, l2_}, k, false);
+    auto y3 = Levels(w, w.sim, s, {a1_, s.interval_h, s.duration_h, l2_}, k, false);
     if (!y3.ok()) return y3.status();
     per_loading_[k].resize(y1->size());
     for (size_t i = 0; i < y1->size(); ++i) {
@@ -299,39 +321,131 @@ void Search::Metrics(const Schedule& s, const std::vector<double>& y, std::vecto
 
 Status Search::DrawMetrics(Worker& w, const Schedule& s, const Regimen& regimen, int k,
                            Outcome* o) {
-  const size_t nt = targets_.size();
-  double* m = o->metric.data() + static_cast<size_t>(k) * nt;
-  o->no_steady_state[k] = 0;
   if (s.linear) {
+    const size_t nt = targets_.size();
+    double* m = o->metric.data() + static_cast<size_t>(k) * nt;
+    o->no_steady_state[k] = 0;
     Combine(k, regimen.amount, regimen.loading, &w.y);
     Metrics(s, w.y, w.level, m);
     return Status::Ok();
   }
-  auto y = Levels(w, s, regimen, k, true);
+  if (Screens(s, k) && ScreenMetrics(w, s, regimen, k, o)) return Status::Ok();
+  return ExactMetrics(w, s, regimen, k, o);
+}
+
+Status Search::ExactMetrics(Worker& w, const Schedule& s, const Regimen& regimen, int k,
+                            Outcome* o) {
+  const size_t nt = targets_.size();
+  double* m = o->metric.data() + static_cast<size_t>(k) * nt;
+  o->no_steady_state[k] = 0;
+  o->screened[k] = 0;
+  auto y = Levels(w, w.sim, s, regimen, k, true);
   if (!y.ok() && IsNoSteadyState(y.status())) {
     // The level grows without bound: above any range, so every target is missed.
     ++w.no_steady_state;
     o->no_steady_state[k] = 1;
     std::fill(m, m + nt, kInf);
-    return Status::Ok();
+  } else {
+    if (!y.ok()) return y.status();
+    Metrics(s, *y, w.level, m);
   }
-  if (!y.ok()) return y.status();
-  Metrics(s, *y, w.level, m);
+  std::copy(m, m + nt, o->lo.begin() + k * nt);
+  std::copy(m, m + nt, o->hi.begin() + k * nt);
   return Status::Ok();
+}
+
+// On a day the runs hold no steady-state dose (the past, which may, is simulated once at the
+// user's tolerance, or holds none): a steady state's cycles are judged converged at 100 x rtol,
+// so the screen's error there would not be bounded by its tolerance.
+bool Search::Screens(const Schedule& s, int k) const {
+  if (!screen_ || !calibrated_ || s.linear || k >= draws_ || space_.day == 0) return false;
+  if (!past_.empty()) return true;
+  const auto& records = data_.subjects[subject_].records;
+  return std::none_of(records.begin(), records.end(),
+                      [&](const Record& r) { return r.time_h < space_.start_h && r.ss != 0; });
+}
+
+bool Search::ScreenMetrics(Worker& w, const Schedule& s, const Regimen& regimen, int k,
+                           Outcome* o) {
+  auto y = Levels(w, *w.screen, s, regimen, k, true);
+  ++w.screened;
+  // A failed screen run decides nothing: the run at the user's tolerance reports real failures.
+  if (!y.ok()) {
+    ++w.rerun;
+    return false;
+  }
+  const size_t nt = targets_.size();
+  const int no = model_.num_observables();
+  const double last_end = s.w1 - s.interval_h + s.duration_h;
+  std::vector<double>& level = w.level;
+  level.resize(s.grid.size());
+  double* m = o->metric.data() + static_cast<size_t>(k) * nt;
+  double* lo = o->lo.data() + static_cast<size_t>(k) * nt;
+  double* hi = o->hi.data() + static_cast<size_t>(k) * nt;
+  for (size_t j = 0; j < nt; ++j) {
+    const Target& t = targets_[j];
+    double largest = 0;
+    for (size_t i = 0; i < level.size(); ++i) {
+      level[i] = (*y)[i * no + t.observable];
+      largest = std::max(largest, std::fabs(level[i]));
+    }
+    // Every level within e of the user's tolerance's: AUC24 (Simpson weights positive, summing
+    // to |W|) within 24 e, a trough or peak within e, and the time above c between the times
+    // above c + e and above c - e (the interpolated level is monotone in the grid values).
+    const double e = kScreenMargin * largest;
+    m[j] = TargetMetric(t, s.grid, level, s.w0, s.w1, last_end);
+    if (t.kind == TargetKind::kTimeAbove) {
+      Target shifted = t;
+      shifted.threshold = t.threshold + e;
+      lo[j] = TargetMetric(shifted, s.grid, level, s.w0, s.w1, last_end);
+      shifted.threshold = t.threshold - e;
+      hi[j] = TargetMetric(shifted, s.grid, level, s.w0, s.w1, last_end);
+    } else {
+      const double d = t.kind == TargetKind::kAuc24 ? 24.0 * e : e;
+      lo[j] = m[j] - d;
+      hi[j] = m[j] + d;
+    }
+    // Undecided: a bound inside the range.
+    if ((lo[j] < t.low && hi[j] >= t.low) || (lo[j] <= t.high && hi[j] > t.high)) {
+      ++w.rerun;
+      return false;
+    }
+  }
+  o->no_steady_state[k] = 0;
+  o->screened[k] = 1;
+  return true;
 }
 
 namespace {
 
 void Resize(int draws, size_t nt, Outcome* o) {
   o->metric.resize(static_cast<size_t>(draws + 1) * nt);
+  o->lo.resize(o->metric.size());
+  o->hi.resize(o->metric.size());
   o->no_steady_state.resize(draws + 1);
+  o->screened.resize(draws + 1);
 }
 
 }  // namespace
 
+// Whether the screen pays: a screen run at the mode against a run at the user's tolerance. A
+// failed run means no screen (the mode's own run reports real failures).
+void Search::Calibrate(const Schedule& s, const Regimen& regimen) {
+  calibrated_ = true;
+  Worker& w = *workers_[0];
+  SimSummary exact, loose;
+  const bool ok = Levels(w, w.sim, s, regimen, draws_, true, &exact).ok() &&
+                  Levels(w, *w.screen, s, regimen, draws_, true, &loose).ok();
+  w.screened += 1;
+  screen_ = ok && loose.steps * kScreenMaxStepShare <= exact.steps;
+}
+
 Status Search::EvaluateMode(const Schedule& s, double a, double l, Outcome* o,
                             DoseSummary* summary) {
   if (!s.linear && !past_ready_) MEDTWIN_RETURN_IF_ERROR(PastStates(summary));
+  if (screen_ && !calibrated_ && !s.linear && space_.day > 0) {
+    Calibrate(s, {a, s.interval_h, s.duration_h, l});
+  }
   Resize(draws_, targets_.size(), o);
   Status st = DrawMetrics(*workers_[0], s, {a, s.interval_h, s.duration_h, l}, draws_, o);
   Collect(workers_, summary);
@@ -350,6 +464,46 @@ Status Search::EvaluateDraws(const Schedule& s, double a, double l, Outcome* o,
   if (s.linear) {
     for (int k = begin; k < end && st.ok(); ++k) st = DrawMetrics(*workers_[0], s, regimen, k, o);
   }
+  Collect(workers_, summary);
+  return st;
+}
+
+// The median Score takes is the (draws / 2)-th smallest metric. With every metric v_k in its
+// range [lo_k, hi_k] (the screen's value too), that order statistic lies in [L, U], the
+// (draws / 2)-th smallest lo and hi. A draw whose range ends below L (or starts above U) is below
+// (above) it whatever its value; once every other draw holds its value at the user's tolerance,
+// the values at or below any t in [L, U] are the same draws in both, and fewer than draws / 2 + 1
+// values of either lie below L, so both give the same order statistic.
+Status Search::SettleMedians(const Schedule& s, double a, double l, Outcome* o,
+                             DoseSummary* summary) {
+  const size_t nt = targets_.size();
+  if (s.linear ||
+      std::none_of(o->screened.begin(), o->screened.begin() + draws_, [](char c) { return c; })) {
+    return Status::Ok();
+  }
+  std::vector<char> again(draws_, 0);
+  std::vector<double> lo(draws_), hi(draws_);
+  for (size_t j = 0; j < nt; ++j) {
+    for (int k = 0; k < draws_; ++k) {
+      lo[k] = o->lo[k * nt + j];
+      hi[k] = o->hi[k * nt + j];
+    }
+    std::nth_element(lo.begin(), lo.begin() + draws_ / 2, lo.end());
+    std::nth_element(hi.begin(), hi.begin() + draws_ / 2, hi.end());
+    const double low = lo[draws_ / 2], high = hi[draws_ / 2];
+    for (int k = 0; k < draws_; ++k) {
+      again[k] |= o->screened[k] && o->hi[k * nt + j] >= low && o->lo[k * nt + j] <= high;
+    }
+  }
+  std::vector<int> list;
+  for (int k = 0; k < draws_; ++k) {
+    if (again[k]) list.push_back(k);
+  }
+  const Regimen regimen{a, s.interval_h, s.duration_h, l};
+  Status st = ForDraws(workers_, 0, static_cast<int>(list.size()), [&](Worker& w, int i) {
+    ++w.rerun;
+    return ExactMetrics(w, s, regimen, list[i], o);
+  });
   Collect(workers_, summary);
   return st;
 }
@@ -413,8 +567,9 @@ void Search::Point(const Schedule& s, double a, double l, const Outcome& o, Rank
 
 Status Search::Evaluate(const Schedule& s, double a, double l, Ranked* r, DoseSummary* summary) {
   Outcome o;
-  MEDTWIN_RETURN_IF_ERROR(EvaluateDraws(s, a, l, &o, summary));
   MEDTWIN_RETURN_IF_ERROR(EvaluateMode(s, a, l, &o, summary));
+  MEDTWIN_RETURN_IF_ERROR(EvaluateDraws(s, a, l, &o, summary));
+  MEDTWIN_RETURN_IF_ERROR(SettleMedians(s, a, l, &o, summary));
   Score(s, a, l, o, r);
   return Status::Ok();
 }

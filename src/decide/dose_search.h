@@ -34,6 +34,25 @@ struct Schedule {
   bool linear = false;  // profiles combined by superposition (set by Search::Prepare)
 };
 
+// The screen (Search, below). Its runs use the explicit Dormand-Prince 5(4) pair (ARKODE ERKStep)
+// at rtol 1e-5, atol scaled by the same factor from the user's: on pk1cmt_mm (BM_DoseNonlinearMm)
+// a run takes 186 steps and 0.19 ms against BDF's 1,099 steps and 0.92 ms at rtol 1e-8 (BDF
+// itself at rtol 1e-6 still takes 567: after each restart at an infusion start or end its step
+// size and order build up again, which a one-step method does not need). Used only when the
+// user's rtol is at least kScreenMinGain times finer, and when a screen run at the first
+// nonlinear candidate's mode takes at most 1 / kScreenMaxStepShare of the steps of the user's
+// method (a stiff model would make the explicit method crawl).
+constexpr double kScreenRtol = 1e-5;
+constexpr double kScreenMinGain = 10.0;
+constexpr long kScreenMaxStepShare = 4;
+// Largest difference between a screen run's levels and the user's tolerance's, relative to the
+// largest level in W, that the screen assumes: about 100 times the largest measured, 1.1e-6
+// (pk1cmt_mm, BDF rtol 1e-8 / atol 1e-10 against the screen, 96 regimens x 50 draws of
+// BM_DoseNonlinearMm's patient on day 2; test DoseSearch.ScreenMarginCoversTheUserTolerance).
+constexpr double kScreenMargin = 1e-4;
+// The screen's solver options for the user's.
+SimOptions ScreenOptions(const SimOptions& user);
+
 // Candidates' amounts for a schedule: loading doses at least the maintenance amount.
 std::vector<std::pair<double, double>> Pairs(const Schedule& s);
 
@@ -42,6 +61,12 @@ std::vector<std::pair<double, double>> Pairs(const Schedule& s);
 struct Outcome {
   std::vector<double> metric;  // (draws + 1) x targets
   std::vector<char> no_steady_state;
+  // Draws decided by the screen run (Search, below): `metric` is the screen's, [lo, hi] holds
+  // the metric at the user's tolerance, and no target bound lies inside it. Rows of nonlinear
+  // schedules simulated at the user's tolerance have lo = hi = metric (linear schedules: unset,
+  // never screened).
+  std::vector<double> lo, hi;  // (draws + 1) x targets
+  std::vector<char> screened;  // per draw
 };
 
 // Side of a draw's miss, per draw: kLow some target below its range, kHigh some target above it
@@ -61,6 +86,15 @@ bool Better(const Ranked& a, const Ranked& b);
 
 // Evaluates candidates over the draws (the last row of `etas` is the posterior mode, not counted
 // in the PTA). Owns one Simulator per thread of options.threads.
+//
+// The screen (nonlinear schedules on a day, DoseOptions::screen): a draw is first simulated by an
+// explicit method at a loose tolerance (kScreenRtol); its levels then lie within kScreenMargin x
+// their largest value in W of the levels at the user's tolerance (measured, see dose_search.cc),
+// which bounds each metric to a range [lo, hi]. A draw whose ranges lie on one side of every target
+// bound is decided by the screen (its side, and whether each target is met, are those of the user's
+// tolerance); the others are simulated again at the user's tolerance. Before a candidate is
+// scored, the draws whose range could hold the median are simulated again too (SettleMedians),
+// so the reported medians are the user's tolerance's.
 class Search {
  public:
   Search(const Model& model, const Dataset& data, size_t subject, const IndividualPosterior& post,
@@ -85,6 +119,10 @@ class Search {
   void Score(const Schedule& s, double a, double l, const Outcome& o, Ranked* r) const;
   // The regimen, point prediction (the mode's row of `o`) and preference of candidate (a, l).
   void Point(const Schedule& s, double a, double l, const Outcome& o, Ranked* r) const;
+  // Simulates again at the user's tolerance the screened draws of `o` whose metric range could
+  // hold a target's median (the (draws / 2)-th smallest value), so the median Score reads from
+  // `o` is the one every draw simulated at the user's tolerance would give.
+  Status SettleMedians(const Schedule& s, double a, double l, Outcome* o, DoseSummary* summary);
   // Both evaluations and the score.
   Status Evaluate(const Schedule& s, double a, double l, Ranked* r, DoseSummary* summary);
   // The best maintenance amount in [lo, hi] for loading `loading` (0: none) by NLopt DIRECT-L,
@@ -96,10 +134,20 @@ class Search {
   struct Worker;
   // Levels (rows x observables) of `regimen` on the schedule's grid for draw k; a nonlinear
   // schedule continues from the draw's state at the start (the shared past, simulated once).
-  Result<std::vector<double>> Levels(Worker& w, const Schedule& s, const Regimen& regimen, int k,
-                                     bool from_past);
-  // Metrics of draw k into o (row k); counts runs into w's counters.
+  Result<std::vector<double>> Levels(Worker& w, Simulator& sim, const Schedule& s,
+                                     const Regimen& regimen, int k, bool from_past,
+                                     SimSummary* run = nullptr);
+  // Metrics of draw k into o (row k), from the screen when it decides the draw, else at the
+  // user's tolerance; counts runs into w's counters.
   Status DrawMetrics(Worker& w, const Schedule& s, const Regimen& regimen, int k, Outcome* o);
+  // Draw k at the user's tolerance.
+  Status ExactMetrics(Worker& w, const Schedule& s, const Regimen& regimen, int k, Outcome* o);
+  // Draw k by the screen: true if it decides the draw (row k of o then set).
+  bool ScreenMetrics(Worker& w, const Schedule& s, const Regimen& regimen, int k, Outcome* o);
+  // Whether draw k of a run of schedule s is screened.
+  bool Screens(const Schedule& s, int k) const;
+  // Decides once whether the screen pays (screen_), from candidate `regimen` at the mode.
+  void Calibrate(const Schedule& s, const Regimen& regimen);
   Status PastStates(DoseSummary* summary);
   Status ReferenceOf(Worker& w, const Schedule& s, int k);
   void Combine(int k, double a, double l, std::vector<double>* y) const;
@@ -114,6 +162,8 @@ class Search {
   const DoseSearchSpace& space_;
   std::vector<double> etas_;
   int draws_;
+  bool screen_ = false;      // options allow the screen and it pays (see Calibrate)
+  bool calibrated_ = false;  // Calibrate has run
   std::vector<std::unique_ptr<Worker>> workers_;
   // The state of each draw (and the mode) at space.start_h from the past doses alone; empty:
   // not computed yet, or every run starts from the beginning (steady state, no past, or a model

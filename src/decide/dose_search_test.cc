@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "decide/dose_search.h"
 #include "medtwin/decide.h"
 
 namespace medtwin {
@@ -206,11 +207,28 @@ TEST(DoseSearch, DrawsWithoutSteadyStateCountAsMisses) {
   EXPECT_EQ(r->no_steady_state, runs_without);
 }
 
+// The same ranking, and per listed candidate the same PTAs, point and median metrics.
+void ExpectSameBest(const DoseSummary& full, const DoseSummary& got) {
+  ASSERT_EQ(got.best.size(), full.best.size());
+  for (size_t i = 0; i < full.best.size(); ++i) {
+    const CandidateResult &b = got.best[i], &f = full.best[i];
+    SCOPED_TRACE(f.regimen.ToString());
+    EXPECT_EQ(b.regimen.ToString(), f.regimen.ToString());
+    EXPECT_EQ(b.refined, f.refined);
+    EXPECT_EQ(b.pta, f.pta);
+    EXPECT_EQ(b.target_pta, f.target_pta);
+    EXPECT_EQ(b.point, f.point);
+    EXPECT_EQ(b.median, f.median);
+    EXPECT_EQ(b.no_steady_state, f.no_steady_state);
+  }
+}
+
 // The bounded search over nonlinear schedules reports exactly what the exhaustive one does (the
 // ranking, each listed candidate's PTAs, point and median metrics) with fewer simulations: on a
 // day after past doses (two targets, a trough one bounding from above), with loading doses, at
-// steady state with draws that have none, and with continuous amounts refined; and with the draws
-// simulated on several threads.
+// steady state with draws that have none, with continuous amounts refined, and with a peak and a
+// time-above target; and with the draws simulated on several threads. On a day the draws are
+// screened at a loose tolerance first (the exhaustive search simulates every draw at the user's).
 TEST(DoseSearch, BoundedSearchEqualsExhaustive) {
   auto m = Make("pk1cmt_mm");
   const Dataset data = Read("ID,TIME,EVID,AMT,II,ADDL\n1,0,1,300,12,5\n", *m);
@@ -221,7 +239,7 @@ TEST(DoseSearch, BoundedSearchEqualsExhaustive) {
     DoseSearchSpace space;
     int top;
   };
-  std::vector<Case> cases(4);
+  std::vector<Case> cases(5);
   for (Case& c : cases) {
     for (double a = 100; a <= 800; a += 100) c.space.amounts.push_back(a);
     c.space.intervals_h = {12, 24};
@@ -250,6 +268,9 @@ TEST(DoseSearch, BoundedSearchEqualsExhaustive) {
   cases[3].space.amount_min = 100;
   cases[3].space.amount_max = 800;
   cases[3].space.amount_steps = 7;
+  cases[4].name = "day 2, peak and time above";
+  cases[4].targets = {"peak(1)=3..7", "time_above(2.5)>=0.6"};
+  cases[4].space.day = 2;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     std::vector<Target> targets;
@@ -265,6 +286,8 @@ TEST(DoseSearch, BoundedSearchEqualsExhaustive) {
     auto full = OptimizeDose(*m, data, 0, post, targets, c.space, o);
     ASSERT_TRUE(full.ok()) << full.status().ToString();
     EXPECT_EQ(full->pruned, 0u);
+    EXPECT_EQ(full->screened, 0);
+    EXPECT_GT(full->best.front().pta, 0.0);
     o.exhaustive = false;
     for (int threads : {1, 3}) {
       o.threads = threads;
@@ -273,20 +296,142 @@ TEST(DoseSearch, BoundedSearchEqualsExhaustive) {
       EXPECT_EQ(bounded->candidates, full->candidates);
       EXPECT_GT(bounded->pruned, 0u) << threads;
       EXPECT_LT(bounded->simulations, full->simulations) << threads;
-      ASSERT_EQ(bounded->best.size(), full->best.size());
-      for (size_t i = 0; i < full->best.size(); ++i) {
-        const CandidateResult &b = bounded->best[i], &f = full->best[i];
-        SCOPED_TRACE(f.regimen.ToString());
-        EXPECT_EQ(b.regimen.ToString(), f.regimen.ToString());
-        EXPECT_EQ(b.refined, f.refined);
-        EXPECT_EQ(b.pta, f.pta);
-        EXPECT_EQ(b.target_pta, f.target_pta);
-        EXPECT_EQ(b.point, f.point);
-        EXPECT_EQ(b.median, f.median);
-        EXPECT_EQ(b.no_steady_state, f.no_steady_state);
+      if (c.space.day > 0) {
+        EXPECT_GT(bounded->screened, bounded->simulations / 2) << threads;
+      } else {
+        EXPECT_EQ(bounded->screened, 0) << threads;
+      }
+      ExpectSameBest(*full, *bounded);
+    }
+  }
+}
+
+// The screen decides a draw only far from every target bound (AUC24, trough, time above): with
+// each bound placed a relative
+// 1e-12 above or below the metric of one draw at the user's tolerance (found by searching that
+// draw alone), that draw is simulated again and the answer is still the exhaustive one, every
+// candidate listed. A screen run's metric differs from the user's tolerance's by about 1e-7, far
+// more than 1e-12 and either way: a draw so near a bound that the screen decided would be on the
+// wrong side of it in one of the two placements. The draws are not the candidates' medians
+// (whose draws are simulated again anyway).
+TEST(DoseSearch, ScreenDecidesOnlyFarFromEveryBound) {
+  auto m = Make("pk1cmt_mm");
+  const Dataset data = Read("ID,TIME,EVID,AMT,II,ADDL\n1,0,1,300,12,5\n", *m);
+  IndividualPosterior post = Posterior(*m, {0.1, -0.1}, 0.09);
+  auto etas = PosteriorDraws(post, 41, 3);
+  ASSERT_TRUE(etas.ok());
+  post.draws = *etas;
+  DoseSearchSpace space;
+  for (double a = 100; a <= 800; a += 100) space.amounts.push_back(a);
+  space.intervals_h = {12, 24};
+  space.start_h = 24;
+  space.day = 2;
+  DoseOptions o;
+  o.draws = 41;
+  o.top = 16;
+  o.min_pta = 0;
+  // Met by every draw (a search fails when none meets its targets).
+  const std::vector<Target> probe = {*TargetFromString("auc24=1e-3..1e9"),
+                                     *TargetFromString("trough=1e-6..1e9"),
+                                     *TargetFromString("time_above(3)>=0")};
+  // Draw k's metric for `amount` mg q`tau`h at the user's tolerance.
+  auto metric = [&](int k, double amount, double tau, int target) {
+    IndividualPosterior one = post;
+    one.draws.assign(etas->begin() + 2 * k, etas->begin() + 2 * k + 2);
+    DoseSearchSpace alone = space;
+    alone.amounts = {amount};
+    alone.intervals_h = {tau};
+    DoseOptions q = o;
+    q.draws = 1;
+    q.exhaustive = true;
+    auto r = OptimizeDose(*m, data, 0, one, probe, alone, q);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->best.front().median[target] : 0.0;
+  };
+  const double auc_low = metric(5, 200, 12, 0), auc_high = metric(11, 400, 12, 0);
+  const double trough_high = metric(23, 600, 24, 1), above_low = metric(31, 300, 12, 2);
+  ASSERT_GT(above_low, 0.1);
+  ASSERT_LT(above_low, 0.9);
+  for (double side : {-1.0, 1.0}) {
+    SCOPED_TRACE(side);
+    const double f = 1 + side * 1e-12;
+    Target auc = *TargetFromString("auc24=60..120"), trough = *TargetFromString("trough<=4");
+    auc.low = f * auc_low;
+    auc.high = f * auc_high;
+    auc.preferred = std::sqrt(auc.low * auc.high);
+    trough.high = f * trough_high;
+    Target above = probe[2];
+    above.low = f * above_low;
+    const std::vector<Target> targets = {auc, trough, above};
+    o.exhaustive = true;
+    auto full = OptimizeDose(*m, data, 0, post, targets, space, o);
+    ASSERT_TRUE(full.ok()) << full.status().ToString();
+    for (const CandidateResult& c : full->best) {
+      EXPECT_NE(c.median[0], auc_low);
+      EXPECT_NE(c.median[0], auc_high);
+      EXPECT_NE(c.median[1], trough_high);
+      EXPECT_NE(c.median[2], above_low);
+    }
+    o.exhaustive = false;
+    auto screened = OptimizeDose(*m, data, 0, post, targets, space, o);
+    ASSERT_TRUE(screened.ok()) << screened.status().ToString();
+    EXPECT_GT(screened->screened, 0);
+    EXPECT_GE(screened->rerun, 4);  // at least the four draws next to a bound
+    ExpectSameBest(*full, *screened);
+  }
+}
+
+// What the screen assumes, measured: a screen run's levels differ from those at the user's
+// (default) tolerance by at most a tenth of kScreenMargin times the largest level in the window,
+// for pk1cmt_mm on day 2 after 300 mg q12h, continuing from the past doses as the search does:
+// 48 regimens (50..800 mg every 8, 12, 24 h over 1 or 2 h) x 25 posterior draws.
+TEST(DoseSearch, ScreenMarginCoversTheUserTolerance) {
+  auto m = Make("pk1cmt_mm");
+  const Dataset data = Read("ID,TIME,EVID,AMT,II,ADDL\n1,0,1,300,12,5\n", *m);
+  const IndividualPosterior post = Posterior(*m, {0.1, -0.1}, 0.09);
+  const int draws = 25;
+  auto etas = PosteriorDraws(post, draws, 7);
+  ASSERT_TRUE(etas.ok());
+  const SimOptions user;
+  Simulator exact(*m, user), screen(*m, dose_internal::ScreenOptions(user));
+  const Dataset past = Read("ID,TIME,EVID,AMT,II,ADDL\n1,0,1,300,12,1\n", *m);
+  DoseSearchSpace space;
+  space.start_h = 24;
+  space.day = 2;
+  double worst = 0;
+  for (int k = 0; k < draws; ++k) {
+    const IndividualInput in{post.theta, std::span<const double>(etas->data() + 2 * k, 2)};
+    OutputRequest at_start;
+    at_start.observation_records = false;
+    at_start.times_h = {space.start_h};
+    auto before = exact.Run(past, 0, at_start, in);
+    ASSERT_TRUE(before.ok()) << before.status().ToString();
+    const RunStart start{space.start_h, before->states, -1};
+    for (double tau : {8.0, 12.0, 24.0}) {
+      for (double dur : {1.0, 2.0}) {
+        for (double a = 50; a <= 800; a += 100) {
+          double w0 = 0, w1 = 0;
+          auto ds = RegimenDataset(*m, data, 0, {a, tau, dur, 0.0}, space, &w0, &w1);
+          ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+          OutputRequest req;
+          req.observation_records = false;
+          for (double t = w0; t <= w1 + 1e-9; t += 0.125) req.times_h.push_back(t);
+          auto y = exact.Run(*ds, 0, req, in, &start);
+          auto z = screen.Run(*ds, 0, req, in, &start);
+          ASSERT_TRUE(y.ok() && z.ok());
+          double largest = 0, diff = 0;
+          for (size_t i = 0; i < y->observables.size(); ++i) {
+            largest = std::max(largest, std::fabs(z->observables[i]));
+            diff = std::max(diff, std::fabs(z->observables[i] - y->observables[i]));
+          }
+          worst = std::max(worst, diff / largest);
+        }
       }
     }
   }
+  std::printf("screen: largest level difference %.2e of the largest level\n", worst);
+  EXPECT_LT(worst, dose_internal::kScreenMargin / 10);
+  EXPECT_GT(worst, 0.0);  // the screen is a different computation
 }
 
 // 1000 mg q12h for an 80 kg, 60-year-old man with SCr 1.1 mg/dL.
