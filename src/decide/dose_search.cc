@@ -428,16 +428,29 @@ void Resize(int draws, size_t nt, Outcome* o) {
 
 }  // namespace
 
-// Whether the screen pays: a screen run at the mode against a run at the user's tolerance. A
-// failed run means no screen (the mode's own run reports real failures).
+// Whether the screen pays and holds: a screen run at the mode against a run at the user's
+// tolerance. The screen is used only if it takes few enough steps (not a stiff model) and its
+// levels there lie within a tenth of the margin of the user-tolerance ones (a model the explicit
+// method follows less closely is not screened). A failed run means no screen (the mode's own
+// run reports real failures).
 void Search::Calibrate(const Schedule& s, const Regimen& regimen) {
   calibrated_ = true;
   Worker& w = *workers_[0];
   SimSummary exact, loose;
-  const bool ok = Levels(w, w.sim, s, regimen, draws_, true, &exact).ok() &&
-                  Levels(w, *w.screen, s, regimen, draws_, true, &loose).ok();
+  auto exact_y = Levels(w, w.sim, s, regimen, draws_, true, &exact);
+  auto loose_y = Levels(w, *w.screen, s, regimen, draws_, true, &loose);
   w.screened += 1;
-  screen_ = ok && loose.steps * kScreenMaxStepShare <= exact.steps;
+  if (!exact_y.ok() || !loose_y.ok() || exact_y->size() != loose_y->size()) {
+    screen_ = false;
+    return;
+  }
+  double largest = 0, error = 0;
+  for (size_t i = 0; i < exact_y->size(); ++i) {
+    largest = std::max(largest, std::fabs((*exact_y)[i]));
+    error = std::max(error, std::fabs((*exact_y)[i] - (*loose_y)[i]));
+  }
+  screen_ =
+      loose.steps * kScreenMaxStepShare <= exact.steps && error <= 0.1 * kScreenMargin * largest;
 }
 
 Status Search::EvaluateMode(const Schedule& s, double a, double l, Outcome* o,

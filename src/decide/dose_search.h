@@ -41,7 +41,8 @@ struct Schedule {
 // size and order build up again, which a one-step method does not need). Used only when the
 // user's rtol is at least kScreenMinGain times finer, and when a screen run at the first
 // nonlinear candidate's mode takes at most 1 / kScreenMaxStepShare of the steps of the user's
-// method (a stiff model would make the explicit method crawl).
+// method (a stiff model would make the explicit method crawl) and its levels there lie within
+// kScreenMargin / 10 of the user's (relative to the largest).
 constexpr double kScreenRtol = 1e-5;
 constexpr double kScreenMinGain = 10.0;
 constexpr long kScreenMaxStepShare = 4;
