@@ -619,6 +619,28 @@ TEST(Cli, ForecastFromAFitWithIntervalsAndAChart) {
               WriteFile("fc_other.csv", "ID,TIME,AMT,WT,AGE,SEX,SCR\n7,0,1000,80,60,0,1.1\n"));
   EXPECT_EQ(other.exit_code, 2);
   EXPECT_THAT(other.err, HasSubstr("ID 7 of --data has no fit"));
+  // --format csv is the default; json carries the same percentiles keyed like the columns.
+  const std::string same =
+      "forecast --fit " + fit + " --data " + future + " --percentiles 5,25,50,75,95 --format ";
+  CliRun csv = Medtwin(same + "csv");
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(csv.out, r.out);
+  CliRun json = Medtwin(same + "json");
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const auto j = nlohmann::json::parse(json.out);
+  const auto& cp = j["subjects"][0]["observables"]["CP"];
+  std::istringstream first(r.out);
+  std::getline(first, header);
+  std::getline(first, row);  // ID,TIME,P5,P25,P50,P75,P95 of the first output row
+  std::vector<std::string> cells;
+  std::stringstream cs(row);
+  for (std::string c; std::getline(cs, c, ',');) cells.push_back(c);
+  ASSERT_EQ(cells.size(), 7u) << row;
+  EXPECT_NEAR(cp["P50"][0].get<double>(), std::stod(cells[4]), 1e-5 * std::stod(cells[4]));
+  EXPECT_NEAR(j["subjects"][0]["time"][0].get<double>(), std::stod(cells[1]), 1e-9);
+  CliRun xml = Medtwin(same + "xml");
+  EXPECT_EQ(xml.exit_code, 2);
+  EXPECT_THAT(xml.err, HasSubstr("--format 'xml': expected csv or json"));
 }
 
 // `medtwin dose`: the recommended regimen is the first ranked, its PTA is the best listed, the

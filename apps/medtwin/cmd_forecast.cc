@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "cli_common.h"
 #include "fit_file.h"
@@ -12,7 +13,8 @@ namespace medtwin::cli {
 namespace {
 
 struct ForecastArgs {
-  std::string fit, data, percentiles = "5,50,95", interval = "observation", times, plot, out;
+  std::string fit, data, percentiles = "5,50,95", interval = "observation", times, plot, out,
+                         format = "csv";
   int draws = 1000;
   uint64_t seed = 1;
   SolverFlags solver;
@@ -107,6 +109,9 @@ int Run(const ForecastArgs& a) {
     o.request.observation_records = false;
   }
   if (Status st = o.Validate(); !st.ok()) return Fail(st);
+  if (a.format != "csv" && a.format != "json") {
+    return Fail(Status::Invalid("--format '" + a.format + "': expected csv or json"));
+  }
   auto data = ReadDatasetFile(a.data, m);
   if (!data.ok()) return Fail(data.status());
   const ModelSpec& spec = m.spec();
@@ -131,6 +136,29 @@ int Run(const ForecastArgs& a) {
   if (!a.plot.empty()) {
     Status st = WriteOutput(a.plot, [&](std::ostream& os) { WriteSvg(os, panels); });
     if (!st.ok()) return Fail(st.WithContext("--plot"));
+  }
+  if (a.format == "json") {
+    // Per ID: the times and, per observable, one array per percentile keyed like the CSV's
+    // columns (P5, P50, ...).
+    nlohmann::json j{{"model", spec.name},
+                     {"time_unit", spec.time_unit},
+                     {"interval", a.interval},
+                     {"percentiles", o.percentiles},
+                     {"subjects", nlohmann::json::array()}};
+    for (const SubjectForecast& fc : forecasts) {
+      nlohmann::json obs = nlohmann::json::object();
+      for (int k = 0; k < no; ++k) {
+        nlohmann::json cols{{"unit", spec.observables[k].unit}};
+        for (int q = 0; q < fc.num_percentiles; ++q) {
+          std::vector<double> column;
+          for (size_t r = 0; r < fc.time.size(); ++r) column.push_back(fc.At(r, k, q, no));
+          cols[PercentileLabel(o.percentiles[q])] = column;
+        }
+        obs[spec.observables[k].name] = cols;
+      }
+      j["subjects"].push_back({{"id", fc.id}, {"time", fc.time}, {"observables", obs}});
+    }
+    return Fail(WriteOutput(a.out, [&](std::ostream& os) { os << j.dump(1) << '\n'; }));
   }
   return Fail(WriteOutput(a.out, [&](std::ostream& os) {
     os << "ID,TIME";
@@ -170,6 +198,9 @@ void SetupForecast(CLI::App& app, int* exit_code) {
   cmd->add_option("--times", a->times,
                   "output grid START:STEP:END in the model's time unit (default: the dataset's "
                   "observation rows)");
+  cmd->add_option("--format", a->format,
+                  "csv (ID, TIME, a column per observable and percentile: CP_P5, ...) or json")
+      ->capture_default_str();
   cmd->add_option("--plot", a->plot, "write an SVG chart here");
   cmd->add_option("--out", a->out, "write the CSV here (default: stdout)");
   a->solver.Add(cmd);
