@@ -972,3 +972,35 @@ TEST(Cli, AssimilateTakesModelErrorOptions) {
   EXPECT_EQ(map.exit_code, 2);
   EXPECT_THAT(map.err, HasSubstr("eta_noise_sd: method map carries no state"));
 }
+
+// --plotting-positions: the same draws, the limits at k/(m+1) instead of sample quantiles. With
+// 8 members the 5 % and 95 % positions fall outside the sample quantiles' (the interval widens
+// to the extremes) and the median is the same.
+TEST(Cli, AssimilatePlottingPositionsWidenASmallEnsemblesInterval) {
+  const std::string data = WriteFile("assim_pp.csv",
+                                     "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
+                                     "1,0,1,1000,1000,12,5,.,1,80,60,0,1.1\n"
+                                     "1,11.5,0,0,0,0,0,12.1,0,80,60,0,1.1\n"
+                                     "1,47.5,0,0,0,0,0,15.2,0,80,60,0,1.1\n");
+  auto first_row = [&](const std::string& flags) {
+    CliRun r = Medtwin("assimilate vancomycin_goti2018 --data " + data + " --members 8 " + flags);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::istringstream lines(r.out);
+    std::string row;
+    std::getline(lines, row);  // header
+    std::getline(lines, row);
+    std::vector<double> v;
+    std::stringstream ss(row);
+    std::string cell;
+    for (int i = 0; std::getline(ss, cell, ','); ++i) {
+      if (i >= 3) v.push_back(std::stod(cell));  // DV, PRED, PRED_LO, PRED_HI, parameters
+    }
+    return v;
+  };
+  const std::vector<double> sample = first_row(""), plotting = first_row("--plotting-positions");
+  ASSERT_GE(sample.size(), 4u);
+  ASSERT_EQ(plotting.size(), sample.size());
+  EXPECT_DOUBLE_EQ(plotting[1], sample[1]);  // PRED
+  EXPECT_LT(plotting[2], sample[2]);         // PRED_LO
+  EXPECT_GT(plotting[3], sample[3]);         // PRED_HI
+}

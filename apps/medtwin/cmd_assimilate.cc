@@ -17,6 +17,7 @@ struct AssimilateArgs {
   uint64_t seed = 1;
   double inflation = 1.0;
   double gate = 0.0;
+  bool plotting_positions = false;
   std::vector<std::string> correlated;  // OBSERVABLE:FRACTION:TAU
   // Model error: "SD" for every state (random effect) or "NAME=SD,..."; empty: none.
   std::string initial_state_sd, state_noise, eta_noise;
@@ -58,6 +59,7 @@ int Run(const AssimilateArgs& a) {
   o.seed = a.seed;
   o.inflation = a.inflation;
   o.gate_z = a.gate;
+  o.plotting_positions = a.plotting_positions;
   for (const std::string& spec : a.correlated) {
     auto c = ParseCorrelated(spec);
     if (!c.ok()) return Fail(c.status());
@@ -137,6 +139,10 @@ void SetupAssimilate(CLI::App& app, int* exit_code) {
   cmd->add_option("--eta-noise", a->eta_noise,
                   "parameter drift: SD of a random walk of each random effect per sqrt(model "
                   "time unit), one number for all or NAME=SD,...");
+  cmd->add_flag("--plotting-positions", a->plotting_positions,
+                "PRED, PRED_LO, PRED_HI at plotting positions k/(m+1) of the m predictive draws, "
+                "so that the interval covers 90 % for any m (default: sample quantiles, which "
+                "cover 0.9 (m-1)/(m+1))");
   cmd->add_option("--out", a->out, "write the CSV here (default: stdout)");
   cmd->callback([a, exit_code] { *exit_code = Run(*a); });
 }
