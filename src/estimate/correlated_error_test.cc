@@ -46,70 +46,98 @@ Eigen::MatrixXd FromSnapshot(const SequentialFilter& f, const char* key) {
       v.data(), j.at("rows").get<int>(), j.at("cols").get<int>());
 }
 
-// The exact OU transition over irregular gaps: with every observation rejected by the gate
-// (|z| > 1e-12), the members' correlated component u stays N(0, 1) and its correlation across
-// one gap dt is exp(-dt / tau). 4000 members: standard errors about 0.016 (mean,
-// correlation) and 0.022 (variance); the bounds are 4-5 of them.
-TEST(CorrelatedError, OuPropagationIsStationaryWithTheRightLagCorrelation) {
+// Irregular observation times (h) of the propagation tests: gaps of 0.05-2.9 h.
+const std::vector<double> kGapTimes = {0.5, 0.6, 2.0, 2.1, 5.0, 5.05};
+
+// The columns of correlated error `c` of 4000 members (after [state, eta (CL, V)]) at the start
+// and after each observation at kGapTimes, every one rejected by the gate (|z| > 1e-12): the
+// error propagated with no update.
+std::vector<Eigen::MatrixXd> GatedComponents(FilterMethod method, const CorrelatedError& c) {
   auto m = Pk1();
-  const std::vector<double> times = {0.5, 0.6, 2.0, 2.1, 5.0, 5.05};
-  const Dataset d = Infusion(*m, times);
+  const Dataset d = Infusion(*m, kGapTimes);
+  AssimilationOptions o;
+  o.method = method;
+  o.members = 4000;
+  o.gate_z = 1e-12;
+  o.correlated_errors = {c};
+  auto f = SequentialFilter::Make(*m, o);
+  EXPECT_TRUE(f.ok()) << f.status().ToString();
+  if (!f.ok()) return {};
+  const int u = m->num_states() + 2;
+  EXPECT_EQ(FromSnapshot(**f, "z").cols(), u + c.order);
+  std::vector<Eigen::MatrixXd> out = {FromSnapshot(**f, "z").middleCols(u, c.order)};
+  for (size_t k = 0; k < kGapTimes.size(); ++k) {
+    auto step = (*f)->Assimilate(d, 0, static_cast<int>(k) + 1);
+    EXPECT_TRUE(step.ok() && step->rejected) << "at " << kGapTimes[k];
+    if (!step.ok()) return {};
+    out.push_back(FromSnapshot(**f, "z").middleCols(u, c.order));
+  }
+  return out;
+}
+
+// The exact OU transition over irregular gaps: with every observation rejected by the gate,
+// the members' correlated component u stays N(0, 1) and its correlation across one gap dt is
+// exp(-dt / tau). 4000 members: standard errors about 0.016 (mean, correlation) and 0.022
+// (variance); the bounds are 4-5 of them.
+TEST(CorrelatedError, OuPropagationIsStationaryWithTheRightLagCorrelation) {
   const double tau = 1.5;
   for (FilterMethod method : {FilterMethod::kEnkf, FilterMethod::kPf}) {
     SCOPED_TRACE(ToString(method));
-    AssimilationOptions o;
-    o.method = method;
-    o.members = 4000;
-    o.gate_z = 1e-12;
-    o.correlated_errors = {{"CP", 0.5, tau}};
-    auto f = SequentialFilter::Make(*m, o);
-    ASSERT_TRUE(f.ok()) << f.status().ToString();
-    const int u = m->num_states() + 2;  // [state, eta (CL, V), u]
-    Eigen::VectorXd before = FromSnapshot(**f, "z").col(u);
+    const std::vector<Eigen::MatrixXd> u = GatedComponents(method, {"CP", 0.5, tau});
+    ASSERT_EQ(u.size(), kGapTimes.size() + 1);
     double t_before = 0.0;
-    for (size_t k = 0; k < times.size(); ++k) {
-      auto step = (*f)->Assimilate(d, 0, static_cast<int>(k) + 1);
-      ASSERT_TRUE(step.ok()) << step.status().ToString();
-      ASSERT_TRUE(step->rejected);
-      const Eigen::VectorXd now = FromSnapshot(**f, "z").col(u);
+    for (size_t k = 0; k < kGapTimes.size(); ++k) {
+      const Eigen::VectorXd before = u[k].col(0), now = u[k + 1].col(0);
       const double mean = now.mean(), var = (now.array() - mean).square().mean();
       const Eigen::VectorXd a = before.array() - before.mean(), b = now.array() - mean;
       const double corr = a.dot(b) / std::sqrt(a.squaredNorm() * b.squaredNorm());
-      EXPECT_NEAR(mean, 0.0, 0.07) << "at " << times[k];
-      EXPECT_NEAR(var, 1.0, 0.1) << "at " << times[k];
-      EXPECT_NEAR(corr, std::exp(-(times[k] - t_before) / tau), 0.06) << "at " << times[k];
-      before = now;
-      t_before = times[k];
+      EXPECT_NEAR(mean, 0.0, 0.07) << "at " << kGapTimes[k];
+      EXPECT_NEAR(var, 1.0, 0.1) << "at " << kGapTimes[k];
+      EXPECT_NEAR(corr, std::exp(-(kGapTimes[k] - t_before) / tau), 0.06) << "at " << kGapTimes[k];
+      t_before = kGapTimes[k];
     }
   }
 }
 
-// In the UKF the OU transition is applied to the Gaussian exactly: after an update has shrunk
-// the component's variance to v and moved its mean to mu, a gap dt with no update gives
-// mean a mu and variance a^2 v + 1 - a^2, a = exp(-dt / tau). The second observation is
-// rejected by a gate set in the restored snapshot.
-TEST(CorrelatedError, UkfPropagatesTheComponentExactly) {
+// A UKF's Gaussian (mean, covariance) after a level at 3 h, and after a second one at 3.7 h
+// rejected by a gate set in the restored snapshot: correlated error `c` carried over 0.7 h
+// with no update.
+struct UkfGap {
+  Eigen::VectorXd mean_before, mean_after;
+  Eigen::MatrixXd cov_before, cov_after;
+};
+UkfGap UkfAcrossAGap(const CorrelatedError& c) {
   auto m = Pk1();
   const Dataset d = Infusion(*m, {3.0, 3.7});
   AssimilationOptions o;
   o.method = FilterMethod::kUkf;
-  o.correlated_errors = {{"CP", 0.8, 2.0}};
+  o.correlated_errors = {c};
   auto f = SequentialFilter::Make(*m, o);
-  ASSERT_TRUE(f.ok()) << f.status().ToString();
-  ASSERT_TRUE((*f)->Assimilate(d, 0, 1).ok());
-  const int u = m->num_states() + 2;
-  const double mu = FromSnapshot(**f, "mean")(u), v = FromSnapshot(**f, "cov")(u, u);
-  EXPECT_LT(v, 0.9);  // the level told something about the sensor's error
+  EXPECT_TRUE(f.ok()) << f.status().ToString();
+  if (!f.ok() || !(*f)->Assimilate(d, 0, 1).ok()) return {};
   nlohmann::json j = nlohmann::json::parse((*f)->Snapshot());
   j["gate_z"] = 1e-12;
   auto g = SequentialFilter::Restore(*m, j.dump());
-  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_TRUE(g.ok()) << g.status().ToString();
+  if (!g.ok()) return {};
   auto step = (*g)->Assimilate(d, 0, 2);
-  ASSERT_TRUE(step.ok()) << step.status().ToString();
-  ASSERT_TRUE(step->rejected);
+  EXPECT_TRUE(step.ok() && step->rejected);
+  return {FromSnapshot(**f, "mean").col(0), FromSnapshot(**g, "mean").col(0),
+          FromSnapshot(**f, "cov"), FromSnapshot(**g, "cov")};
+}
+
+// In the UKF the OU transition is applied to the Gaussian exactly: after an update has shrunk
+// the component's variance to v and moved its mean to mu, a gap dt with no update gives
+// mean a mu and variance a^2 v + 1 - a^2, a = exp(-dt / tau).
+TEST(CorrelatedError, UkfPropagatesTheComponentExactly) {
+  const UkfGap g = UkfAcrossAGap({"CP", 0.8, 2.0});
+  const int u = Pk1()->num_states() + 2;
+  ASSERT_EQ(g.mean_after.size(), u + 1);
+  const double mu = g.mean_before(u), v = g.cov_before(u, u);
+  EXPECT_LT(v, 0.9);  // the level told something about the sensor's error
   const double a = std::exp(-0.7 / 2.0);
-  EXPECT_NEAR(FromSnapshot(**g, "mean")(u), a * mu, 1e-9);
-  EXPECT_NEAR(FromSnapshot(**g, "cov")(u, u), a * a * v + 1.0 - a * a, 1e-9);
+  EXPECT_NEAR(g.mean_after(u), a * mu, 1e-9);
+  EXPECT_NEAR(g.cov_after(u, u), a * a * v + 1.0 - a * a, 1e-9);
 }
 
 // The second-order process u'' + 2 zeta u' / tau + u / tau^2 = white noise of unit variance in
@@ -140,45 +168,29 @@ Eigen::Matrix2d SecondOrderLagCovariance(double tau, double zeta, double s) {
 // closed form above, under-, critically and overdamped. 4000 members: standard errors about
 // 0.016 (mean) and 0.016-0.022 (variances, lag covariances); the bounds are 4-5 of them.
 TEST(CorrelatedError, SecondOrderPropagationMatchesTheClosedForm) {
-  auto m = Pk1();
-  const std::vector<double> times = {0.5, 0.6, 2.0, 2.1, 5.0, 5.05};
-  const Dataset d = Infusion(*m, times);
   const double tau = 0.8;
   for (FilterMethod method : {FilterMethod::kEnkf, FilterMethod::kPf}) {
     for (double zeta : {0.4, 1.0, 2.5}) {
       SCOPED_TRACE(std::string(ToString(method)) + " damping " + std::to_string(zeta));
-      AssimilationOptions o;
-      o.method = method;
-      o.members = 4000;
-      o.gate_z = 1e-12;
-      o.correlated_errors = {{"CP", 0.5, tau, 2, zeta}};
-      auto f = SequentialFilter::Make(*m, o);
-      ASSERT_TRUE(f.ok()) << f.status().ToString();
-      const int u = m->num_states() + 2;  // [state, eta (CL, V), u, tau u']
-      Eigen::MatrixXd before = FromSnapshot(**f, "z").middleCols(u, 2);
-      ASSERT_EQ(FromSnapshot(**f, "z").cols(), u + 2);
+      const std::vector<Eigen::MatrixXd> x = GatedComponents(method, {"CP", 0.5, tau, 2, zeta});
+      ASSERT_EQ(x.size(), kGapTimes.size() + 1);
       double t_before = 0.0;
-      for (size_t k = 0; k < times.size(); ++k) {
-        auto step = (*f)->Assimilate(d, 0, static_cast<int>(k) + 1);
-        ASSERT_TRUE(step.ok()) << step.status().ToString();
-        ASSERT_TRUE(step->rejected);
-        const Eigen::MatrixXd now = FromSnapshot(**f, "z").middleCols(u, 2);
-        const Eigen::RowVector2d mean = now.colwise().mean();
-        const Eigen::MatrixXd a = before.rowwise() - before.colwise().mean();
-        const Eigen::MatrixXd b = now.rowwise() - mean;
-        const Eigen::Matrix2d var = b.transpose() * b / o.members;
-        const Eigen::Matrix2d lag = b.transpose() * a / o.members;
-        const Eigen::Matrix2d want = SecondOrderLagCovariance(tau, zeta, times[k] - t_before);
+      for (size_t k = 0; k < kGapTimes.size(); ++k) {
+        const Eigen::RowVector2d mean = x[k + 1].colwise().mean();
+        const Eigen::MatrixXd a = x[k].rowwise() - x[k].colwise().mean();
+        const Eigen::MatrixXd b = x[k + 1].rowwise() - mean;
+        const Eigen::Matrix2d var = b.transpose() * b / b.rows();
+        const Eigen::Matrix2d lag = b.transpose() * a / b.rows();
+        const Eigen::Matrix2d want = SecondOrderLagCovariance(tau, zeta, kGapTimes[k] - t_before);
         for (int i = 0; i < 2; ++i) {
-          EXPECT_NEAR(mean(i), 0.0, 0.07) << "at " << times[k];
+          EXPECT_NEAR(mean(i), 0.0, 0.07) << "at " << kGapTimes[k];
           for (int j = 0; j < 2; ++j) {
-            EXPECT_NEAR(var(i, j), i == j ? 1.0 : 0.0, 0.1) << "at " << times[k];
+            EXPECT_NEAR(var(i, j), i == j ? 1.0 : 0.0, 0.1) << "at " << kGapTimes[k];
             EXPECT_NEAR(lag(i, j), want(i, j), 0.08)
-                << "at " << times[k] << ", entry " << i << j << " of the lag covariance";
+                << "at " << kGapTimes[k] << ", entry " << i << j << " of the lag covariance";
           }
         }
-        before = now;
-        t_before = times[k];
+        t_before = kGapTimes[k];
       }
     }
   }
@@ -188,35 +200,18 @@ TEST(CorrelatedError, SecondOrderPropagationMatchesTheClosedForm) {
 // components have mean mu and covariance V; a gap dt with no update gives mean phi mu and
 // covariance phi V phi^T + I - phi phi^T, and their covariance with eta becomes phi C.
 TEST(CorrelatedError, UkfPropagatesTheSecondOrderComponentsExactly) {
-  auto m = Pk1();
-  const Dataset d = Infusion(*m, {3.0, 3.7});
-  AssimilationOptions o;
-  o.method = FilterMethod::kUkf;
-  o.correlated_errors = {{"CP", 0.8, 0.5, 2, 0.6}};
-  auto f = SequentialFilter::Make(*m, o);
-  ASSERT_TRUE(f.ok()) << f.status().ToString();
-  ASSERT_TRUE((*f)->Assimilate(d, 0, 1).ok());
-  const int u = m->num_states() + 2, eta = m->num_states();
-  const Eigen::Vector2d mu = FromSnapshot(**f, "mean").col(0).segment(u, 2);
-  const Eigen::MatrixXd cov = FromSnapshot(**f, "cov");
-  const Eigen::Matrix2d v = cov.block(u, u, 2, 2);
-  const Eigen::Matrix2d c = cov.block(u, eta, 2, 2);
+  const UkfGap g = UkfAcrossAGap({"CP", 0.8, 0.5, 2, 0.6});
+  const int eta = Pk1()->num_states(), u = eta + 2;
+  ASSERT_EQ(g.mean_after.size(), u + 2);
+  const Eigen::Vector2d mu = g.mean_before.segment(u, 2);
+  const Eigen::Matrix2d v = g.cov_before.block(u, u, 2, 2), c = g.cov_before.block(u, eta, 2, 2);
   EXPECT_LT(v(0, 0), 0.9);  // the level told something about the sensor's error
-  nlohmann::json j = nlohmann::json::parse((*f)->Snapshot());
-  j["gate_z"] = 1e-12;
-  auto g = SequentialFilter::Restore(*m, j.dump());
-  ASSERT_TRUE(g.ok()) << g.status().ToString();
-  auto step = (*g)->Assimilate(d, 0, 2);
-  ASSERT_TRUE(step.ok()) << step.status().ToString();
-  ASSERT_TRUE(step->rejected);
   const Eigen::Matrix2d phi = SecondOrderLagCovariance(0.5, 0.6, 0.7);
-  const Eigen::MatrixXd after = FromSnapshot(**g, "cov");
   const Eigen::Matrix2d want_v =
       phi * v * phi.transpose() + Eigen::Matrix2d::Identity() - phi * phi.transpose();
-  EXPECT_LT((FromSnapshot(**g, "mean").col(0).segment(u, 2) - phi * mu).cwiseAbs().maxCoeff(),
-            1e-9);
-  EXPECT_LT((after.block(u, u, 2, 2) - want_v).cwiseAbs().maxCoeff(), 1e-9);
-  EXPECT_LT((after.block(u, eta, 2, 2) - phi * c).cwiseAbs().maxCoeff(), 1e-9);
+  EXPECT_LT((g.mean_after.segment(u, 2) - phi * mu).cwiseAbs().maxCoeff(), 1e-9);
+  EXPECT_LT((g.cov_after.block(u, u, 2, 2) - want_v).cwiseAbs().maxCoeff(), 1e-9);
+  EXPECT_LT((g.cov_after.block(u, eta, 2, 2) - phi * c).cwiseAbs().maxCoeff(), 1e-9);
 }
 
 // Lag-1 autocorrelation of z within each patient (after its first 10 values) and coverage of
@@ -308,11 +303,30 @@ Scores RunOnCorrelatedNoise(int members, const CorrelatedError& truth,
   return {c1 / c0, static_cast<double>(covered) / total};
 }
 
-// OU noise of 80 % of the variance, correlation time 3 h (lag-1 correlation of the noise about
-// 0.72): the generating model of the first-order option.
-Scores RunOnOuNoise(int members, bool with_option, FilterMethod method) {
-  const CorrelatedError ou{"CP", 0.8, 3.0};
-  return RunOnCorrelatedNoise(members, ou, with_option ? std::optional(ou) : std::nullopt, method);
+// For the EnKF (64 members) and the UKF on data whose noise is `truth`: with the matching option
+// the scores are white and the 90 % interval calibrated; with `other` (none: white error) the
+// scores' lag-1 autocorrelation exceeds `other_lag1`, and with `other_wider` its interval covers
+// more than the matching one.
+void ExpectOnlyTheMatchingOptionWhitens(const CorrelatedError& truth,
+                                        std::optional<CorrelatedError> other, double other_lag1,
+                                        bool other_wider) {
+  for (FilterMethod method : {FilterMethod::kEnkf, FilterMethod::kUkf}) {
+    SCOPED_TRACE(ToString(method));
+    const Scores with = RunOnCorrelatedNoise(64, truth, truth, method);
+    const Scores without = RunOnCorrelatedNoise(64, truth, other, method);
+    std::printf(
+        "%s on order-%d noise: lag-1 autocorrelation of z %.3f with the matching option, %.3f "
+        "with %s; coverage %.3f, %.3f\n",
+        ToString(method), truth.order, with.lag1, without.lag1,
+        other ? "the first-order one" : "white error", with.coverage, without.coverage);
+    EXPECT_LT(std::abs(with.lag1), 0.15);
+    EXPECT_GT(without.lag1, other_lag1);
+    EXPECT_GT(with.coverage, 0.80);
+    EXPECT_LT(with.coverage, 0.95);
+    if (other_wider) {
+      EXPECT_GT(without.coverage, with.coverage);
+    }
+  }
 }
 
 // On data whose noise is OU the option whitens the normal scores (lag-1 autocorrelation near 0,
@@ -322,19 +336,9 @@ Scores RunOnOuNoise(int members, bool with_option, FilterMethod method) {
 // expectation (docs/assimilation.md; 0.83 here, 0.87 with 256 members: the small ensemble is
 // a little under-dispersed); the UKF's Gaussian interval 90 %.
 TEST(CorrelatedError, OuNoiseGivesWhiteScoresOnlyWithTheOption) {
-  for (FilterMethod method : {FilterMethod::kEnkf, FilterMethod::kUkf}) {
-    SCOPED_TRACE(ToString(method));
-    const Scores with = RunOnOuNoise(64, true, method);
-    const Scores without = RunOnOuNoise(64, false, method);
-    std::printf(
-        "%s on OU noise: lag-1 autocorrelation of z %.3f with the option, %.3f without; "
-        "coverage %.3f, %.3f\n",
-        ToString(method), with.lag1, without.lag1, with.coverage, without.coverage);
-    EXPECT_LT(std::abs(with.lag1), 0.15);
-    EXPECT_GT(without.lag1, 0.4);
-    EXPECT_GT(with.coverage, 0.80);
-    EXPECT_LT(with.coverage, 0.95);
-  }
+  // OU noise of 80 % of the variance, correlation time 3 h (lag-1 correlation of the noise
+  // about 0.72): the generating model of the first-order option.
+  ExpectOnlyTheMatchingOptionWhitens({"CP", 0.8, 3.0}, std::nullopt, 0.4, false);
 }
 
 // On data whose noise is the second-order process (90 % of the variance, natural time 0.7 h,
@@ -344,22 +348,8 @@ TEST(CorrelatedError, OuNoiseGivesWhiteScoresOnlyWithTheOption) {
 // 0.98 h, the same long-run variance) leaves them clearly autocorrelated and the interval too
 // wide: it takes the smooth noise's continuation for a surprise. Bounds as above.
 TEST(CorrelatedError, SmoothNoiseGivesWhiteScoresOnlyWithTheSecondOrderOption) {
-  const CorrelatedError smooth{"CP", 0.9, 0.7, 2, 0.7};
-  const CorrelatedError ou{"CP", 0.9, 0.98};
-  for (FilterMethod method : {FilterMethod::kEnkf, FilterMethod::kUkf}) {
-    SCOPED_TRACE(ToString(method));
-    const Scores second = RunOnCorrelatedNoise(64, smooth, smooth, method);
-    const Scores first = RunOnCorrelatedNoise(64, smooth, ou, method);
-    std::printf(
-        "%s on second-order noise: lag-1 autocorrelation of z %.3f with the second-order option, "
-        "%.3f with the OU; coverage %.3f, %.3f\n",
-        ToString(method), second.lag1, first.lag1, second.coverage, first.coverage);
-    EXPECT_LT(std::abs(second.lag1), 0.15);
-    EXPECT_GT(first.lag1, 0.25);
-    EXPECT_GT(second.coverage, 0.80);
-    EXPECT_LT(second.coverage, 0.95);
-    EXPECT_GT(first.coverage, second.coverage);
-  }
+  ExpectOnlyTheMatchingOptionWhitens({"CP", 0.9, 0.7, 2, 0.7}, CorrelatedError{"CP", 0.9, 0.98},
+                                     0.25, true);
 }
 
 TEST(CorrelatedError, RefusesBadOptionsNamingTheField) {
