@@ -71,7 +71,7 @@ Result<FilterMethod> FilterMethodFromString(const std::string& s);
 //   oscillator driven by white noise (Gelb 1974, ch. 3, the shaping filters of common random
 //   processes; Brown & Hwang, Introduction to Random Signals and Applied Kalman Filtering, 4th
 //   ed. 2012, ch. 2, "second-order Gauss-Markov process"):
-//     u'' + 2 damping u' / tau + u / tau^2 = white noise,
+//     u'' + 2 damping u' / tau + u / tau^2 = white noise (scaled so that u has unit variance),
 //   natural time tau = 1 / omega_0 and damping ratio zeta = `damping` (1: critically damped,
 //   autocorrelation exp(-|t|/tau) (1 + |t|/tau), Gelb's "second-order Markov"; < 1 under-,
 //   > 1 overdamped). Two components x = [u, tau u'], each of unit variance and uncorrelated
