@@ -192,7 +192,9 @@ BENCHMARK_CAPTURE(BM_MapNonlinear, warfarin_finite_differences, MakeWarfarinProb
 // Ensemble Kalman filter (issue 6): the four levels assimilated one by one with 64 members;
 // the counter is the time per observation (forecast of every member plus the update). With
 // the argument 1, model error on (docs/assimilation.md, "Model error"): an initial-state
-// spread, process noise on every state and a random walk of every eta.
+// spread, process noise on every state and a random walk of every eta. With 2 and 3, a
+// correlated residual error of CP (docs/assimilation.md, "Correlated residual error"): half the
+// variance an OU of 12 h (2) or a second-order process of natural time 12 h, damping 0.7 (3).
 void BM_Enkf64(benchmark::State& state) {
   Problem p = MakeProblem();
   AssimilationOptions o;
@@ -203,6 +205,8 @@ void BM_Enkf64(benchmark::State& state) {
     o.state_noise_sd.assign(n, 0.05);
     o.eta_noise_sd.assign(p.model->spec().variability.parameters.size(), 0.01);
   }
+  if (state.range(0) == 2) o.correlated_errors = {{"CP", 0.5, 12.0}};
+  if (state.range(0) == 3) o.correlated_errors = {{"CP", 0.5, 12.0, 2, 0.7}};
   size_t observations = 0;
   for (auto _ : state) {
     auto steps = AssimilateSubject(*p.model, p.data, 0, o);
@@ -213,7 +217,7 @@ void BM_Enkf64(benchmark::State& state) {
   state.counters["us_per_observation"] = benchmark::Counter(
       static_cast<double>(observations), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_Enkf64)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Enkf64)->DenseRange(0, 3)->Unit(benchmark::kMillisecond);
 
 // The same four levels through a Twin (issue 6): events and levels one at a time, as a server
 // receives them; the counter is the time per level (each Update: validate the row, forecast the

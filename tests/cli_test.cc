@@ -908,10 +908,10 @@ TEST(Cli, AssimilatePrintsOneStepAheadPredictionsAndParameters) {
   EXPECT_THAT(gate.err, HasSubstr("gate_z must be >= 0"));
 }
 
-// `--correlated-error OBS:FRACTION:TAU` carries an OU share of the residual error in the filter:
-// the predictions change (the first interval only through the split's random draws, the later
-// ones through the error carried from the levels before); malformed or invalid values are
-// refused naming the flag or the option.
+// `--correlated-error OBS:FRACTION:TAU[:ORDER[:DAMPING]]` carries an OU (or, ORDER 2, a smooth
+// second-order) share of the residual error in the filter: the predictions change (the first
+// interval only through the split's random draws, the later ones through the error carried from the
+// levels before); malformed or invalid values are refused naming the flag or the option.
 TEST(Cli, AssimilateTakesCorrelatedResidualError) {
   const std::string data = WriteFile("assim_ou.csv",
                                      "ID,TIME,EVID,AMT,RATE,II,ADDL,DV,MDV,WT,AGE,SEX,SCR\n"
@@ -922,16 +922,27 @@ TEST(Cli, AssimilateTakesCorrelatedResidualError) {
   const std::string base = "assimilate vancomycin_goti2018 --data " + data + " --members 100";
   CliRun white = Medtwin(base);
   CliRun ou = Medtwin(base + " --correlated-error CP:0.8:4");
+  CliRun ou1 = Medtwin(base + " --correlated-error CP:0.8:4:1");
+  CliRun smooth = Medtwin(base + " --correlated-error CP:0.8:4:2:0.7");
   ASSERT_EQ(white.exit_code, 0) << white.err;
   ASSERT_EQ(ou.exit_code, 0) << ou.err;
+  ASSERT_EQ(smooth.exit_code, 0) << smooth.err;
   EXPECT_EQ(std::count(ou.out.begin(), ou.out.end(), '\n'), 4);
   EXPECT_NE(ou.out, white.out);
+  EXPECT_EQ(ou1.out, ou.out);  // ORDER 1 is the default
+  EXPECT_EQ(std::count(smooth.out.begin(), smooth.out.end(), '\n'), 4);
+  EXPECT_NE(smooth.out, ou.out);
   const std::pair<const char*, const char*> refused[] = {
       {" --correlated-error CP:0.8", "--correlated-error CP:0.8: expected OBSERVABLE:FRACTION:TAU"},
       {" --correlated-error CP:0.8:x", "TAU: 'x' is not a finite number"},
       {" --correlated-error CP:1.5:4", "correlated_errors[0].fraction = 1.5"},
       {" --correlated-error CGM:0.5:4", "has no observable 'CGM'"},
-      {" --method map --correlated-error CP:0.5:4", "the map filter"}};
+      {" --method map --correlated-error CP:0.5:4", "the map filter"},
+      {" --correlated-error CP:0.8:4:2:0.5:1",
+       "expected OBSERVABLE:FRACTION:TAU[:ORDER[:DAMPING]]"},
+      {" --correlated-error CP:0.8:4:3", "ORDER is 1 (Ornstein-Uhlenbeck) or 2"},
+      {" --correlated-error CP:0.8:4:2:0", "correlated_errors[0].damping = 0"},
+      {" --correlated-error CP:0.8:4:1:0.5", "damping = 0.5: applies to order 2 only"}};
   for (const auto& [flags, message] : refused) {
     CliRun r = Medtwin(base + flags);
     EXPECT_EQ(r.exit_code, 2) << flags;

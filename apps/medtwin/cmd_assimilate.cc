@@ -3,6 +3,8 @@
 // parameters after it.
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli_common.h"
 #include "medtwin/assimilate.h"
@@ -18,26 +20,45 @@ struct AssimilateArgs {
   double inflation = 1.0;
   double gate = 0.0;
   bool plotting_positions = false;
-  std::vector<std::string> correlated;  // OBSERVABLE:FRACTION:TAU
+  std::vector<std::string> correlated;  // OBSERVABLE:FRACTION:TAU[:ORDER[:DAMPING]]
   // Model error: "SD" for every state (random effect) or "NAME=SD,..."; empty: none.
   std::string initial_state_sd, state_noise, eta_noise;
 };
 
-// --correlated-error OBSERVABLE:FRACTION:TAU (AssimilationOptions::correlated_errors).
+// --correlated-error OBSERVABLE:FRACTION:TAU[:ORDER[:DAMPING]]
+// (AssimilationOptions::correlated_errors).
 Result<CorrelatedError> ParseCorrelated(const std::string& spec) {
   const std::string flag = "--correlated-error " + spec;
-  const size_t a = spec.find(':'), b = a == std::string::npos ? a : spec.find(':', a + 1);
-  if (a == 0 || b == std::string::npos || spec.find(':', b + 1) != std::string::npos) {
-    return Status::Invalid(flag + ": expected OBSERVABLE:FRACTION:TAU (e.g. CGM:0.95:42)");
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    const size_t colon = spec.find(':', start);
+    parts.push_back(spec.substr(start, colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
   }
-  auto fraction = ParseNumberList(spec.substr(a + 1, b - a - 1), flag + " FRACTION");
-  if (!fraction.ok()) return fraction.status();
-  auto tau = ParseNumberList(spec.substr(b + 1), flag + " TAU");
-  if (!tau.ok()) return tau.status();
-  if (fraction->size() != 1 || tau->size() != 1) {
-    return Status::Invalid(flag + ": FRACTION and TAU are single numbers");
+  if (parts.size() < 3 || parts.size() > 5 || parts[0].empty()) {
+    return Status::Invalid(
+        flag +
+        ": expected OBSERVABLE:FRACTION:TAU[:ORDER[:DAMPING]] (e.g. CGM:0.95:42, "
+        "or CGM:0.95:17:2:0.5 for a second-order error)");
   }
-  return CorrelatedError{spec.substr(0, a), fraction->front(), tau->front()};
+  const char* names[] = {"", "FRACTION", "TAU", "ORDER", "DAMPING"};
+  std::vector<double> v;
+  for (size_t k = 1; k < parts.size(); ++k) {
+    auto x = ParseNumberList(parts[k], flag + " " + names[k]);
+    if (!x.ok()) return x.status();
+    if (x->size() != 1) return Status::Invalid(flag + ": " + names[k] + " is a single number");
+    v.push_back(x->front());
+  }
+  CorrelatedError c{parts[0], v[0], v[1]};
+  if (v.size() > 2) {
+    if (v[2] != 1.0 && v[2] != 2.0) {
+      return Status::Invalid(flag + ": ORDER is 1 (Ornstein-Uhlenbeck) or 2 (second-order)");
+    }
+    c.order = static_cast<int>(v[2]);
+  }
+  if (v.size() > 3) c.damping = v[3];
+  return c;
 }
 
 std::string Num(double v) {
@@ -126,10 +147,12 @@ void SetupAssimilate(CLI::App& app, int* exit_code) {
                   "(0: use all)")
       ->capture_default_str();
   cmd->add_option("--correlated-error", a->correlated,
-                  "OBSERVABLE:FRACTION:TAU, repeatable: that share of the observable's residual "
-                  "variance is an Ornstein-Uhlenbeck error of correlation time TAU (model time "
-                  "unit) carried by the filter (e.g. CGM:0.95:42 for the Dexcom sensor model; "
-                  "not with map)");
+                  "OBSERVABLE:FRACTION:TAU[:ORDER[:DAMPING]], repeatable: that share of the "
+                  "observable's residual variance is a correlated error carried by the filter: "
+                  "ORDER 1 (default) an Ornstein-Uhlenbeck process of correlation time TAU (model "
+                  "time unit), ORDER 2 a smooth second-order Gauss-Markov process of natural time "
+                  "TAU and damping ratio DAMPING (default 1: critically damped) (e.g. CGM:0.95:42 "
+                  "for the Dexcom sensor model; not with map; docs/assimilation.md)");
   cmd->add_option("--initial-state-sd", a->initial_state_sd,
                   "spread of the members' initial state: SD of a log-normal factor, one number "
                   "for every state or STATE=SD,... (docs/assimilation.md, Model error)");

@@ -61,17 +61,33 @@ Result<FilterMethod> FilterMethodFromString(const std::string& s);
 // model's error at the prediction f, on the assimilation scale: log for exponential error) is
 // split with its total variance kept:
 //   y = f + sqrt(fraction) s(f) u + sqrt(1 - fraction) s(f) w,   w ~ N(0, 1) white,
-// u a stationary Ornstein-Uhlenbeck process of unit variance and correlation time tau, carried
-// as an extra component of every member (EnKF, EnSRF: updated like a state; PF: carried and
-// weighed) or of the UKF's Gaussian, and propagated exactly over any gap dt:
-//   u' = u exp(-dt / tau) + sqrt(1 - exp(-2 dt / tau)) xi,   xi ~ N(0, 1).
-// For an additive error model this is an OU error of SD sigma_c = sqrt(fraction) additive_sd
-// plus a white error of SD sqrt(1 - fraction) additive_sd. docs/assimilation.md gives the values
-// for the Dexcom CGM noise model (fraction 0.95, tau 42 min).
+// u a stationary Gauss-Markov process of unit variance, carried as extra components of every
+// member (EnKF, EnSRF: updated like a state; PF: carried and weighed) or of the UKF's Gaussian,
+// and propagated exactly over any gap dt.
+// order 1: u an Ornstein-Uhlenbeck process of correlation time tau, one component:
+//   u' = u exp(-dt / tau) + sqrt(1 - exp(-2 dt / tau)) xi,   xi ~ N(0, 1);
+//   autocorrelation exp(-|t| / tau).
+// order 2: u a second-order Gauss-Markov process, smooth (differentiable), the damped
+//   oscillator driven by white noise (Gelb 1974, ch. 3, the shaping filters of common random
+//   processes; Brown & Hwang, Introduction to Random Signals and Applied Kalman Filtering, 4th
+//   ed. 2012, ch. 2, "second-order Gauss-Markov process"):
+//     u'' + 2 damping u' / tau + u / tau^2 = white noise (scaled so that u has unit variance),
+//   natural time tau = 1 / omega_0 and damping ratio zeta = `damping` (1: critically damped,
+//   autocorrelation exp(-|t|/tau) (1 + |t|/tau), Gelb's "second-order Markov"; < 1 under-,
+//   > 1 overdamped). Two components x = [u, tau u'], each of unit variance and uncorrelated
+//   when stationary; x' = Phi x + chol(I - Phi Phi^T) xi over dt, Phi = exp(A dt),
+//   A = [[0, 1], [-1, -2 damping]] / tau (the stationary covariance is I, so the transition
+//   noise is I - Phi Phi^T; Van Loan 1978, IEEE Trans Autom Control 23:395, gives the same).
+// For an additive error model this is a correlated error of SD sigma_c = sqrt(fraction)
+// additive_sd plus a white error of SD sqrt(1 - fraction) additive_sd. docs/assimilation.md gives
+// the values for the Dexcom CGM noise model.
 struct CorrelatedError {
   std::string observable;  // name of a model observable with a residual error
   double fraction = 0.0;   // share of the residual variance that is correlated, in (0, 1)
-  double tau = 0.0;        // correlation time, model time unit, > 0
+  double tau = 0.0;        // correlation time (order 1) or natural time 1/omega_0 (order 2),
+                           // model time unit, > 0
+  int order = 1;           // 1 (Ornstein-Uhlenbeck) or 2 (second-order Gauss-Markov)
+  double damping = 1.0;    // order 2: damping ratio zeta, > 0; order 1: must stay 1
 };
 
 struct AssimilationOptions {

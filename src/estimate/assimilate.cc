@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <unsupported/Eigen/MatrixFunctions>
 
 namespace medtwin {
 namespace {
@@ -256,6 +257,27 @@ bool AnyPositive(const std::vector<double>& v) {
   return std::any_of(v.begin(), v.end(), [](double x) { return x > 0.0; });
 }
 
+// The exact transition over dt >= 0 of a second-order correlated error (CorrelatedError, order
+// 2) in its components x = [u, tau u']: x' = phi x + root xi, xi ~ N(0, I). phi = exp(A dt)
+// (Eigen's matrix exponential: one formula for under-, critically and overdamped, where closed
+// forms differ), and as the stationary covariance is I the transition's covariance is
+// q = I - phi phi^T (the Lyapunov equation; Van Loan's 1978 integral gives the same), whose
+// lower Cholesky factor `root` is taken with zero pivots allowed (q = 0 at dt = 0).
+struct SmoothTransition {
+  Eigen::Matrix2d phi, q, root;
+};
+SmoothTransition SecondOrderTransition(const CorrelatedError& c, double dt) {
+  Eigen::Matrix2d a;
+  a << 0.0, 1.0, -1.0, -2.0 * c.damping;
+  SmoothTransition t;
+  t.phi = (a * (dt / c.tau)).exp();
+  t.q = Eigen::Matrix2d::Identity() - t.phi * t.phi.transpose();
+  const double l00 = std::sqrt(std::max(t.q(0, 0), 0.0));
+  const double l10 = l00 > 0.0 ? t.q(1, 0) / l00 : 0.0;
+  t.root << l00, 0.0, l10, std::sqrt(std::max(t.q(1, 1) - l10 * l10, 0.0));
+  return t;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Snapshots: JSON with every double written as its shortest round-trip decimal (nlohmann), the
 // random generators as their standard stream representation.
@@ -350,11 +372,12 @@ class FilterBase : public SequentialFilter {
         theta_(options.theta.empty() ? model.spec().TypicalValues() : options.theta),
         n_(model.num_states()),
         q_(static_cast<int>(model.spec().variability.parameters.size())),
-        k_(static_cast<int>(options.correlated_errors.size())),
         sim_(std::make_unique<Simulator>(model, options.sim)),
         rng_(options.seed) {
     for (const CorrelatedError& c : options.correlated_errors) {
       correlated_.push_back(model.spec().ObservableIndex(c.observable));
+      column_.push_back(n_ + q_ + k_);
+      k_ += c.order;
     }
   }
 
@@ -379,8 +402,12 @@ class FilterBase : public SequentialFilter {
                         {"normal", StreamText(normal_)},
                         {"cache_observables", cache_observables_}};
     for (const CorrelatedError& c : options_.correlated_errors) {
-      j["correlated_errors"].push_back(
-          {{"observable", c.observable}, {"fraction", c.fraction}, {"tau", c.tau}});
+      nlohmann::json e = {{"observable", c.observable}, {"fraction", c.fraction}, {"tau", c.tau}};
+      if (c.order != 1) {  // absent for first order: snapshots as before
+        e["order"] = c.order;
+        e["damping"] = c.damping;
+      }
+      j["correlated_errors"].push_back(e);
     }
     for (const auto& [key, v] : ModelErrorOptions(options_)) {
       if (!v->empty()) j[key] = *v;  // absent when off: snapshots as before
@@ -461,14 +488,15 @@ class FilterBase : public SequentialFilter {
     return Status::Ok();
   }
 
-  // Correlated residual errors (AssimilationOptions::correlated_errors): the unit OU components
-  // u are the columns [n_ + q_, n_ + q_ + k_) of the members (of the UKF's Gaussian).
+  // Correlated residual errors (AssimilationOptions::correlated_errors): their components are
+  // the columns [n_ + q_, n_ + q_ + k_) of the members (of the UKF's Gaussian), error j's from
+  // column_[j] (u, then tau u' for order 2), each of unit variance when stationary.
 
   // The residual error left white for observable k: the model's, its SDs scaled by
   // sqrt(1 - fraction) when part of it is correlated (Sd(f) scales with them).
   ResidualError WhiteError(int k) const {
     ResidualError e = model_.spec().observables[k].error;
-    for (int j = 0; j < k_; ++j) {
+    for (size_t j = 0; j < correlated_.size(); ++j) {
       if (correlated_[j] != k) continue;
       const double scale = std::sqrt(1.0 - options_.correlated_errors[j].fraction);
       e.additive_sd *= scale;
@@ -478,11 +506,11 @@ class FilterBase : public SequentialFilter {
     return e;
   }
 
-  // exp(-dt / tau) of correlated error j over the gap from the last assimilated record (from
-  // time 0 before it) to record r.
-  double Persistence(const Subject& subject, int r, int j) const {
+  // The gap from the last assimilated record (from time 0 before it) to record r, over which
+  // the correlated errors are propagated.
+  double Gap(const Subject& subject, int r) const {
     const double t0 = previous_ >= 0 ? subject.records[previous_].time_h : 0.0;
-    return std::exp(-(subject.records[r].time_h - t0) / options_.correlated_errors[j].tau);
+    return subject.records[r].time_h - t0;
   }
 
   // Forecasts rows z = [state, eta, u] to record r (ForecastRows on [state, eta]) and adds each
@@ -500,14 +528,14 @@ class FilterBase : public SequentialFilter {
                                          what, &zs, all, factors_)
                                 .WithContext(context));
     z->leftCols(n_ + q_) = zs;
-    for (int j = 0; j < k_; ++j) {
+    for (size_t j = 0; j < correlated_.size(); ++j) {
       const int k = correlated_[j];
       const ResidualError& err = model_.spec().observables[k].error;
       const double share = std::sqrt(options_.correlated_errors[j].fraction);
       for (Eigen::Index i = 0; i < all->rows(); ++i) {
         const double h = (*all)(i, k);
         const double f = err.model == ErrorModel::kExponential ? std::exp(h) : h;
-        if (std::isfinite(h)) (*all)(i, k) += share * err.Sd(f) * (*z)(i, n_ + q_ + j);
+        if (std::isfinite(h)) (*all)(i, k) += share * err.Sd(f) * (*z)(i, column_[j]);
       }
     }
     return Status::Ok();
@@ -517,8 +545,9 @@ class FilterBase : public SequentialFilter {
   AssimilationOptions options_;
   std::vector<double> theta_;
   int n_, q_;
-  int k_;                        // correlated residual errors
+  int k_ = 0;                    // columns of the correlated residual errors
   std::vector<int> correlated_;  // their observables
+  std::vector<int> column_;      // their first columns
   std::unique_ptr<Simulator> sim_;
   std::mt19937_64 rng_;
   std::normal_distribution<double> normal_;
@@ -553,7 +582,7 @@ class EnsembleFilter : public FilterBase {
           z_(i, j) = options.initial_state_sd[j] * normal_(rng_);
       }
     }
-    // Correlated errors start from their stationary law N(0, 1) (no draws without them).
+    // Correlated errors start from their stationary law N(0, I) (no draws without them).
     for (int i = 0; i < options.members; ++i) {
       for (int j = 0; j < k_; ++j) z_(i, n_ + q_ + j) = normal_(rng_);
     }
@@ -580,13 +609,10 @@ class EnsembleFilter : public FilterBase {
       x << z_, cache_;
     } else {
       // Forecast: every member from its analysed state (with process noise) to this observation,
-      // its correlated errors by their exact OU transition.
+      // its correlated errors by their exact transition.
       Eigen::MatrixXd z = z_, all;
       AddProcessNoise(options_, n_, Elapsed(subject, r), previous_ < 0, &z, &rng, &normal);
-      for (int j = 0; j < k_; ++j) {
-        const double a = Persistence(subject, r, j), b = std::sqrt(1.0 - a * a);
-        for (int i = 0; i < m; ++i) z(i, n_ + q_ + j) = a * z(i, n_ + q_ + j) + b * normal(rng);
-      }
+      PropagateCorrelated(Gap(subject, r), &z, &rng, &normal);
       MEDTWIN_RETURN_IF_ERROR(ForecastMembers(data, subject_index, r, "member", &z, &all));
       const Eigen::MatrixXd usable = UsableObservables(all, &carried);
       col = static_cast<int>(std::find(carried.begin(), carried.end(), rec.observable) -
@@ -688,6 +714,30 @@ class EnsembleFilter : public FilterBase {
     return Status::Ok();
   }
 
+  // Each member's correlated errors over the gap dt: the exact OU transition (order 1) or
+  // SecondOrderTransition (order 2), with fresh draws.
+  void PropagateCorrelated(double dt, Eigen::MatrixXd* z, std::mt19937_64* rng,
+                           std::normal_distribution<double>* normal) const {
+    for (size_t j = 0; j < column_.size(); ++j) {
+      const CorrelatedError& c = options_.correlated_errors[j];
+      const int u = column_[j];
+      if (c.order == 1) {
+        const double a = std::exp(-dt / c.tau), b = std::sqrt(1.0 - a * a);
+        for (Eigen::Index i = 0; i < z->rows(); ++i)
+          (*z)(i, u) = a * (*z)(i, u) + b * (*normal)(*rng);
+        continue;
+      }
+      const SmoothTransition t = SecondOrderTransition(c, dt);
+      for (Eigen::Index i = 0; i < z->rows(); ++i) {
+        Eigen::Vector2d xi;
+        xi(0) = (*normal)(*rng);
+        xi(1) = (*normal)(*rng);
+        const Eigen::Vector2d x = z->block<1, 2>(i, u).transpose();
+        z->block<1, 2>(i, u) = (t.phi * x + t.root * xi).transpose();
+      }
+    }
+  }
+
   void SaveState(nlohmann::json* j) const override {
     (*j)["z"] = SaveMatrix(z_);
     (*j)["weights"] = w_;
@@ -756,7 +806,7 @@ class UnscentedFilter : public FilterBase {
         cov_(Eigen::MatrixXd::Zero(n_ + q_ + k_, n_ + q_ + k_)) {
     cov_.block(n_, n_, q_, q_) =
         Eigen::Map<const Eigen::MatrixXd>(model.spec().variability.omega.data(), q_, q_);
-    cov_.bottomRightCorner(k_, k_).setIdentity();  // correlated errors: stationary N(0, 1)
+    cov_.bottomRightCorner(k_, k_).setIdentity();  // correlated errors: stationary N(0, I)
     // Initial-state spread: the variance of each state's log factor.
     for (size_t j = 0; j < options.initial_state_sd.size(); ++j) {
       cov_(j, j) = options.initial_state_sd[j] * options.initial_state_sd[j];
@@ -835,8 +885,8 @@ class UnscentedFilter : public FilterBase {
   // Sigma points of the current Gaussian (over [eta, u] only before the first level, over
   // [state, eta, u] after), forecast to record r: the weighted mean and covariance of [state,
   // eta, u, predictions of the observables that every point can use] and those observables.
-  // The correlated errors u evolve independently of the rest and linearly, so their OU
-  // transition is applied to the Gaussian exactly before the sigma points are drawn.
+  // The correlated errors evolve independently of the rest and linearly, so their transition
+  // is applied to the Gaussian exactly before the sigma points are drawn.
   Status Forecast(const Dataset& data, size_t subject_index, int r, Eigen::VectorXd* mean,
                   Eigen::MatrixXd* cov, std::vector<int>* carried) {
     const Subject& subject = data.subjects[subject_index];
@@ -847,13 +897,24 @@ class UnscentedFilter : public FilterBase {
     Eigen::VectorXd prior_mean = mean_;
     Eigen::MatrixXd prior_cov = cov_;
     AddProcessCovariance(options_, n_, Elapsed(subject, r), previous_ < 0, mean_, &prior_cov);
-    for (int j = 0; j < k_; ++j) {
-      const int u = n_ + q_ + j;
-      const double a = Persistence(subject, r, j);
-      prior_mean(u) *= a;
-      prior_cov.row(u) *= a;
-      prior_cov.col(u) *= a;
-      prior_cov(u, u) += 1.0 - a * a;
+    const double gap = Gap(subject, r);
+    for (size_t j = 0; j < column_.size(); ++j) {
+      const CorrelatedError& ce = options_.correlated_errors[j];
+      const int u = column_[j];
+      if (ce.order == 1) {
+        const double a = std::exp(-gap / ce.tau);
+        prior_mean(u) *= a;
+        prior_cov.row(u) *= a;
+        prior_cov.col(u) *= a;
+        prior_cov(u, u) += 1.0 - a * a;
+        continue;
+      }
+      // x -> phi x + noise: mean phi m, covariance rows and columns by phi, + q on the block.
+      const SmoothTransition t = SecondOrderTransition(ce, gap);
+      prior_mean.segment<2>(u) = t.phi * prior_mean.segment<2>(u);
+      prior_cov.middleRows<2>(u) = t.phi * prior_cov.middleRows<2>(u);
+      prior_cov.middleCols<2>(u) = prior_cov.middleCols<2>(u) * t.phi.transpose();
+      prior_cov.block<2, 2>(u, u) += t.q;
     }
     Eigen::MatrixXd c = (len + lambda) * prior_cov.bottomRightCorner(len, len);
     c += 1e-12 * (1.0 + c.trace() / len) * Eigen::MatrixXd::Identity(len, len);
@@ -1151,6 +1212,19 @@ Status AssimilationOptions::Validate() const {
       return Status::Invalid(field + ".tau = " + StreamText(c.tau) +
                              ": must be a finite correlation time > 0 (model time unit)");
     }
+    if (c.order != 1 && c.order != 2) {
+      return Status::Invalid(field + ".order = " + std::to_string(c.order) +
+                             ": must be 1 (Ornstein-Uhlenbeck) or 2 (second-order Gauss-Markov)");
+    }
+    if (c.order == 2 && !(c.damping > 0.0 && std::isfinite(c.damping))) {
+      return Status::Invalid(field + ".damping = " + StreamText(c.damping) +
+                             ": must be a finite damping ratio > 0 (1: critically damped)");
+    }
+    if (c.order == 1 && c.damping != 1.0) {
+      return Status::Invalid(
+          field + ".damping = " + StreamText(c.damping) +
+          ": applies to order 2 only (order 1 is an Ornstein-Uhlenbeck process)");
+    }
     for (size_t i = 0; i < j; ++i) {
       if (correlated_errors[i].observable == c.observable) {
         return Status::Invalid(field + ".observable: '" + c.observable +
@@ -1205,7 +1279,8 @@ Result<std::unique_ptr<SequentialFilter>> SequentialFilter::Restore(const Model&
     o.plotting_positions = j.value("plotting_positions", false);
     for (const nlohmann::json& c : j.value("correlated_errors", nlohmann::json::array())) {
       o.correlated_errors.push_back({c.at("observable").get<std::string>(),
-                                     c.at("fraction").get<double>(), c.at("tau").get<double>()});
+                                     c.at("fraction").get<double>(), c.at("tau").get<double>(),
+                                     c.value("order", 1), c.value("damping", 1.0)});
     }
     for (const auto& [key, list] : ModelErrorOptions(o)) {
       *list = j.value(key, std::vector<double>{});

@@ -265,8 +265,9 @@ TEST(Assimilate, RefittingTheMapEndsAtTheBatchFit) {
 }
 
 // A filter restored from a snapshot continues bit-for-bit as the one that never stopped, for
-// every method, with white and with correlated residual error (its OU components carried by the
-// members or the UKF's Gaussian); a prediction without update leaves the filter as it was.
+// every method, with white and with correlated residual error (its OU or second-order components
+// carried by the members or the UKF's Gaussian); a prediction without update leaves the filter as
+// it was.
 TEST(Assimilate, SnapshotsRestoreExactly) {
   auto m = Vancomycin();
   std::mt19937_64 rng(21);
@@ -286,10 +287,16 @@ TEST(Assimilate, SnapshotsRestoreExactly) {
     runs.back().initial_state_sd = {0.1, 0.1};
     runs.back().state_noise_sd = {0.05, 0.05};
     runs.back().eta_noise_sd = {0.01, 0.01, 0.01};
+    // A second-order (smooth) correlated error: two components per member.
+    runs.push_back(Options(method, 40, 5));
+    runs.back().correlated_errors = {{"CP", 0.6, 8.0, 2, 0.6}};
   }
   for (const AssimilationOptions& o : runs) {
     const FilterMethod method = o.method;
-    SCOPED_TRACE(std::string(ToString(method)) + (o.correlated_errors.empty() ? "" : " OU") +
+    SCOPED_TRACE(std::string(ToString(method)) +
+                 (o.correlated_errors.empty()
+                      ? ""
+                      : " correlated order " + std::to_string(o.correlated_errors[0].order)) +
                  (o.state_noise_sd.empty() ? "" : " model error"));
     auto a = SequentialFilter::Make(*m, o);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
@@ -309,6 +316,11 @@ TEST(Assimilate, SnapshotsRestoreExactly) {
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     EXPECT_EQ((*b)->Snapshot(), before);
     EXPECT_EQ((*b)->last_record(), (*obs)[1]);
+    if (!o.correlated_errors.empty()) {
+      const CorrelatedError& c = (*b)->options().correlated_errors.at(0);
+      EXPECT_EQ(c.order, o.correlated_errors[0].order);
+      EXPECT_EQ(c.damping, o.correlated_errors[0].damping);
+    }
     for (size_t k = 2; k < obs->size(); ++k) {
       auto sa = (*a)->Assimilate(d, 0, (*obs)[k]);
       auto sb = (*b)->Assimilate(d, 0, (*obs)[k]);

@@ -117,12 +117,21 @@ CgmSensorOptions CgmSensor(const char* name) {
 std::vector<CorrelatedError> CgmCorrelatedError() {
   const char* env = std::getenv("MEDTWIN_TWIN_CGM_CORRELATED");
   if (env == nullptr) return {};
-  const std::string v(env);
-  const size_t colon = v.find(':');
-  EXPECT_NE(colon, std::string::npos)
-      << "MEDTWIN_TWIN_CGM_CORRELATED=" << v << ": expected FRACTION:TAU";
-  if (colon == std::string::npos) return {};
-  return {{"CGM", std::stod(v.substr(0, colon)), std::stod(v.substr(colon + 1))}};
+  std::vector<double> v;
+  std::istringstream in(env);
+  for (std::string item; std::getline(in, item, ':');) {
+    char* end = nullptr;
+    v.push_back(std::strtod(item.c_str(), &end));
+    EXPECT_TRUE(!item.empty() && *end == '\0')
+        << "MEDTWIN_TWIN_CGM_CORRELATED=" << env << ": '" << item << "' is not a number";
+  }
+  EXPECT_TRUE(v.size() >= 2 && v.size() <= 4)
+      << "MEDTWIN_TWIN_CGM_CORRELATED=" << env << ": expected FRACTION:TAU[:ORDER[:DAMPING]]";
+  if (v.size() < 2 || v.size() > 4) return {};
+  CorrelatedError c{"CGM", v[0], v[1]};
+  if (v.size() > 2) c.order = static_cast<int>(v[2]);
+  if (v.size() > 3) c.damping = v[3];
+  return {c};
 }
 
 std::function<TruePatient(int p, std::mt19937_64* rng)> VirtualPatients(

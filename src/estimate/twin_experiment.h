@@ -59,8 +59,10 @@ Dataset T1dRegimen(const Model& m, int days, double basal_u_per_min = 0.0,
 // A sensor of ../shared/data/t1d/sensor_params.csv by name (e.g. "Dexcom").
 CgmSensorOptions CgmSensor(const char* name);
 
-// The filters' correlated CGM error from MEDTWIN_TWIN_CGM_CORRELATED=FRACTION:TAU (tau in
-// min; docs/assimilation.md derives 0.95:42 for the Dexcom noise model); none if unset.
+// The filters' correlated CGM error from
+// MEDTWIN_TWIN_CGM_CORRELATED=FRACTION:TAU[:ORDER[:DAMPING]] (tau in min; CorrelatedError;
+// docs/assimilation.md derives 0.95:42 for the Dexcom noise model as an OU, and the
+// second-order values); none if unset.
 std::vector<CorrelatedError> CgmCorrelatedError();
 
 // The 30 virtual patients of ../shared/data/t1d/vpatient_params.csv (adults, adolescents,
