@@ -151,6 +151,27 @@ TEST(Estimate, ATrialPointThatCannotBeSimulatedIsBackedOffFrom) {
   EXPECT_THAT(limited->warnings[0], HasSubstr("TOO_MUCH_WORK"));
 }
 
+// With FitOptions::difference_step set, difference gradients carry the step's truncation error
+// (here 0.1 in eta on a smooth objective, as a noisy one carries noise / step) and the line search
+// stalls short of the optimum; a stalled point within about 0.02 posterior SD of it is accepted.
+TEST(Estimate, ACoarseDifferenceStepEndsWithinAFractionOfAPosteriorSd) {
+  auto m = Vancomycin();
+  const Dataset data = Read(SimulatedPatient(*m, {0.3, -0.5, 0.2}, {11, 12.5, 35, 47.5}, 100), *m);
+  FitOptions o;
+  auto exact = FitSubject(*m, data, 0, o);
+  ASSERT_TRUE(exact.ok()) << exact.status().ToString();
+  o.sim.path = SimPath::kOde;
+  o.gradient = GradientMethod::kFiniteDifference;
+  o.difference_step = 0.1;
+  auto coarse = FitSubject(*m, data, 0, o);
+  ASSERT_TRUE(coarse.ok()) << coarse.status().ToString();
+  EXPECT_TRUE(coarse->converged) << coarse->stop_reason;
+  for (size_t i = 0; i < exact->eta.size(); ++i) {
+    const double sd = std::sqrt(exact->covariance[i * exact->eta.size() + i]);
+    EXPECT_NEAR(coarse->eta[i], exact->eta[i], 0.05 * sd) << i;
+  }
+}
+
 // FitOptions::difference_step sets the Laplace Hessian's step: a coarse one (0.1 in eta) moves
 // the covariance of a non-quadratic posterior by its truncation error while the estimate (from
 // sensitivity gradients) stays; an invalid step is refused, naming the option.

@@ -26,6 +26,10 @@ constexpr double kMaxLogSd = 5.0;     // Laplace SD of a log parameter beyond wh
 // A point where L-BFGS stalls counts as the optimum if a Newton step would lower OFV by less
 // than half this (g' H^-1 g; 1e-8 puts eta within 1e-4 posterior SD of the optimum).
 constexpr double kNewtonDecrement = 1e-8;
+// The same for a fit whose caller declared the objective noisy (FitOptions::difference_step):
+// its difference gradients carry an error of about noise / step, and a Newton step along it of
+// g' H^-1 g = 1e-3 moves eta by about 0.02 posterior SD, well inside the posterior's width.
+constexpr double kNoisyNewtonDecrement = 1e-3;
 // With sensitivity gradients, L-BFGS is stopped after kMaxStalls points in a row that lie within
 // kStallStep (in eta) of the best point so far: its line search is then shrinking into the
 // objective's numerical noise (the integrator's error, about rtol relative).
@@ -272,7 +276,7 @@ Result<ModeSearch> FindMode(OptimState* state, const FitOptions& options, std::v
   auto decrement = NewtonDecrement(state, *x, *h);
   if (!decrement.ok()) return decrement.status();
   std::ostringstream why;
-  if (*decrement < kNewtonDecrement) {
+  if (*decrement < (options.difference_step > 0.0 ? kNoisyNewtonDecrement : kNewtonDecrement)) {
     out.result = NLOPT_SUCCESS;
     why << "converged (the line search stalled at the gradient's precision; Newton decrement "
         << *decrement << ")";
