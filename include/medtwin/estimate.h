@@ -52,6 +52,9 @@ struct FitOptions {
   int max_evaluations = 20000;  // objective evaluations for the optimiser, > 0
   double xtol = 1e-9;           // optimiser stop: change of every eta below this, > 0
   GradientMethod gradient = GradientMethod::kAuto;
+  // Where the optimiser starts (variability order, |eta| < 10); empty = eta 0, the typical
+  // patient. A twin refitting as data arrive starts from its previous estimate.
+  std::vector<double> initial_eta;
   // Step in eta of the central differences (gradients without sensitivities, the Laplace
   // Hessian), [0, 1). 0: 1e-5 for gradients, 2e-3 for the Hessian, for objectives smooth to
   // near rounding (tight tolerances). An objective with integration noise eps (absolute, in OFV)

@@ -151,6 +151,33 @@ TEST(Estimate, ATrialPointThatCannotBeSimulatedIsBackedOffFrom) {
   EXPECT_THAT(limited->warnings[0], HasSubstr("TOO_MUCH_WORK"));
 }
 
+// FitOptions::initial_eta: a fit started elsewhere (a twin's previous estimate) ends at the same
+// estimate, with fewer evaluations when it starts there; a start of the wrong size or out of
+// the eta bounds is refused, naming the option.
+TEST(Estimate, AFitFromAnInitialEtaEndsAtTheSameEstimate) {
+  auto m = Vancomycin();
+  const Dataset data = Read(SimulatedPatient(*m, {0.3, -0.5, 0.2}, {11, 12.5, 35, 47.5}, 100), *m);
+  FitOptions o;
+  auto cold = FitSubject(*m, data, 0, o);
+  ASSERT_TRUE(cold.ok()) << cold.status().ToString();
+  o.initial_eta = {-0.2, 0.3, 0.4};
+  auto elsewhere = FitSubject(*m, data, 0, o);
+  o.initial_eta = cold->eta;
+  auto there = FitSubject(*m, data, 0, o);
+  ASSERT_TRUE(elsewhere.ok() && there.ok());
+  for (size_t i = 0; i < cold->eta.size(); ++i) {
+    EXPECT_NEAR(elsewhere->eta[i], cold->eta[i], 1e-6);
+    EXPECT_NEAR(there->eta[i], cold->eta[i], 1e-6);
+  }
+  EXPECT_LT(there->evaluations, cold->evaluations);
+  for (const std::vector<double>& bad : {std::vector<double>{0.1}, {0.0, 11.0, 0.0}}) {
+    o.initial_eta = bad;
+    auto fit = FitSubject(*m, data, 0, o);
+    ASSERT_FALSE(fit.ok());
+    EXPECT_THAT(fit.status().message(), HasSubstr("initial_eta"));
+  }
+}
+
 // With FitOptions::difference_step set, difference gradients carry the step's truncation error
 // (here 0.1 in eta on a smooth objective, as a noisy one carries noise / step) and the line search
 // stalls short of the optimum; a stalled point within about 0.02 posterior SD of it is accepted.

@@ -437,6 +437,12 @@ Status FitOptions::Validate() const {
   MEDTWIN_RETURN_IF_ERROR(sim.Validate());
   if (max_evaluations <= 0) return Status::Invalid("max_evaluations must be > 0");
   if (!(xtol > 0.0)) return Status::Invalid("xtol must be > 0");
+  for (double e : initial_eta) {
+    if (!(std::fabs(e) < kEtaBound)) {
+      return Status::Invalid("initial_eta values must be finite and within +-" +
+                             std::to_string(kEtaBound) + ", got " + std::to_string(e));
+    }
+  }
   if (!(difference_step >= 0.0 && difference_step < 1.0)) {
     return Status::Invalid("difference_step must be in [0, 1) (0: the defaults), got " +
                            std::to_string(difference_step));
@@ -471,8 +477,13 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
   fit.id = post->subject_id();
   const std::string who = "subject " + fit.id;
 
-  // Minimise OFV from eta = 0 (the population typical individual).
-  std::vector<double> x(n, 0.0);
+  // Minimise OFV from eta = 0 (the population typical individual) or the caller's start.
+  if (!options.initial_eta.empty() && static_cast<int>(options.initial_eta.size()) != n) {
+    return Status::Invalid(who + ": initial_eta has " + std::to_string(options.initial_eta.size()) +
+                           " values, expected " + std::to_string(n) + " (one per random effect)");
+  }
+  std::vector<double> x =
+      options.initial_eta.empty() ? std::vector<double>(n, 0.0) : options.initial_eta;
   OptimState state;
   state.post = post;
   if (options.difference_step > 0.0) state.gradient_step = options.difference_step;
