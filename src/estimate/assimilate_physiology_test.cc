@@ -563,6 +563,9 @@ Experiment Cv() {
   // prior curvature of 89 on RSP0; a step of 1e-2 brings them to 0.05 and 20.
   x.fit_sim.method = OdeMethod::kExplicitRk;
   x.fit_sim.rtol = x.fit_sim.atol = 1e-8;
+  // About 35,000 steps per minute of beats at rest; SimOptions' 100,000 between two readings
+  // stopped one refit's run between 360 and 420 s (ARK_TOO_MUCH_WORK; docs/assimilation.md).
+  x.fit_sim.max_steps = 1'000'000;
   x.fit_step = 1e-2;
   // Each fit simulates every beat so far some 300-500 times (5 difference gradients per L-BFGS
   // point): from eta = 0 a refit at 2 min took 450 s on the loaded VM, and refitting every
