@@ -8,8 +8,9 @@
 //     the number of observations assimilated from the start (12 = 1 h, 288 = 1 day, 864 = 3
 //     days), so the cost of later updates (longer replays) shows.
 //   - CV: cvs_ursino1998, MAP and HR alternately every 30 s (each every minute) through a
-//     haemorrhage of 795 mL from 2 to 6 min; rtol = atol = 1e-3. The argument is the number of
-//     observations (4 = the first 2 minutes).
+//     haemorrhage of 795 mL from 2 to 6 min; rtol = atol = 1e-3. Arguments: the number of
+//     observations (4 = the first 2 minutes) and the ODE method (0 CVODES BDF; 2 erk, ARKODE
+//     Dormand-Prince, which the CV twin experiment uses since 2026-12-03).
 // Counter s_per_observation: wall-clock seconds per observation (shown with SI prefixes,
 // e.g. 8.1m = 8.1 ms). One thread.
 #include <benchmark/benchmark.h>
@@ -150,11 +151,17 @@ BENCHMARK(BM_T1dEnkf64)
 void BM_CvEnkf64(benchmark::State& state) {
   static const std::unique_ptr<Model> m = Get(MakeModel("cvs_ursino1998"));
   SimOptions sim_o;
+  sim_o.method = static_cast<OdeMethod>(state.range(1));
   sim_o.rtol = sim_o.atol = 1e-3;
   const Dataset d = Observed(*m, CvCsv(), 1998, sim_o, static_cast<int>(state.range(0)));
   Run(state, *m, d, sim_o);
 }
-BENCHMARK(BM_CvEnkf64)->Arg(4)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+BENCHMARK(BM_CvEnkf64)
+    ->Args({4, static_cast<int>(OdeMethod::kBdf)})
+    ->Args({4, static_cast<int>(OdeMethod::kExplicitRk)})
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace medtwin

@@ -52,6 +52,18 @@ struct FitOptions {
   int max_evaluations = 20000;  // objective evaluations for the optimiser, > 0
   double xtol = 1e-9;           // optimiser stop: change of every eta below this, > 0
   GradientMethod gradient = GradientMethod::kAuto;
+  // Where the optimiser starts (variability order, |eta| < 10); empty = eta 0, the typical
+  // patient. A twin refitting as data arrive starts from its previous estimate.
+  std::vector<double> initial_eta;
+  // Step in eta of the central differences (gradients without sensitivities, the Laplace
+  // Hessian), [0, 1). 0: 1e-5 for gradients, 2e-3 for the Hessian, for objectives smooth to
+  // near rounding (tight tolerances). An objective with integration noise eps (absolute, in OFV)
+  // needs a larger step: the difference's error is about eps / step (gradient) and
+  // 4 eps / step^2 (Hessian); e.g. 1e-2 for cvs_ursino1998 on erk at 1e-8 (eps about 5e-4).
+  // Set (> 0), it also declares the objective noisy: a point where the line search stalls is
+  // accepted as the mode if a Newton step from it would lower OFV by less than 5e-4 (eta within
+  // about 0.02 posterior SD of the optimum; otherwise 5e-9).
+  double difference_step = 0.0;
   // Sampling-importance-resampling (Tucuxi's scheme, DOMAIN.md 3.4): proposals from a
   // multivariate Student-t with 1 degree of freedom around the MAP with the Laplace covariance,
   // draws beyond 6 SD rejected, weighted by posterior / proposal, resampled. 0 = no SIR.

@@ -11,11 +11,12 @@
 // experiment), MEDTWIN_TWIN_METHODS (e.g. "enkf:64,ukf,pf:256,map:360"); and for the
 // robustness runs MEDTWIN_TWIN_CGM_SENSOR (observe T1D through a sensor noise model),
 // MEDTWIN_TWIN_CGM_CORRELATED=FRACTION:TAU (the filters' correlated CGM error) and
-// MEDTWIN_TWIN_TRUTH=vpatients (the virtual patients as truth, from patient
-// MEDTWIN_TWIN_FIRST_PATIENT, default 0), under which the calibration assertions are expected
-// to fail (docs); the filters' model error from MEDTWIN_TWIN_INITIAL_STATE_SD,
-// MEDTWIN_TWIN_STATE_NOISE and MEDTWIN_TWIN_ETA_NOISE (NamedValues text, e.g. "Gp=0.01,Gt=0.01").
-// The assertions are the same in every configuration.
+// MEDTWIN_TWIN_TRUTH=vpatients (the virtual patients as truth), under which the calibration
+// assertions are expected to fail (docs); the filters' model error from
+// MEDTWIN_TWIN_INITIAL_STATE_SD, MEDTWIN_TWIN_STATE_NOISE and MEDTWIN_TWIN_ETA_NOISE (NamedValues
+// text, e.g. "Gp=0.01,Gt=0.01"). MEDTWIN_TWIN_FIRST_PATIENT (default 0) starts at that patient
+// (0-based; to split a long run over processes). The assertions are the same in every
+// configuration.
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
@@ -181,9 +182,10 @@ double Quantile(std::vector<double> v, double q) {
 // error added; the prior before the first refit). Steps report, like the filters, the
 // parameters after the observation: the new fit at a refit time, the latest fit otherwise; the
 // hidden estimate is the state of the run at the mode of that fit. A refit that fails keeps the
-// previous fit (counted in Score::failed_refits).
+// previous fit (counted in Score::failed_refits). `warm`: each refit starts from the previous
+// mode (else from eta = 0).
 void RunMapRefits(const Model& m, const TruePatient& truth, const std::vector<double>& refit_times,
-                  const SimOptions& fit_sim, const SimOptions& sim_options, int draws,
+                  FitOptions fit_options, bool warm, const SimOptions& sim_options, int draws,
                   uint64_t seed, const Hidden& hidden, const std::function<int(double)>& bin_of,
                   Score* s) {
   const ModelSpec& spec = m.spec();
@@ -254,13 +256,16 @@ void RunMapRefits(const Model& m, const TruePatient& truth, const std::vector<do
     Dataset seen = truth.data;
     std::vector<Record>& kept = seen.subjects[0].records;
     while (kept.back().time_h > refit + 1e-9) kept.pop_back();
-    FitOptions fo;
-    fo.sim = fit_sim;
-    auto fit = FitSubject(m, seen, 0, fo);
+    if (warm) fit_options.initial_eta = mode;
+    const auto fit_start = std::chrono::steady_clock::now();
+    auto fit = FitSubject(m, seen, 0, fit_options);
     ++s->refits;
     if (fit.ok()) {
       mode = fit->eta;
       cov = fit->covariance;
+      std::printf("  MAP refit at %g: %.1f s, %d evaluations, %s; %s\n", refit, Seconds(fit_start),
+                  fit->evaluations, fit->stop_reason.c_str(), fit->gradient.c_str());
+      for (const std::string& w : fit->warnings) std::printf("    warning: %s\n", w.c_str());
     } else {  // as a running twin would: keep the previous fit, count the failure
       ++s->failed_refits;
       std::printf("  MAP refit at %g failed (previous fit kept): %s\n", refit,
@@ -360,8 +365,9 @@ std::vector<Method> Methods(const std::string& ci_default) {
 }
 
 // A twin experiment: the model, the regimen with its observation rows, the hidden quantity and
-// the time bins it is scored in, the simulation options of the truth and the filters, and those
-// of the MAP refits (central-difference gradients need a tight tolerance).
+// the time bins it is scored in, the simulation options of the filters (and of the truth unless
+// `truth_sim` is set), and those of the MAP refits (central-difference gradients need a tight
+// tolerance).
 struct Experiment {
   const char* name = "";
   std::unique_ptr<Model> m;
@@ -371,6 +377,11 @@ struct Experiment {
   std::function<int(double)> bin_of;
   std::vector<std::string> bins;
   SimOptions sim, fit_sim;
+  // FitOptions::difference_step and xtol (0: the default) of the MAP refits; whether each
+  // starts from the previous one's mode.
+  double fit_step = 0.0, fit_xtol = 0.0;
+  bool fit_warm = false;
+  std::optional<SimOptions> truth_sim;      // the true patients' simulation, if not `sim`
   std::optional<CgmSensorOptions> sensor;   // T1D: observe through a CGM sensor model
   std::vector<CorrelatedError> correlated;  // the filters' correlated residual errors
   // If set, true patient p instead of a draw from the prior (T1D: the virtual patients).
@@ -388,11 +399,15 @@ std::vector<Score> Compare(const Experiment& x, const std::vector<Method>& metho
   std::mt19937_64 rng(seed);
   const char* first = std::getenv("MEDTWIN_TWIN_FIRST_PATIENT");
   const int offset = first != nullptr ? std::atoi(first) : 0;
-  for (int p = 0; p < patients; ++p) {
+  // Patients drawn from the prior: the first `offset` are drawn (the generator advances) and
+  // skipped, so patient p gets the same truth and seeds as in a run from the first.
+  const int skip = x.truth_of ? 0 : offset;
+  for (int p = 0; p < skip + patients; ++p) {
     const std::vector<double> eta = DrawEta(x.m->spec(), &rng);
     const TruePatient truth = x.truth_of ? x.truth_of(offset + p, &rng)
-                                         : Truth(*x.m, x.regimen, eta, x.sim, x.hidden, &rng,
-                                                 x.sensor ? &*x.sensor : nullptr);
+                                         : Truth(*x.m, x.regimen, eta, x.truth_sim.value_or(x.sim),
+                                                 x.hidden, &rng, x.sensor ? &*x.sensor : nullptr);
+    if (p < skip) continue;
     RunPrior(*x.m, truth, x.sim, x.hidden, x.bin_of, &scores[0]);
     for (size_t k = 0; k < methods.size(); ++k) {
       const Method& method = methods[k];
@@ -403,7 +418,11 @@ std::vector<Score> Compare(const Experiment& x, const std::vector<Method>& metho
         for (double t = method.refit; t < end + 0.5 * method.refit; t += method.refit) {
           refits.push_back(std::min(t, end));
         }
-        RunMapRefits(*x.m, truth, refits, x.fit_sim, x.sim, method.members, run_seed, x.hidden,
+        FitOptions fo;
+        fo.sim = x.fit_sim;
+        fo.difference_step = x.fit_step;
+        if (x.fit_xtol > 0.0) fo.xtol = x.fit_xtol;
+        RunMapRefits(*x.m, truth, refits, fo, x.fit_warm, x.sim, method.members, run_seed, x.hidden,
                      x.bin_of, &scores[k + 1]);
         continue;
       }
@@ -529,9 +548,31 @@ Experiment Cv() {
   };
   x.bin_of = [](double t) { return t <= kBleedStartS ? 0 : t <= kBleedEndS ? 1 : 2; };
   x.bins = {"rest", "bleeding", "after"};
-  // The loosest tolerance of bench/cvs_bench.cc (MAP within 0.12 mmHg of 1e-6 after an hour).
+  // The filters: explicit Runge-Kutta at 1e-3, as the haemorrhage twin of src/twin (MAP within
+  // 0.17 % of a 1e-8 reference over an hour, where CVODES BDF at 1e-3 is 3.4 mmHg off, and
+  // faster; BENCHMARKS.md). The truth at 1e-6 (per-beat pressures within 0.01 mmHg of 1e-8): one
+  // run per patient, so the filters' own integration error counts as model error.
+  x.sim.method = OdeMethod::kExplicitRk;
   x.sim.rtol = x.sim.atol = 1e-3;
-  x.fit_sim.rtol = x.fit_sim.atol = 1e-6;
+  x.truth_sim = x.sim;
+  x.truth_sim->rtol = x.truth_sim->atol = 1e-6;
+  // The MAP refits: erk has no sensitivities (nor has a model with delays), so the gradients are
+  // central differences. The objective's integration noise is about 0.03 in OFV at 1e-6 and
+  // 5e-4 at 1e-8 (a scan of the first patient's OFV in eta): with the default steps (1e-5,
+  // Hessian 2e-3) even 1e-8 leaves gradient errors of 25 and Hessian errors of 500 against a
+  // prior curvature of 89 on RSP0; a step of 1e-2 brings them to 0.05 and 20.
+  x.fit_sim.method = OdeMethod::kExplicitRk;
+  x.fit_sim.rtol = x.fit_sim.atol = 1e-8;
+  // About 35,000 steps per minute of beats at rest; SimOptions' 100,000 between two readings
+  // stopped one refit's run between 360 and 420 s (ARK_TOO_MUCH_WORK; docs/assimilation.md).
+  x.fit_sim.max_steps = 1'000'000;
+  x.fit_step = 1e-2;
+  // Each fit simulates every beat so far some 300-500 times (5 difference gradients per L-BFGS
+  // point): from eta = 0 a refit at 2 min took 450 s on the loaded VM, and refitting every
+  // minute would take hours per patient. Each refit starts from the previous mode instead (as a
+  // running twin would) and stops at eta changes below 1e-4 (posterior SDs here are 0.01-0.3).
+  x.fit_warm = true;
+  x.fit_xtol = 1e-4;
   return x;
 }
 

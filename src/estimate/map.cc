@@ -18,13 +18,18 @@ namespace {
 // Etas stay within +-kEtaBound (a factor e^10 on the parameter): a fit that runs there is
 // reported as unidentified, not returned.
 constexpr double kEtaBound = 10.0;
-constexpr double kGradientStep = 1e-5;  // central differences on eta (log scale)
+// Central differences on eta (log scale) unless FitOptions::difference_step says otherwise.
+constexpr double kGradientStep = 1e-5;
 constexpr double kHessianStep = 2e-3;
 constexpr double kInfeasible = 1e20;  // objective where parameters leave the model's bounds
 constexpr double kMaxLogSd = 5.0;     // Laplace SD of a log parameter beyond which it is unknown
 // A point where L-BFGS stalls counts as the optimum if a Newton step would lower OFV by less
 // than half this (g' H^-1 g; 1e-8 puts eta within 1e-4 posterior SD of the optimum).
 constexpr double kNewtonDecrement = 1e-8;
+// The same for a fit whose caller declared the objective noisy (FitOptions::difference_step):
+// its difference gradients carry an error of about noise / step, and a Newton step along it of
+// g' H^-1 g = 1e-3 moves eta by about 0.02 posterior SD, well inside the posterior's width.
+constexpr double kNoisyNewtonDecrement = 1e-3;
 // With sensitivity gradients, L-BFGS is stopped after kMaxStalls points in a row that lie within
 // kStallStep (in eta) of the best point so far: its line search is then shrinking into the
 // objective's numerical noise (the integrator's error, about rtol relative).
@@ -33,7 +38,10 @@ constexpr int kMaxStalls = 2;
 
 struct OptimState {
   Posterior* post = nullptr;
+  double gradient_step = kGradientStep;
   int evaluations = 0;
+  int failed_trials = 0;  // trial points the model could not be simulated at
+  std::string first_trial_failure;
   Status error;
   bool use_sensitivities = true;  // until the simulator says it cannot provide them
   std::string fallback_reason;    // why finite differences are used
@@ -69,12 +77,24 @@ void NoteProgress(OptimState* s, const double* x, double f) {
   if (s->stalls >= kMaxStalls && s->opt != nullptr) nlopt_force_stop(s->opt);
 }
 
-Result<double> Evaluate(OptimState* s, const double* eta) {
+// Whether an evaluation that failed counts as an infeasible point the line search backs off
+// from: parameters out of the model's bounds anywhere but at the start, and, at a point the
+// optimiser chose (`trial`, not a difference neighbour), a model that cannot be simulated there
+// (a circulation at a factor e^1.25 less blood and 60 % more resistance, say). L-BFGS's first
+// trial lies on the eta bounds when the gradient is large; where the model cannot be simulated,
+// the fit would otherwise stop there. A failure at the point finally returned is still an error.
+bool Infeasible(OptimState* s, const Status& st, bool trial) {
+  if (s->evaluations <= 1) return false;
+  if (st.code() == StatusCode::kInvalidArgument) return true;
+  if (!trial || st.code() != StatusCode::kNumerical) return false;
+  if (s->failed_trials++ == 0) s->first_trial_failure = st.message();
+  return true;
+}
+
+Result<double> Evaluate(OptimState* s, const double* eta, bool trial = false) {
   ++s->evaluations;
   auto v = s->post->Objective(eta);
-  if (!v.ok() && v.status().code() == StatusCode::kInvalidArgument && s->evaluations > 1) {
-    return kInfeasible;  // out of the model's parameter bounds: the line search backs off
-  }
+  if (!v.ok() && Infeasible(s, v.status(), trial)) return kInfeasible;
   return v;
 }
 
@@ -82,9 +102,8 @@ Result<double> Evaluate(OptimState* s, const double* eta) {
 Result<double> EvaluateWithGradient(OptimState* s, const double* eta, double* grad) {
   ++s->evaluations;
   auto v = s->post->ObjectiveAndGradient(eta, grad);
-  if (!v.ok() && v.status().code() == StatusCode::kInvalidArgument && s->evaluations > 1) {
-    // Out of the model's bounds: as with finite differences (whose neighbours are infeasible
-    // too), a flat infeasible value makes the line search back off.
+  if (!v.ok() && Infeasible(s, v.status(), true)) {
+    // As with finite differences, a flat infeasible value makes the line search back off.
     std::fill(grad, grad + s->post->num_etas(), 0.0);
     return kInfeasible;
   }
@@ -113,15 +132,17 @@ double NloptObjective(unsigned n, const double* x, double* grad, void* data) {
     s->use_sensitivities = false;
     s->fallback_reason = f.status().message();
   }
-  auto f = Evaluate(s, x);
+  auto f = Evaluate(s, x, true);
   if (!f.ok()) {
     s->error = f.status();
     return HUGE_VAL;
   }
-  if (grad != nullptr) {
+  if (grad != nullptr && *f >= kInfeasible) {  // no slope to follow: the line search backs off
+    std::fill(grad, grad + n, 0.0);
+  } else if (grad != nullptr) {
     std::vector<double> xp(x, x + n);
     for (unsigned i = 0; i < n; ++i) {
-      const double h = kGradientStep * std::max(1.0, std::fabs(x[i]));
+      const double h = s->gradient_step * std::max(1.0, std::fabs(x[i]));
       xp[i] = x[i] + h;
       auto up = Evaluate(s, xp.data());
       xp[i] = x[i] - h;
@@ -182,7 +203,8 @@ const char* StopReason(nlopt_result r) {
 }
 
 // Hessian of OFV at x by central differences (exact for quadratics up to rounding).
-Result<Eigen::MatrixXd> Hessian(Posterior* post, const std::vector<double>& x, double f0) {
+Result<Eigen::MatrixXd> Hessian(Posterior* post, const std::vector<double>& x, double f0,
+                                double step) {
   const int n = static_cast<int>(x.size());
   Eigen::MatrixXd h(n, n);
   std::vector<double> y = x;
@@ -193,13 +215,13 @@ Result<Eigen::MatrixXd> Hessian(Posterior* post, const std::vector<double>& x, d
     return post->Objective(y.data());
   };
   for (int i = 0; i < n; ++i) {
-    const double hi = kHessianStep;
+    const double hi = step;
     auto up = at(i, hi, i, 0.0), down = at(i, -hi, i, 0.0);
     if (!up.ok()) return up.status();
     if (!down.ok()) return down.status();
     h(i, i) = (*up - 2.0 * f0 + *down) / (hi * hi);
     for (int j = 0; j < i; ++j) {
-      const double hj = kHessianStep;
+      const double hj = step;
       auto pp = at(i, hi, j, hj), pm = at(i, hi, j, -hj), mp = at(i, -hi, j, hj),
            mm = at(i, -hi, j, -hj);
       for (const auto* r : {&pp, &pm, &mp, &mm}) {
@@ -248,12 +270,13 @@ Result<ModeSearch> FindMode(OptimState* state, const FitOptions& options, std::v
   }
   auto at_x = state->post->Objective(x->data());
   if (!at_x.ok()) return at_x.status();
-  auto h = Hessian(state->post, *x, *at_x);
+  auto h = Hessian(state->post, *x, *at_x,
+                   options.difference_step > 0.0 ? options.difference_step : kHessianStep);
   if (!h.ok()) return h.status();
   auto decrement = NewtonDecrement(state, *x, *h);
   if (!decrement.ok()) return decrement.status();
   std::ostringstream why;
-  if (*decrement < kNewtonDecrement) {
+  if (*decrement < (options.difference_step > 0.0 ? kNoisyNewtonDecrement : kNewtonDecrement)) {
     out.result = NLOPT_SUCCESS;
     why << "converged (the line search stalled at the gradient's precision; Newton decrement "
         << *decrement << ")";
@@ -414,6 +437,16 @@ Status FitOptions::Validate() const {
   MEDTWIN_RETURN_IF_ERROR(sim.Validate());
   if (max_evaluations <= 0) return Status::Invalid("max_evaluations must be > 0");
   if (!(xtol > 0.0)) return Status::Invalid("xtol must be > 0");
+  for (double e : initial_eta) {
+    if (!(std::fabs(e) < kEtaBound)) {
+      return Status::Invalid("initial_eta values must be finite and within +-" +
+                             std::to_string(kEtaBound) + ", got " + std::to_string(e));
+    }
+  }
+  if (!(difference_step >= 0.0 && difference_step < 1.0)) {
+    return Status::Invalid("difference_step must be in [0, 1) (0: the defaults), got " +
+                           std::to_string(difference_step));
+  }
   if (sir_proposals < 0) return Status::Invalid("sir_proposals must be >= 0");
   if (sir_proposals > 0 && sir_resamples <= 0) return Status::Invalid("sir_resamples must be > 0");
   if (mcmc_samples < 0) return Status::Invalid("mcmc_samples must be >= 0");
@@ -444,10 +477,16 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
   fit.id = post->subject_id();
   const std::string who = "subject " + fit.id;
 
-  // Minimise OFV from eta = 0 (the population typical individual).
-  std::vector<double> x(n, 0.0);
+  // Minimise OFV from eta = 0 (the population typical individual) or the caller's start.
+  if (!options.initial_eta.empty() && static_cast<int>(options.initial_eta.size()) != n) {
+    return Status::Invalid(who + ": initial_eta has " + std::to_string(options.initial_eta.size()) +
+                           " values, expected " + std::to_string(n) + " (one per random effect)");
+  }
+  std::vector<double> x =
+      options.initial_eta.empty() ? std::vector<double>(n, 0.0) : options.initial_eta;
   OptimState state;
   state.post = post;
+  if (options.difference_step > 0.0) state.gradient_step = options.difference_step;
   if (options.gradient == GradientMethod::kFiniteDifference) {
     state.use_sensitivities = false;
     state.fallback_reason = "requested";
@@ -467,6 +506,12 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
     return Status::Numerical(who + ": the optimiser failed (" + StopReason(r) + ")" +
                              mode->failure_detail);
   }
+  if (state.failed_trials > 0) {
+    fit.warnings.push_back(std::to_string(state.failed_trials) +
+                           " trial point(s) of the optimiser could not be simulated and were "
+                           "treated as infeasible; the first: " +
+                           state.first_trial_failure);
+  }
   fit.evaluations = state.evaluations;
   fit.gradient_evaluations = state.gradient_evaluations;
   fit.gradient = GradientSource(state);
@@ -478,8 +523,10 @@ Result<SubjectFit> FitSubject(const Model& model, const Dataset& data, size_t su
   fit.eta = x;
 
   // Laplace: covariance = (H / 2)^-1, H the Hessian of OFV = -2 log posterior.
-  auto h =
-      mode->hessian ? Result<Eigen::MatrixXd>(*mode->hessian) : Hessian(post, x, fit.objective);
+  auto h = mode->hessian
+               ? Result<Eigen::MatrixXd>(*mode->hessian)
+               : Hessian(post, x, fit.objective,
+                         options.difference_step > 0.0 ? options.difference_step : kHessianStep);
   if (!h.ok()) return h.status().WithContext(who);
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(*h);
   const Eigen::VectorXd lambda = eig.eigenvalues();

@@ -426,7 +426,11 @@ void CvodesIntegrator::RecordFromSolver(double t) {
 }
 
 int CvodesIntegrator::StepRecording(double t_out, double* t_reached) {
-  while (true) {  // the stop time is t_out: no step passes it
+  // One-step mode resets the solver's own step limit at every call: the limit of
+  // SimOptions::max_steps is counted here (else a model the solver can only creep through, e.g.
+  // a circulation at an optimiser's trial parameters, fills the history without end).
+  for (long steps = 0;; ++steps) {  // the stop time is t_out: no step passes it
+    if (steps >= options_.max_steps) return CV_TOO_MUCH_WORK;  // == ARK_TOO_MUCH_WORK
     double t = 0.0;
     const int flag = SolverEvolve(h_.get(), t_out, &t, true);
     if (flag < 0) return flag;

@@ -48,7 +48,7 @@ class CvodesIntegrator final : public Propagator {
   // CVODES's current sensitivities into sens_->s; an error if one is not finite.
   Status CopySensitivities(double t_h);
   // CVode in one-step mode up to t_out, recording each step (and t_out) into history_; returns
-  // CVODES's flag with *t_reached as CV_NORMAL would.
+  // CVODES's flag with *t_reached as CV_NORMAL would, CV_TOO_MUCH_WORK after max_steps steps.
   int StepRecording(double t_out, double* t_reached);
   // Records (t, y) with dy/dt from CVODES's interpolant (valid inside the last step).
   void RecordFromSolver(double t);

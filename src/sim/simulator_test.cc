@@ -306,6 +306,31 @@ TEST(Simulator, SolverFailureIsANumericalErrorWithContext) {
   EXPECT_THAT(out.status().message(), HasSubstr("CV_TOO_MUCH_WORK"));
 }
 
+// A model that reads its past is integrated one step at a time (each step recorded into the
+// history), which resets the solver's own step limit at every step: the limit must still hold
+// between two outputs, or a run the solver can only creep through grows its history without
+// end (a MAP fit's trial parameters once took 24 GB this way).
+TEST(Simulator, StepLimitHoldsForModelsWithHistory) {
+  auto m = Make("cvs_ursino1998");
+  Dataset d = Read("ID,TIME,EVID,CMT,AMT,RATE,DVID\n1,0,0,.,.,.,MAP\n1,10,0,.,.,.,MAP\n", *m);
+  for (OdeMethod method : {OdeMethod::kBdf, OdeMethod::kExplicitRk}) {
+    SCOPED_TRACE(ToString(method));
+    SimOptions o;
+    o.method = method;
+    o.rtol = o.atol = 1e-6;
+    o.max_steps = 500;  // 10 s take about 14 beats of 200-400 steps
+    Simulator sim(*m, o);
+    auto out = sim.Run(d, 0, {});
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.status().code(), StatusCode::kNumerical);
+    EXPECT_THAT(out.status().message(), HasSubstr("TOO_MUCH_WORK"));
+    o.max_steps = 100'000;
+    Simulator enough(*m, o);
+    auto ok = enough.Run(d, 0, {});
+    EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+  }
+}
+
 TEST(Simulator, ClosedFormRefusesNonlinearModels) {
   auto m = Make("pk1cmt_mm");
   SimOptions o;
