@@ -33,6 +33,8 @@ Result<std::vector<double>> ApplyOverrides(const Model& model, std::vector<doubl
                                            const std::vector<std::string>& overrides);
 // "START:STEP:END" in hours -> the grid START, START+STEP, ..., <= END.
 Result<std::vector<double>> ParseTimeGrid(const std::string& spec);
+// One number formatted by a printf format with a single double conversion, e.g. Fmt("%.4g", v).
+std::string Fmt(const char* format, double v);
 // "5,50,95" -> {5, 50, 95}.
 Result<std::vector<double>> ParseNumberList(const std::string& spec, const std::string& option);
 

@@ -23,12 +23,6 @@ struct DoseArgs {
   SolverFlags solver;
 };
 
-std::string Fmt(const char* f, double v) {
-  char b[48];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
 // "250:250:4000" (a grid), "500..4000" (a continuous range) or "500,750,1000" (a set).
 Status ParseAmounts(const std::string& text, const std::string& flag, DoseSearchSpace* space,
                     std::vector<double>* out) {
@@ -200,12 +194,9 @@ int Run(const DoseArgs& a) {
   if (!fit.ok()) return Fail(fit.status());
   const Model& m = *fit->model;
   if (a.targets.empty()) return Fail(Status::Invalid("--target: give at least one"));
-  std::vector<Target> targets;
-  for (const std::string& t : a.targets) {
-    auto parsed = TargetFromString(t);
-    if (!parsed.ok()) return Fail(parsed.status().WithContext("--target"));
-    targets.push_back(*parsed);
-  }
+  auto parsed_targets = ParseTargets(a.targets);
+  if (!parsed_targets.ok()) return Fail(parsed_targets.status());
+  const std::vector<Target>& targets = *parsed_targets;
   DoseOptions o;
   o.draws = a.draws;
   o.seed = a.seed;

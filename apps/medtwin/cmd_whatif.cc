@@ -22,12 +22,6 @@ struct WhatIfArgs {
   SolverFlags solver;
 };
 
-std::string Fmt(const char* f, double v) {
-  char b[48];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
 // `text` left-aligned (right-aligned with right = true) in `width` columns.
 std::string Pad(const std::string& text, size_t width, bool right = false) {
   if (text.size() >= width) return text;
@@ -77,13 +71,11 @@ Status ParseWindow(const std::string& text, WhatIfOptions* o) {
   return Status::Ok();
 }
 
-bool Ranged(const Target& t) { return !(std::isinf(t.low) && std::isinf(t.high)); }
-
 void PrintTable(std::ostream& os, const std::string& id, const std::vector<Target>& targets,
                 const std::vector<RegimenExposure>& r, const WhatIfOptions& o,
                 const std::string& unit) {
   bool any_target = false;
-  for (const Target& t : targets) any_target = any_target || Ranged(t);
+  for (const Target& t : targets) any_target = any_target || t.HasRange();
   const std::string band =
       Fmt("%g", o.percentiles.front()) + "-" + Fmt("%g", o.percentiles.back()) + " %";
   os << "ID " << id << ": " << r.size() << " regimens, " << o.draws << " posterior draws, window "
@@ -91,7 +83,8 @@ void PrintTable(std::ostream& os, const std::string& id, const std::vector<Targe
   os << "  regimen               " << Pad("dose in W (" + unit + ")", 14, true);
   if (any_target) os << "      PTA";
   for (const Target& t : targets) {
-    os << "  | " << t.ToString() << ": " << (Ranged(t) ? "PTA, " : "") << "median [" << band << "]";
+    os << "  | " << t.ToString() << ": " << (t.HasRange() ? "PTA, " : "") << "median [" << band
+       << "]";
   }
   os << '\n';
   for (const RegimenExposure& e : r) {
@@ -100,7 +93,7 @@ void PrintTable(std::ostream& os, const std::string& id, const std::vector<Targe
     const size_t nq = o.percentiles.size();
     for (size_t j = 0; j < targets.size(); ++j) {
       os << "  | ";
-      if (Ranged(targets[j])) os << Fmt("%.1f%%", 100 * e.target_pta[j]) << ", ";
+      if (targets[j].HasRange()) os << Fmt("%.1f%%", 100 * e.target_pta[j]) << ", ";
       os << Fmt("%.4g", e.quantiles[j * nq + 1]) << " [" << Fmt("%.4g", e.quantiles[j * nq]) << ", "
          << Fmt("%.4g", e.quantiles[j * nq + 2]) << "]";
     }
@@ -111,12 +104,12 @@ void PrintTable(std::ostream& os, const std::string& id, const std::vector<Targe
 void PrintCsv(std::ostream& os, const std::string& id, const std::vector<Target>& targets,
               const std::vector<RegimenExposure>& r, const WhatIfOptions& o) {
   bool any_target = false;
-  for (const Target& t : targets) any_target = any_target || Ranged(t);
+  for (const Target& t : targets) any_target = any_target || t.HasRange();
   for (const RegimenExposure& e : r) {
     for (size_t j = 0; j < targets.size(); ++j) {
       os << id << ',' << e.name << ',' << Fmt("%.10g", e.dose_in_window) << ','
          << (any_target ? Fmt("%.10g", e.pta) : ".") << ',' << targets[j].ToString() << ','
-         << (Ranged(targets[j]) ? Fmt("%.10g", e.target_pta[j]) : ".");
+         << (targets[j].HasRange() ? Fmt("%.10g", e.target_pta[j]) : ".");
       for (size_t q = 0; q < o.percentiles.size(); ++q) {
         os << ',' << Fmt("%.10g", e.quantiles[j * o.percentiles.size() + q]);
       }
@@ -141,12 +134,9 @@ int Run(const WhatIfArgs& a) {
   if (!sim.ok()) return Fail(sim.status());
   o.sim = *sim;
   if (Status st = o.Validate(); !st.ok()) return Fail(st.WithContext("--window or --draws"));
-  std::vector<Target> targets;
-  for (const std::string& t : a.targets) {
-    auto parsed = TargetFromString(t);
-    if (!parsed.ok()) return Fail(parsed.status().WithContext("--target"));
-    targets.push_back(*parsed);
-  }
+  auto parsed_targets = ParseTargets(a.targets);
+  if (!parsed_targets.ok()) return Fail(parsed_targets.status());
+  std::vector<Target> targets = std::move(parsed_targets).value();
   std::vector<std::string> metrics = a.metrics;
   if (metrics.empty() && targets.empty()) metrics = {"auc24", "trough", "peak"};
   for (const std::string& t : metrics) {

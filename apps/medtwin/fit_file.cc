@@ -22,6 +22,16 @@ Result<double> Number(const json& j, const std::string& key, const std::string& 
 
 }  // namespace
 
+Result<std::vector<Target>> ParseTargets(const std::vector<std::string>& texts) {
+  std::vector<Target> out;
+  for (const std::string& t : texts) {
+    auto parsed = TargetFromString(t);
+    if (!parsed.ok()) return parsed.status().WithContext("--target");
+    out.push_back(*parsed);
+  }
+  return out;
+}
+
 std::string PercentileLabel(double q) {
   char b[32];
   std::snprintf(b, sizeof b, "P%g", q);

@@ -22,6 +22,9 @@ struct FitFile {
 // Errors name the file and the JSON field that is missing or malformed.
 Result<FitFile> ReadFitFile(const std::string& path);
 
+// --target values (TargetFromString), errors in the context of the flag.
+Result<std::vector<Target>> ParseTargets(const std::vector<std::string>& texts);
+
 // Median and percentile-band labels: 5 -> "P5", 2.5 -> "P2.5".
 std::string PercentileLabel(double q);
 

@@ -81,6 +81,12 @@ Result<std::vector<double>> ApplyOverrides(const Model& model, std::vector<doubl
   return theta;
 }
 
+std::string Fmt(const char* format, double v) {
+  char b[48];
+  std::snprintf(b, sizeof b, format, v);
+  return b;
+}
+
 Result<std::vector<double>> ParseTimeGrid(const std::string& spec) {
   std::vector<std::string> parts;
   size_t start = 0;

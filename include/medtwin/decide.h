@@ -9,6 +9,7 @@
 #ifndef MEDTWIN_DECIDE_H_
 #define MEDTWIN_DECIDE_H_
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -94,6 +95,8 @@ struct Target {
   double peak_offset_h = -1.0;  // kPeak: < 0 maximum in W, else time after the infusion end
   int observable = 0;
   bool Met(double value) const { return value >= low && value <= high; }
+  // False for a metric without a range (MetricFromString: both bounds infinite).
+  bool HasRange() const { return !(std::isinf(low) && std::isinf(high)); }
   std::string ToString() const;  // in the syntax TargetFromString reads
   Status Validate() const;
 };

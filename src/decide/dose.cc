@@ -92,8 +92,8 @@ std::string Target::ToString() const {
   if (kind == TargetKind::kPeak && peak_offset_h >= 0) {
     s.append("(").append(Num(peak_offset_h)).append(")");
   }
-  if (std::isinf(low) && std::isinf(high)) {
-    // a metric only (MetricFromString), no range
+  if (!HasRange()) {
+    // a metric only (MetricFromString)
   } else if (std::isinf(low)) {
     s.append("<=").append(Num(high));
   } else if (std::isinf(high)) {

@@ -138,7 +138,7 @@ double Metric(const Target& target, size_t j, const Window& g, const std::vector
 }
 
 Status CheckTarget(const Target& t, int num_observables) {
-  if (std::isinf(t.low) && std::isinf(t.high) && t.low < 0 && t.high > 0) {  // a summary only
+  if (!t.HasRange() && t.low < 0 && t.high > 0) {  // a summary only
     Target ranged = t;
     ranged.high = 1.0;  // Validate's other checks, with a finite bound
     ranged.low = 0.0;

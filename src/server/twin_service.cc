@@ -535,7 +535,7 @@ Json ExposureJson(const RegimenExposure& e, const std::vector<Target>& targets) 
   Json metrics = Json::array();
   bool ranged = false;
   for (size_t j = 0; j < targets.size(); ++j) {
-    const bool has_range = !(std::isinf(targets[j].low) && std::isinf(targets[j].high));
+    const bool has_range = targets[j].HasRange();
     ranged = ranged || has_range;
     Json m = {{"metric", targets[j].ToString()},
               {"p5", e.quantiles[3 * j]},
