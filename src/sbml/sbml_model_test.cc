@@ -230,6 +230,16 @@ TEST(Sbml, DelayReadsTheRecordedPast) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kUnsupported);
   EXPECT_THAT(refused.status().message(), HasSubstr("delay"));
+  // The simulator lends every run the same history storage: a run after another with a
+  // different past reads only its own.
+  auto dosed = ReadDataset("ID,TIME,AMT,CMT\n1,0,5,S\n", **m);
+  ASSERT_TRUE(dosed.ok()) << dosed.status().ToString();
+  auto other = sim.Run(*dosed, 0, r);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_NE(other->probes[2 * 4 + 1], out->probes[2 * 4 + 1]);
+  auto again = sim.Run(*data, 0, r);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->probes, out->probes);
 }
 
 // Division by zero follows IEEE (the SBML Test Suite expects inf); a state that becomes

@@ -95,7 +95,7 @@ class Simulator::Impl {
   Result<SimOutput> Run(const Dataset& data, const Subject& subject, const OutputRequest& request,
                         const IndividualInput& individual, const RunStart* start) {
     const auto clock_start = std::chrono::steady_clock::now();
-    RunContext ctx{&model_, &options_, ode_.get(), closed_.get(), linear_};
+    RunContext ctx{&model_, &options_, ode_.get(), closed_.get(), linear_, &history_};
     SimSummary summary;
     summary.path = SimPath::kOde;
     if (!linear_) {
@@ -143,6 +143,7 @@ class Simulator::Impl {
   bool linear_ = false;
   std::unique_ptr<CvodesIntegrator> ode_;
   std::unique_ptr<ClosedFormPropagator> closed_;
+  StateHistory history_{model_.num_states()};  // lent to every run (RunContext::history)
 };
 
 Simulator::Simulator(const Model& model, SimOptions options)

@@ -334,7 +334,13 @@ Result<SimOutput> SubjectRun::Execute() {
   std::optional<StateHistory::Scope> bind_history;
   std::optional<HistoryRecording> recording;
   if (model_.reads_history()) {
-    history_ = std::make_unique<StateHistory>(n_);
+    if (ctx_.history != nullptr && ctx_.history->num_states() == n_) {
+      history_ = ctx_.history;
+      history_->Clear();
+    } else {
+      own_history_ = std::make_unique<StateHistory>(n_);
+      history_ = own_history_.get();
+    }
     double horizon = 0.0;  // the longest look-back over the subject's parameter rows
     for (size_t row = 0; row * np_ < params_.size() || row == 0; ++row) {
       horizon = std::max(horizon, model_.HistoryHorizon(params_.data() + row * np_));
@@ -343,8 +349,8 @@ Result<SimOutput> SubjectRun::Execute() {
     history_->set_horizon(horizon);
     const std::vector<double> zero(n_, 0.0);
     history_->Record(t_h_, x_.data(), zero.data());
-    bind_history.emplace(history_.get());
-    recording.emplace(ctx_.propagator, history_.get());
+    bind_history.emplace(history_);
+    recording.emplace(ctx_.propagator, history_);
   }
   events_ = model_.NewEventState();
   if (events_ && sens_on_) {

@@ -41,6 +41,11 @@ struct RunContext {
   Propagator* propagator = nullptr;        // the path chosen for this subject
   ClosedFormPropagator* linear = nullptr;  // non-null when the model is linear (SS, closed form)
   bool model_linear = false;               // dx/dt = A(p) x: superposition (SS=2) is valid
+  // Storage for the trajectory of models that read past states, reused from run to run (null:
+  // the run allocates its own). A run clears it first; keeping its capacity spares a sequential
+  // filter, which runs every member anew between observations, from growing fresh buffers (and
+  // their page faults) in every run.
+  StateHistory* history = nullptr;
 };
 
 class SubjectRun {
@@ -161,9 +166,10 @@ class SubjectRun {
   std::vector<double> x_, rate_, ss_rate_;
   std::vector<ActiveInfusion> active_;
   const double* p_cur_ = nullptr;
-  int row_cur_ = 0;                        // parameter row of p_cur_
-  std::unique_ptr<EventState> events_;     // the model's discrete events, if it has any
-  std::unique_ptr<StateHistory> history_;  // the trajectory, if the model reads past states
+  int row_cur_ = 0;                            // parameter row of p_cur_
+  std::unique_ptr<EventState> events_;         // the model's discrete events, if it has any
+  std::unique_ptr<StateHistory> own_history_;  // when the context lends none
+  StateHistory* history_ = nullptr;            // the trajectory, if the model reads past states
   bool dirty_ = true;  // state, rates or parameters changed: the propagator must restart
   const RunStart* start_ = nullptr;     // continue from this state (null: from the initial state)
   bool replaying_ = false;              // before start_->time: set up doses, no integration/output
