@@ -109,6 +109,8 @@ struct ModelSpec {
   // numbers) may be parameters of the model; datasets may also supply them as columns.
 
   // Index of a state by name or 1-based number string ("2", "central"); -1 if none.
+  // "t=12.500000 min": a time on the model's clock, for messages.
+  std::string TimeText(double t) const;
   int StateIndex(const std::string& name_or_number) const;
   int ParameterIndex(const std::string& name) const;   // -1 if none
   int CovariateIndex(const std::string& name) const;   // -1 if none

@@ -163,6 +163,10 @@ bool IsAllDigits(const std::string& s) {
 
 }  // namespace
 
+std::string ModelSpec::TimeText(double t) const {
+  return "t=" + std::to_string(t) + " " + time_unit;
+}
+
 int ModelSpec::StateIndex(const std::string& name_or_number) const {
   if (IsAllDigits(name_or_number)) {
     int number = 0;

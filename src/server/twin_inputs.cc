@@ -78,9 +78,9 @@ Result<double> MsPerTimeUnit(const ModelSpec& spec) {
   if (spec.time_unit == "h") return 3'600'000.0;
   if (spec.time_unit == "min") return 60'000.0;
   if (spec.time_unit == "s") return 1'000.0;
-  if (spec.time_unit == "d") return 86'400'000.0;
+  if (spec.time_unit == "d" || spec.time_unit == "day") return 86'400'000.0;
   return Status::Unsupported("model " + spec.name + ": time unit '" + spec.time_unit +
-                             "' cannot be placed on the clock (h, min, s or d)");
+                             "' cannot be placed on the clock (h, min, s or d/day)");
 }
 
 Result<double> ModelTime(const ModelSpec& spec, int64_t at_ms, int64_t origin_ms) {

@@ -18,6 +18,7 @@
 #include "medtwin/model.h"
 #include "medtwin/server.h"
 #include "medtwin/twin.h"
+#include "server/twin_inputs.h"
 
 namespace medtwin {
 namespace {
@@ -158,6 +159,24 @@ class TwinServerTest : public ::testing::Test {
   std::unique_ptr<Server> server_;
   std::unique_ptr<httplib::Client> client_;
 };
+
+// Every built-in model's clock (h, min, s, day) maps to wall-clock milliseconds; an SBML model
+// without declared units cannot be placed and says so.
+TEST(TwinInputs, EveryBuiltInModelTimeUnitIsOnTheClock) {
+  for (const std::string& name : ListModels()) {
+    auto m = MakeModel(name);
+    ASSERT_TRUE(m.ok()) << name;
+    auto per = server::MsPerTimeUnit((*m)->spec());
+    ASSERT_TRUE(per.ok()) << name << ": " << per.status().ToString();
+    EXPECT_GE(*per, 1000.0) << name;
+  }
+  ModelSpec sbml;
+  sbml.name = "imported";
+  sbml.time_unit = "model time units";
+  auto refused = server::MsPerTimeUnit(sbml);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), testing::HasSubstr("model time units"));
+}
 
 TEST_F(TwinServerTest, TwinFromTheRecordMatchesAHandFedTwinExactly) {
   Put(PatientJson("p1"));

@@ -80,7 +80,7 @@ Status ClosedFormPropagator::Advance(double t_out_h, double t_stop_h, double* x,
   for (int i = 0; i < n; ++i) {
     if (!std::isfinite(x[i])) {
       return Status::Numerical("closed form: state '" + model_.spec().states[i].name +
-                               "' is not finite at t=" + std::to_string(t_out_h) + " h");
+                               "' is not finite at " + model_.spec().TimeText(t_out_h));
     }
   }
   for (int k = 0; s != nullptr && k < sens_->count; ++k) {
@@ -88,7 +88,7 @@ Status ClosedFormPropagator::Advance(double t_out_h, double t_stop_h, double* x,
       if (!std::isfinite(s[k * n + i])) {
         return Status::Numerical(
             "closed form: the sensitivity of state '" + model_.spec().states[i].name + "' to eta " +
-            std::to_string(k + 1) + " is not finite at t=" + std::to_string(t_out_h) + " h");
+            std::to_string(k + 1) + " is not finite at " + model_.spec().TimeText(t_out_h));
       }
     }
   }

@@ -368,8 +368,8 @@ Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x,
       SolverRootInfo(h_.get(), roots_.data());
       root_found_ = true;
     } else if (flag < 0 || t_reached != t_out_h) {
-      return Status::Numerical("CVODES failed between t=" + std::to_string(t_h_) + " h and t=" +
-                               std::to_string(t_out_h) + " h: " + FlagName(flag, h_->erk));
+      return Status::Numerical("CVODES failed between " + model_.spec().TimeText(t_h_) + " and " +
+                               model_.spec().TimeText(t_out_h) + ": " + FlagName(flag, h_->erk));
     }
     if (segment_has_sens_) {
       double t_sens = t_reached;
@@ -382,8 +382,8 @@ Status CvodesIntegrator::Advance(double t_out_h, double t_stop_h, double* x,
   if (t_reached_out != nullptr) *t_reached_out = t_out_h;
   for (int i = 0; i < h_->n; ++i) {
     if (!std::isfinite(y[i])) {
-      return Status::Numerical("state '" + model_.spec().states[i].name +
-                               "' is not finite at t=" + std::to_string(t_out_h) + " h");
+      return Status::Numerical("state '" + model_.spec().states[i].name + "' is not finite at " +
+                               model_.spec().TimeText(t_out_h));
     }
     x[i] = y[i];
   }
@@ -396,8 +396,8 @@ Status CvodesIntegrator::EulerSensitivities(double dt) {
   for (int k = 0; k < h_->ns; ++k) {
     double* s = N_VGetArrayPointer(h_->ys[k]);
     if (!SensitivityRhs(h_.get(), t_h_, x, s, k, rate.data())) {
-      return Status::Numerical(
-          "sensitivity right-hand side not finite at t=" + std::to_string(t_h_) + " h");
+      return Status::Numerical("sensitivity right-hand side not finite at " +
+                               model_.spec().TimeText(t_h_));
     }
     for (int i = 0; i < h_->n; ++i) s[i] += dt * rate[i];
   }
@@ -412,7 +412,7 @@ Status CvodesIntegrator::CopySensitivities(double t_h) {
       if (!std::isfinite(s[i])) {
         return Status::Numerical("the sensitivity of state '" + model_.spec().states[i].name +
                                  "' to random effect " + std::to_string(k + 1) +
-                                 " is not finite at t=" + std::to_string(t_h) + " h");
+                                 " is not finite at " + model_.spec().TimeText(t_h));
       }
       out[i] = s[i];
     }

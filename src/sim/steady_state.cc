@@ -132,7 +132,7 @@ Status SubjectRun::ConstantInfusionState(const ResolvedDose& d, int row, std::ve
   }
   return Status::Numerical(std::string(kNoSteadyState) + " for the constant infusion after " +
                            std::to_string(ctx_.options->ss_max_cycles) + " windows of " +
-                           std::to_string(kInfusionWindowH) + " h");
+                           std::to_string(kInfusionWindowH) + " " + model_.spec().time_unit);
 }
 
 Status SubjectRun::ApplySteadyState(const ResolvedDose& d, int row, double t_h, int derivs) {

@@ -59,7 +59,7 @@ SubjectRun::SubjectRun(const RunContext& ctx, const Subject& subject, const Data
       start_(start) {}
 
 std::string SubjectRun::Where(double t_h) const {
-  return "subject " + subject_.id + " at t=" + std::to_string(t_h) + " h";
+  return "subject " + subject_.id + " at " + model_.spec().TimeText(t_h);
 }
 
 Status SubjectRun::ComputeParameters() {
