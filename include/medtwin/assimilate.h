@@ -34,6 +34,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "medtwin/dataset.h"
@@ -200,6 +201,11 @@ class SequentialFilter {
 // `field`, the item and what was expected.
 Result<std::vector<double>> NamedValues(const std::vector<std::string>& names,
                                         std::string_view text, std::string_view field);
+// The same from (NAME, VALUE) pairs already parsed (e.g. a JSON object): names not listed get 0;
+// an unknown or repeated name is kInvalidArgument naming `field` and the name.
+Result<std::vector<double>> NamedValues(const std::vector<std::string>& names,
+                                        const std::vector<std::pair<std::string, double>>& pairs,
+                                        std::string_view field);
 
 // The observations AssimilateSubject uses: EVID 0 records with a DV. A censored one is
 // kUnsupported; none is kInvalidArgument.

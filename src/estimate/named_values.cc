@@ -27,13 +27,29 @@ Result<std::vector<double>> NamedValues(const std::vector<std::string>& names,
     if (!x.ok()) return x.status();
     return std::vector<double>(names.size(), *x);
   }
-  std::vector<double> out(names.size(), 0.0);
-  std::vector<bool> seen(names.size(), false);
+  std::vector<std::pair<std::string, double>> pairs;
   std::stringstream items(all);
   std::string item;
   while (std::getline(items, item, ',')) {
     const size_t eq = item.find('=');
     const std::string name = item.substr(0, std::min(eq, item.size()));
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      return NamedValues(names, {{name, 0.0}}, field);  // names the unknown one
+    }
+    auto x = number(item, eq == std::string::npos ? "" : item.substr(eq + 1));
+    if (!x.ok()) return x.status();
+    pairs.emplace_back(name, *x);
+  }
+  return NamedValues(names, pairs, field);
+}
+
+Result<std::vector<double>> NamedValues(const std::vector<std::string>& names,
+                                        const std::vector<std::pair<std::string, double>>& pairs,
+                                        std::string_view field) {
+  const std::string what(field);
+  std::vector<double> out(names.size(), 0.0);
+  std::vector<bool> seen(names.size(), false);
+  for (const auto& [name, value] : pairs) {
     const auto it = std::find(names.begin(), names.end(), name);
     if (it == names.end()) {
       std::string known;
@@ -45,9 +61,7 @@ Result<std::vector<double>> NamedValues(const std::vector<std::string>& names,
     }
     const size_t k = static_cast<size_t>(it - names.begin());
     if (seen[k]) return Status::Invalid(what + ": '" + name + "' is given twice");
-    auto x = number(item, eq == std::string::npos ? "" : item.substr(eq + 1));
-    if (!x.ok()) return x.status();
-    out[k] = *x;
+    out[k] = value;
     seen[k] = true;
   }
   return out;

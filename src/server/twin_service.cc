@@ -87,6 +87,65 @@ Result<std::vector<double>> Numbers(const Json& j, const std::string& key,
   return out;
 }
 
+// A model-error list of POST /twins (AssimilationOptions::initial_state_sd and the noise SDs):
+// absent (none), one number for every name, or an object {NAME: SD} (names not given: 0).
+Status NamedSds(const Json& j, const std::string& key, const std::vector<std::string>& names,
+                std::vector<double>* out) {
+  if (!j.contains(key)) return Status::Ok();
+  const Json& v = j[key];
+  std::vector<std::pair<std::string, double>> pairs;
+  auto add = [&](const std::string& name, const Json& sd, const std::string& where) {
+    if (!sd.is_number() || !std::isfinite(sd.get<double>()) || sd.get<double>() < 0.0) {
+      return Status::Invalid(where + ": " + sd.dump() + " is not an SD >= 0");
+    }
+    pairs.emplace_back(name, sd.get<double>());
+    return Status::Ok();
+  };
+  if (v.is_number()) {
+    for (const std::string& n : names) MEDTWIN_RETURN_IF_ERROR(add(n, v, key));
+  } else if (v.is_object()) {
+    for (const auto& [name, sd] : v.items())
+      MEDTWIN_RETURN_IF_ERROR(add(name, sd, key + "." + name));
+  } else {
+    return Status::Invalid(key + ": must be a number or an object {name: SD}");
+  }
+  auto values = NamedValues(names, pairs, key);
+  if (!values.ok()) return values.status();
+  *out = std::move(values).value();
+  return Status::Ok();
+}
+
+// POST /twins "correlated_errors": [{observable, fraction, tau, order?, damping?}, ...]
+// (AssimilationOptions::correlated_errors; checked against the model when the twin is made).
+Status CorrelatedErrors(const Json& j, std::vector<CorrelatedError>* out) {
+  if (!j.contains("correlated_errors")) return Status::Ok();
+  const Json& v = j["correlated_errors"];
+  if (!v.is_array()) return Status::Invalid("correlated_errors: must be an array of objects");
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string field = "correlated_errors[" + std::to_string(i) + "]";
+    if (!v[i].is_object()) return Status::Invalid(field + ": must be an object");
+    auto e = ParseRequest(v[i].dump(), {"observable", "fraction", "tau", "order", "damping"});
+    if (!e.ok()) return e.status().WithContext(field);
+    auto observable = Text(*e, "observable", "");
+    auto fraction = Number(*e, "fraction", -1.0, 0.0, 1.0);
+    auto tau = Number(*e, "tau", -1.0, 0.0, 1e9);
+    auto order = Number(*e, "order", 1.0, 1.0, 2.0);
+    auto damping = Number(*e, "damping", 1.0, 0.0, 1e3);
+    for (const Status& st :
+         {observable.status(), fraction.status(), tau.status(), order.status(), damping.status()}) {
+      if (!st.ok()) return st.WithContext(field);
+    }
+    if (observable->empty() || *fraction < 0.0 || *tau < 0.0) {
+      return Status::Invalid(field + ": observable, fraction and tau are required");
+    }
+    if (*order != 1.0 && *order != 2.0) {
+      return Status::Invalid(field + ".order: 1 (Ornstein-Uhlenbeck) or 2 (second-order)");
+    }
+    out->push_back({*observable, *fraction, *tau, static_cast<int>(*order), *damping});
+  }
+  return Status::Ok();
+}
+
 // "Patient/p1" or "p1" -> "p1".
 Result<std::string> PatientId(const std::string& text) {
   std::string id = text.rfind("Patient/", 0) == 0 ? text.substr(8) : text;
@@ -115,10 +174,29 @@ struct TwinDoc {
   std::string twin;                                         // Twin::Snapshot()
 };
 
+// The filter's model-error lists as stored (absent when empty: documents as before).
+std::vector<std::pair<const char*, std::vector<double>*>> ModelErrorLists(AssimilationOptions& o) {
+  return {{"initial_state_sd", &o.initial_state_sd},
+          {"state_noise_sd", &o.state_noise_sd},
+          {"eta_noise_sd", &o.eta_noise_sd}};
+}
+
 Json ConfigJson(const TwinConfig& c) {
-  return {
+  Json j = {
       {"patient", c.patient},        {"model", c.model},      {"method", ToString(c.filter.method)},
       {"members", c.filter.members}, {"seed", c.filter.seed}, {"gate_z", c.filter.gate_z}};
+  AssimilationOptions o = c.filter;
+  for (const auto& [key, list] : ModelErrorLists(o)) {
+    if (!list->empty()) j[key] = *list;
+  }
+  for (const CorrelatedError& e : c.filter.correlated_errors) {
+    j["correlated_errors"].push_back({{"observable", e.observable},
+                                      {"fraction", e.fraction},
+                                      {"tau", e.tau},
+                                      {"order", e.order},
+                                      {"damping", e.damping}});
+  }
+  return j;
 }
 
 std::string DocJson(const TwinDoc& d) {
@@ -153,6 +231,14 @@ Result<TwinDoc> DocFromJson(const std::string& text) {
     d.config.filter.members = c.at("members").get<int>();
     d.config.filter.seed = c.at("seed").get<uint64_t>();
     d.config.filter.gate_z = c.at("gate_z").get<double>();
+    for (const auto& [key, list] : ModelErrorLists(d.config.filter)) {
+      *list = c.value(key, std::vector<double>{});
+    }
+    for (const Json& e : c.value("correlated_errors", Json::array())) {
+      d.config.filter.correlated_errors.push_back(
+          {e.at("observable").get<std::string>(), e.at("fraction").get<double>(),
+           e.at("tau").get<double>(), e.at("order").get<int>(), e.at("damping").get<double>()});
+    }
     d.origin_ms = j.at("origin_ms").get<int64_t>();
     d.applied = j.at("applied").get<std::map<std::string, int64_t>>();
     d.observations = j.at("observations").get<int64_t>();
@@ -632,7 +718,9 @@ class Service : public TwinService {
   }
 
   Result<std::string> Create(std::string_view request) override {
-    auto j = ParseRequest(request, {"patient", "model", "method", "members", "seed", "gate_z"});
+    auto j = ParseRequest(
+        request, {"patient", "model", "method", "members", "seed", "gate_z", "initial_state_sd",
+                  "state_noise_sd", "eta_noise_sd", "correlated_errors"});
     if (!j.ok()) return j.status();
     TwinConfig c;
     auto patient = Text(*j, "patient", "");
@@ -659,10 +747,17 @@ class Service : public TwinService {
     auto gate = Number(*j, "gate_z", 0, 0, 1e3);
     if (!gate.ok()) return gate.status();
     c.filter.gate_z = *gate;
+    auto m = MakeModel(c.model);
+    if (!m.ok()) return Status::Invalid("model: " + m.status().message());
+    const ModelSpec& spec = (*m)->spec();
+    std::vector<std::string> states;
+    for (const StateSpec& s : spec.states) states.push_back(s.name);
+    MEDTWIN_RETURN_IF_ERROR(NamedSds(*j, "initial_state_sd", states, &c.filter.initial_state_sd));
+    MEDTWIN_RETURN_IF_ERROR(NamedSds(*j, "state_noise_sd", states, &c.filter.state_noise_sd));
+    MEDTWIN_RETURN_IF_ERROR(
+        NamedSds(*j, "eta_noise_sd", spec.variability.parameters, &c.filter.eta_noise_sd));
+    MEDTWIN_RETURN_IF_ERROR(CorrelatedErrors(*j, &c.filter.correlated_errors));
     MEDTWIN_RETURN_IF_ERROR(c.filter.Validate());
-    if (auto m = MakeModel(c.model); !m.ok()) {
-      return Status::Invalid("model: " + m.status().message());
-    }
     auto existing = store_->ReadTwin(c.patient, c.model);
     if (!existing.ok()) return existing.status();
     if (existing->has_value()) {

@@ -80,9 +80,11 @@ std::vector<Json> Course(const std::string& p, double trough = 9.5) {
 
 // The same course fed to a Twin by hand: model time in hours from the first datum.
 std::unique_ptr<Twin> ReferenceTwin(const Model& model, const std::string& p, double trough,
-                                    AssimilationStep* last) {
+                                    AssimilationStep* last,
+                                    const AssimilationOptions& filter = {}) {
   const double age = (19783.0 * 86400.0 + 8 * 3600.0) / (365.25 * 86400.0);  // 1970 -> 2024-03-01
   TwinOptions o;
+  o.filter = filter;
   o.patient_id = p;
   o.covariates = {{"SEX", 1.0}, {"AGE", age}, {"WT", 70.0}, {"SCR", 1.1}};
   auto twin = Twin::Create(model, o);
@@ -108,6 +110,12 @@ class TwinServerTest : public ::testing::Test {
            ("medtwin-twins-" + std::to_string(getpid()) + "-" + std::to_string(n_++) + ".db"))
               .string();
     std::filesystem::remove(db_);
+    Start();
+  }
+  // Stops the server (if running) and starts it again on the same database.
+  void Start() {
+    client_.reset();
+    server_.reset();
     ServerOptions o;
     o.db = db_;
     o.port = 0;
@@ -223,6 +231,45 @@ TEST_F(TwinServerTest, TwinFromTheRecordMatchesAHandFedTwinExactly) {
     EXPECT_EQ(f["observables"]["CP"]["p95"][i].get<double>(), rf->At(i, 0, 2, 1));
   }
   EXPECT_EQ(f["at"][0], "2024-03-02T11:00:00.000Z");
+}
+
+// Model error set at creation (POST /twins) reaches the twin's filter, is stored with it and
+// survives a restart: after one, a corrected level makes the server rebuild the twin from its
+// stored configuration, and the result equals a hand-fed twin with the same options, bit for
+// bit, and differs from one without them.
+TEST_F(TwinServerTest, ModelErrorOptionsAreStoredAndUsedOnRebuild) {
+  Put(PatientJson("p9"));
+  for (const Json& r : Course("p9")) Put(r);
+  auto r = PostJson("/twins", {{"patient", "Patient/p9"},
+                               {"model", kModel},
+                               {"state_noise_sd", 0.02},
+                               {"eta_noise_sd", {{"CL", 0.03}}}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  const Json created = Json::parse(r->body);
+  EXPECT_EQ(created["eta_noise_sd"], Json({0.03, 0.0, 0.0}));
+  auto model = MakeModel(kModel);
+  ASSERT_TRUE(model.ok());
+  const size_t n = (*model)->spec().states.size();
+  EXPECT_EQ(created["state_noise_sd"], Json(std::vector<double>(n, 0.02)));
+  Start();  // the twin now comes from the store
+  Json corrected = Course("p9", 11.0)[4];
+  Put(corrected);
+  Drain();
+  const Json d = Describe("p9");
+  EXPECT_EQ(d["rebuilds"], 1);
+  EXPECT_EQ(d["eta_noise_sd"], Json({0.03, 0.0, 0.0}));
+
+  AssimilationOptions with;
+  with.state_noise_sd.assign(n, 0.02);
+  with.eta_noise_sd = {0.03, 0.0, 0.0};
+  AssimilationStep step, plain;
+  ReferenceTwin(**model, "p9", 11.0, &step, with);
+  ReferenceTwin(**model, "p9", 11.0, &plain);
+  const Json& last = d["last_observation"];
+  EXPECT_EQ(last["pred"].get<double>(), step.pred);
+  EXPECT_EQ(last["pred_hi"].get<double>(), step.pred_hi);
+  EXPECT_NE(step.pred_hi, plain.pred_hi);
 }
 
 TEST_F(TwinServerTest, TwinFollowsDataInAnyOrderAndCorrections) {
@@ -402,6 +449,24 @@ TEST_F(TwinServerTest, BadTwinRequestsAreClearErrors) {
   expect(PostJson("/twins", {{"patient", "p7"}, {"model", kModel}, {"members", -3}}), 400,
          "members");
   expect(client_->Post("/twins", "{not json", "application/json"), 400, "not valid JSON");
+  expect(PostJson("/twins", {{"patient", "p7"}, {"model", kModel}, {"state_noise_sd", "x"}}), 400,
+         "state_noise_sd: must be a number or an object");
+  expect(
+      PostJson("/twins", {{"patient", "p7"}, {"model", kModel}, {"eta_noise_sd", {{"KA", 0.1}}}}),
+      400, "eta_noise_sd: 'KA' is not one of CL, V1, V2");
+  expect(PostJson("/twins",
+                  {{"patient", "p7"}, {"model", kModel}, {"initial_state_sd", {{"central", -1}}}}),
+         400, "initial_state_sd.central: -1 is not an SD >= 0");
+  expect(PostJson("/twins", {{"patient", "p7"},
+                             {"model", kModel},
+                             {"correlated_errors", {{{"observable", "CP"}, {"fraction", 0.5}}}}}),
+         400, "correlated_errors[0]: observable, fraction and tau are required");
+  expect(
+      PostJson("/twins", {{"patient", "p7"},
+                          {"model", kModel},
+                          {"correlated_errors",
+                           {{{"observable", "CP"}, {"fraction", 0.5}, {"tau", 1}, {"order", 3}}}}}),
+      400, "correlated_errors[0]: order: 3 is outside 1.0..2.0");
   // Vancomycin needs weight and creatinine: without them there is no twin, and it says so.
   expect(PostJson("/twins", {{"patient", "p7"}, {"model", kModel}}), 404, "WT");
   for (const Json& r : Course("p7")) Put(r);
