@@ -148,7 +148,12 @@ struct AssimilationStep {
   // Gaussian). |z| > 3 happens about once in 370 well-predicted observations; anomaly
   // detectors read this.
   double z = 0.0;
-  bool rejected = false;           // by the innovation gate: forecast, not updated
+  bool rejected = false;  // by the innovation gate: forecast, not updated
+  // Ensemble members whose forecast to this observation could not be simulated (a numerical
+  // failure, e.g. a drawn physiology the solver cannot integrate). The particle filter gives
+  // them weight 0 (a likelihood of 0); the EnKF and EnSRF replace each by a copy of a member
+  // drawn at random from the others. Fewer than two members left is an error.
+  int lost_members = 0;
   std::vector<double> parameters;  // after the update: median individual value per variability
                                    // parameter (variability order)
   std::vector<double> state_mean;  // after the update: ensemble mean of the model state (EnKF)

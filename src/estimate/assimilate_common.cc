@@ -90,7 +90,7 @@ Status FactoredInitialState(const Model& model, const std::vector<double>& theta
 
 Status ForecastRows(Simulator* sim, const Dataset& data, size_t subject_index, int r, int previous,
                     const std::vector<double>& theta, int n, const char* what, Eigen::MatrixXd* z,
-                    Eigen::MatrixXd* obs, bool factors) {
+                    Eigen::MatrixXd* obs, bool factors, std::vector<RowFailure>* failed) {
   const Subject& subject = data.subjects[subject_index];
   const Record& rec = subject.records[r];
   const Model& model = sim->model();
@@ -111,7 +111,13 @@ Status ForecastRows(Simulator* sim, const Dataset& data, size_t subject_index, i
     }
     auto out = sim->Run(data, subject_index, request, IndividualInput{theta, eta},
                         previous >= 0 || factored ? &start : nullptr);
-    if (!out.ok()) return out.status().WithContext(std::string(what) + " " + std::to_string(i));
+    if (!out.ok()) {
+      Status st = out.status().WithContext(std::string(what) + " " + std::to_string(i));
+      if (failed == nullptr || st.code() != StatusCode::kNumerical) return st;
+      failed->push_back({i, std::move(st)});
+      obs->row(i).setConstant(std::numeric_limits<double>::quiet_NaN());
+      continue;
+    }
     size_t row = out->rows();
     for (size_t k = 0; k < out->rows(); ++k) {
       if (out->record[k] == r) row = k;
@@ -396,17 +402,17 @@ ResidualError FilterBase::WhiteError(int k) const {
 }
 
 Status FilterBase::ForecastMembers(const Dataset& data, size_t subject_index, int r,
-                                   const char* what, Eigen::MatrixXd* z,
-                                   Eigen::MatrixXd* all) const {
+                                   const char* what, Eigen::MatrixXd* z, Eigen::MatrixXd* all,
+                                   std::vector<RowFailure>* failed) const {
   const std::string context = "subject " + data.subjects[subject_index].id;
   if (k_ == 0) {
     return ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_, what, z, all,
-                        factors_)
+                        factors_, failed)
         .WithContext(context);
   }
   Eigen::MatrixXd zs = z->leftCols(n_ + q_);
   MEDTWIN_RETURN_IF_ERROR(ForecastRows(sim_.get(), data, subject_index, r, previous_, theta_, n_,
-                                       what, &zs, all, factors_)
+                                       what, &zs, all, factors_, failed)
                               .WithContext(context));
   z->leftCols(n_ + q_) = zs;
   for (size_t j = 0; j < correlated_.size(); ++j) {

@@ -52,6 +52,7 @@ class EnsembleFilter : public FilterBase {
     // Work on copies; commit only when everything succeeded. x = [state, eta, u, predictions of
     // the carried observables].
     Eigen::MatrixXd x;
+    std::vector<RowFailure> failed;
     std::vector<int> carried = cache_observables_;
     std::vector<double> w = w_;
     std::mt19937_64 rng = rng_;
@@ -66,7 +67,8 @@ class EnsembleFilter : public FilterBase {
       Eigen::MatrixXd z = z_, all;
       AddProcessNoise(options_, n_, Elapsed(subject, r), previous_ < 0, &z, &rng, &normal);
       PropagateCorrelated(Gap(subject, r), &z, &rng, &normal);
-      MEDTWIN_RETURN_IF_ERROR(ForecastMembers(data, subject_index, r, "member", &z, &all));
+      MEDTWIN_RETURN_IF_ERROR(ForecastMembers(data, subject_index, r, "member", &z, &all, &failed));
+      MEDTWIN_RETURN_IF_ERROR(ReplaceFailed(failed, &z, &all, &w, &rng));
       const Eigen::MatrixXd usable = UsableObservables(all, &carried);
       col = static_cast<int>(std::find(carried.begin(), carried.end(), rec.observable) -
                              carried.begin());
@@ -76,6 +78,7 @@ class EnsembleFilter : public FilterBase {
     col += dim;
     // One-step-ahead predictive distribution of the observation, before it is used.
     AssimilationStep step = StepFor(rec, r);
+    step.lost_members = static_cast<int>(failed.size());
     const bool particle = options_.method == FilterMethod::kPf;
     const Eigen::VectorXd h = x.col(col);
     std::vector<double> predictive(m);
@@ -123,6 +126,53 @@ class EnsembleFilter : public FilterBase {
   }
 
  private:
+  // Members whose forecast failed numerically (AssimilationStep::lost_members): particles get
+  // weight 0 and the rows of the best-weighted survivor (placeholders that no draw or update
+  // uses); EnKF and EnSRF members become copies of survivors drawn uniformly, so the ensemble
+  // keeps its size (the copies separate again through the perturbed observations of the EnKF;
+  // the EnSRF's stay together). The error of the first failure is returned when fewer than two
+  // members (particles of positive weight) are left.
+  Status ReplaceFailed(const std::vector<RowFailure>& failed, Eigen::MatrixXd* z,
+                       Eigen::MatrixXd* all, std::vector<double>* w, std::mt19937_64* rng) const {
+    if (failed.empty()) return Status::Ok();
+    const int m = static_cast<int>(z->rows());
+    std::vector<bool> lost(m, false);
+    for (const RowFailure& f : failed) lost[f.row] = true;
+    std::vector<int> survivors;
+    for (int i = 0; i < m; ++i) {
+      if (!lost[i] && (*w)[i] > 0.0) survivors.push_back(i);
+    }
+    if (survivors.size() < 2) {
+      return Status(StatusCode::kNumerical,
+                    std::to_string(failed.size()) + " of " + std::to_string(m) +
+                        " members could not be simulated, too few left; the first: " +
+                        failed.front().status.message());
+    }
+    if (options_.method == FilterMethod::kPf) {
+      const int best = *std::max_element(survivors.begin(), survivors.end(),
+                                         [&](int a, int b) { return (*w)[a] < (*w)[b]; });
+      double total = 0.0;
+      for (int i = 0; i < m; ++i) total += lost[i] ? 0.0 : (*w)[i];
+      for (int i = 0; i < m; ++i) {
+        if (lost[i]) {
+          (*w)[i] = 0.0;
+          z->row(i) = z->row(best);
+          all->row(i) = all->row(best);
+        } else {
+          (*w)[i] /= total;
+        }
+      }
+      return Status::Ok();
+    }
+    std::uniform_int_distribution<size_t> pick(0, survivors.size() - 1);
+    for (const RowFailure& f : failed) {
+      const int k = survivors[pick(*rng)];
+      z->row(f.row) = z->row(k);
+      all->row(f.row) = all->row(k);
+    }
+    return Status::Ok();
+  }
+
   // Stochastic EnKF (perturbed observations) or the square-root EnSRF, after inflation, of the
   // augmented members x whose column `col` is the observation's prediction (a scalar update of
   // [state, eta, predictions]: further observations at the same time see the updated ones).

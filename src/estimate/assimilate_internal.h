@@ -65,10 +65,17 @@ Status FactoredInitialState(const Model& model, const std::vector<double>& theta
 // `previous`. Writes the state at r into z and the predictions of every observable at r into
 // obs (rows x observables, each on its assimilation scale: log for an exponential error model;
 // NaN where a log-scale observable other than r's is not positive). `what` names a row in
-// messages ("member").
+// messages ("member"). With `failed`, a row whose simulation fails numerically is listed there
+// (with its error) and its predictions set to NaN, its state left as it was; without, the
+// first failure is returned.
+struct RowFailure {
+  int row;
+  Status status;
+};
 Status ForecastRows(Simulator* sim, const Dataset& data, size_t subject_index, int r, int previous,
                     const std::vector<double>& theta, int n, const char* what, Eigen::MatrixXd* z,
-                    Eigen::MatrixXd* obs, bool factors = false);
+                    Eigen::MatrixXd* obs, bool factors = false,
+                    std::vector<RowFailure>* failed = nullptr);
 
 // The columns of `all` (predictions of every observable) that are finite for every row, and
 // their observable indices. The filters carry these predictions along with [state, eta] so that
@@ -228,8 +235,10 @@ class FilterBase : public SequentialFilter {
 
   // Forecasts rows z = [state, eta, u] to record r (ForecastRows on [state, eta]) and adds each
   // row's correlated error sqrt(fraction) s(f) u to its prediction of the observable.
+  // `failed` as for ForecastRows.
   Status ForecastMembers(const Dataset& data, size_t subject_index, int r, const char* what,
-                         Eigen::MatrixXd* z, Eigen::MatrixXd* all) const;
+                         Eigen::MatrixXd* z, Eigen::MatrixXd* all,
+                         std::vector<RowFailure>* failed = nullptr) const;
 
   const Model& model_;
   AssimilationOptions options_;

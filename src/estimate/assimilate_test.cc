@@ -7,6 +7,7 @@
 
 #include <Eigen/Dense>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 
@@ -503,6 +504,71 @@ TEST(Assimilate, RefusesWhatItCannotUse) {
   r = AssimilateSubject(*m, *cens, 0, o);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("members must be >= 2"));
+}
+
+// Exponential decay dx/dt = -k x from x0 = 100, observed with a log-normal error (SD 0.1),
+// random effect on k (omega 0.09), whose right-hand side is not finite where k exceeds KMAX:
+// a physiology the solver cannot integrate, as some drawn members are.
+class FragileDecay final : public Model {
+ public:
+  FragileDecay() : Model(Spec()) {}
+  void InitialState(const double*, double* x) const override { x[0] = 100.0; }
+  void Rhs(double, const double* x, const double* p, double* dxdt) const override {
+    dxdt[0] = p[0] > p[1] ? std::numeric_limits<double>::quiet_NaN() : -p[0] * x[0];
+  }
+  void Observe(double, const double* x, const double*, double* y) const override { y[0] = x[0]; }
+
+ private:
+  static ModelSpec Spec() {
+    ModelSpec s;
+    s.name = "fragile_decay";
+    s.states = {{"x", "mg/L", "", true}};
+    s.parameters = {{"k", "1/h", 0.1, 1e-9, 1e9, "", ""}, {"KMAX", "1/h", 0.12, 0.0, 1e9, "", ""}};
+    s.observables = {{"Y", "mg/L", "", ResidualError{ErrorModel::kExponential, 0.0, 0.0, 0.1}}};
+    s.variability = {{"k"}, {0.09}};
+    return s;
+  }
+};
+
+// A member the solver cannot simulate does not stop the twin: the particle filter gives it
+// weight 0, the EnKF replaces it by a copy of another member, and each step says how many were
+// lost. About a quarter of the prior's members have k > KMAX (eta > ln 1.2, 0.6 SD).
+TEST(Assimilate, MembersThatCannotBeSimulatedAreDroppedNotFatal) {
+  FragileDecay m;
+  auto d = ReadDataset("ID,TIME,EVID,DV\n1,0,2,.\n1,2,0,82\n1,4,0,67\n1,8,0,45\n", m);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  for (FilterMethod method : {FilterMethod::kPf, FilterMethod::kEnkf, FilterMethod::kEnsrf}) {
+    SCOPED_TRACE(ToString(method));
+    AssimilationOptions o;
+    o.method = method;
+    o.members = 256;
+    auto f = SequentialFilter::Make(m, o);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    int lost = 0;
+    double last_k = 0.0;
+    const std::vector<int> records = AssimilationRecords(*d, 0).value();
+    for (int r : records) {
+      auto step = (*f)->Assimilate(*d, 0, r);
+      ASSERT_TRUE(step.ok()) << step.status().ToString();
+      EXPECT_TRUE(std::isfinite(step->pred) && std::isfinite(step->z));
+      lost += step->lost_members;
+      last_k = step->parameters[0];
+      if (r == 1) {  // the first forecast: from the prior
+        EXPECT_GT(step->lost_members, 256 / 8);
+        EXPECT_LT(step->lost_members, 256 / 2);
+      }
+    }
+    EXPECT_GT(lost, 0);
+    // The levels fall by e^-0.1 an hour (82, 67, 45 at 2, 4, 8 h): the filter finds k = 0.1.
+    EXPECT_NEAR(last_k, 0.1, 0.01);
+  }
+  // With KMAX below every plausible k no member is left: a numerical error that says so.
+  AssimilationOptions o;
+  o.theta = {0.1, 0.01};
+  auto all = AssimilateSubject(m, *d, 0, o);
+  ASSERT_FALSE(all.ok());
+  EXPECT_EQ(all.status().code(), StatusCode::kNumerical);
+  EXPECT_THAT(all.status().message(), HasSubstr("members could not be simulated"));
 }
 
 }  // namespace
