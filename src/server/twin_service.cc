@@ -345,10 +345,17 @@ bool TakeIn(LiveTwin* live, const std::vector<TwinInput>& inputs,
         }
         ++live->doc.observations;
         const AssimilationStep& st = u->step;
-        Json obs = {{"source", in.source},    {"observable", in.name}, {"time", t},
-                    {"at", IsoUtc(in.at_ms)}, {"value", st.dv},        {"pred", st.pred},
-                    {"pred_lo", st.pred_lo},  {"pred_hi", st.pred_hi}, {"z", st.z},
-                    {"rejected", st.rejected}};
+        Json obs = {{"source", in.source},
+                    {"observable", in.name},
+                    {"time", t},
+                    {"at", IsoUtc(in.at_ms)},
+                    {"value", st.dv},
+                    {"pred", st.pred},
+                    {"pred_lo", st.pred_lo},
+                    {"pred_hi", st.pred_hi},
+                    {"z", st.z},
+                    {"rejected", st.rejected},
+                    {"lost_members", st.lost_members}};
         live->doc.last_observation = obs;
         if (report && !report(in.source)) break;
         live->steps.push_back(obs);

@@ -213,6 +213,7 @@ TEST_F(TwinServerTest, TwinFromTheRecordMatchesAHandFedTwinExactly) {
   EXPECT_EQ(last["pred"].get<double>(), step.pred);
   EXPECT_EQ(last["pred_lo"].get<double>(), step.pred_lo);
   EXPECT_EQ(last["z"].get<double>(), step.z);
+  EXPECT_EQ(last["lost_members"], 0);
   // Both twins give the same forecast for the next hours.
   auto fc = PostJson("/twins/p1/" + std::string(kModel) + "/forecast",
                      {{"horizon_h", 6}, {"step_h", 1}, {"draws", 200}, {"seed", 3}});
