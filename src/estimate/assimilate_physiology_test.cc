@@ -522,10 +522,12 @@ TEST(AssimilatePhysiology, T1dTwinExperimentWithCgmEveryFiveMinutes) {
     EXPECT_NEAR(s.coverage(), NominalCoverage(methods[k]), 0.06);
     EXPECT_GT(s.mean_z2(), 0.7);
     EXPECT_LT(s.mean_z2(), 1.5);
-    // Day 3: glucose to a small fraction of the prior's error, parameters to under half.
-    const int last = static_cast<int>(x.bins.size()) - 1;
-    EXPECT_LT(s.rmse_hidden(last), 0.1 * prior.rmse_hidden(last));
-    EXPECT_LT(ParameterRmse(s, last), 0.5 * ParameterRmse(prior, last));
+    // Day 3: glucose to a small fraction of the prior's error, parameters to under half (a
+    // shorter run, MEDTWIN_TWIN_T1D_DAYS, ends while the filters still learn: not asserted).
+    if (x.bins.size() == 3) {
+      EXPECT_LT(s.rmse_hidden(2), 0.1 * prior.rmse_hidden(2));
+      EXPECT_LT(ParameterRmse(s, 2), 0.5 * ParameterRmse(prior, 2));
+    }
   }
 }
 
