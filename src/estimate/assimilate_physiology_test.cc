@@ -15,8 +15,9 @@
 // assertions are expected to fail (docs); the filters' model error from
 // MEDTWIN_TWIN_INITIAL_STATE_SD, MEDTWIN_TWIN_STATE_NOISE and MEDTWIN_TWIN_ETA_NOISE (NamedValues
 // text, e.g. "Gp=0.01,Gt=0.01"). MEDTWIN_TWIN_FIRST_PATIENT (default 0) starts at that patient
-// (0-based; to split a long run over processes). The assertions are the same in every
-// configuration.
+// (0-based; to split a long run over processes); MEDTWIN_TWIN_T1D_DAYS=1 or 2 runs the T1D
+// experiment's first days alone. The assertions are the same in every configuration, except
+// T1D's day-3 ones, which need the 3 days.
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
